@@ -1,0 +1,537 @@
+// The forwarding plane: frames in, frames out per link. Pure and synchronous; time comes in as
+// `now` (milliseconds), randomness through the injected rng. Wire errors become counted drops,
+// never exceptions.
+
+import { formatIpv4, inPrefix, isMartianDestination, isMartianSource, isMulticast, type Prefix } from './addr.js';
+import { CoreCounters, type DropReason } from './counters.js';
+import { CoreInterface } from './interface.js';
+import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from './icmp-errors.js';
+import { fragmentDatagram, Reassembler } from './fragments.js';
+import { RouteTable, type Route } from './routes.js';
+import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
+import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState } from './conntrack/tcp-states.js';
+import { PortAllocator } from './nat/ports.js';
+import { PortForwardTable } from './nat/portfw.js';
+import { refreshIcmpChecksum, rewriteDatagram, rewriteOuterAddresses, tuplePortsOf } from './nat/translate.js';
+import { readU16, readU32 } from './wire/bytes.js';
+import { patchChecksum16 } from './wire/checksum.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from './wire/ethernet.js';
+import { ARP_REQUEST, parseArp } from './wire/arp.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, Ipv4Packet } from './wire/ipv4.js';
+import { TCP_ACK, TCP_SYN, TcpSegment } from './wire/tcp.js';
+import { UdpDatagram } from './wire/udp.js';
+import {
+  ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IcmpMessage, isIcmpError,
+  UNREACH_FRAG_NEEDED, UNREACH_NET,
+} from './wire/icmp.js';
+import type { CoreOptions } from './options.js';
+
+/** What the table's per-flow flags mean to the NAT layer. */
+export const FLOW_SNAT = 1; // source rewritten: masquerade (reply tuple's destination is an outside address)
+export const FLOW_DNAT = 2; // destination rewritten: port forward
+export const FLOW_UDP_MAPPING = 4; // holds a reference on an endpoint-independent UDP mapping
+
+const UDP_REPLIED = 1;
+const IP_TTL = 8;
+const IP_PROTO_WORD = 8; // TTL and protocol share one 16-bit checksum word
+const TCP_HEADER_MIN_WITH_MSS = 40; // IPv4 + TCP headers without options: MSS = MTU − 40 (RFC 879)
+
+/** Swaps the two ports of a packed tuple: the key of the reverse direction. */
+function swapPorts(p: number): number {
+  return ((p << 16) | (p >>> 16)) >>> 0;
+}
+
+export interface CoreSnapshot {
+  interfaces: { name: string; role: string; medium: string; up: boolean; address: string | null; mtu: number; txQueued: number; neighbours: number }[];
+  conntrack: { flows: number; capacity: number; unreplied: number; closing: number; established: number; bytesPerFlow: number } & ConntrackTable['counters'];
+  drops: Record<DropReason, number>;
+  translations: CoreCounters['translations'];
+  fragmentsPending: number;
+  udpMappings: number;
+}
+
+export class ForwardingCore {
+  readonly interfaces: CoreInterface[];
+  readonly table: ConntrackTable;
+  readonly counters = new CoreCounters();
+  private readonly routes = new RouteTable();
+  private readonly ports: PortAllocator;
+  private readonly portForwards: PortForwardTable;
+  private readonly reassembler: Reassembler;
+  private readonly icmpLimiter: TokenBucket;
+  private readonly tcpTimeouts: Float64Array;
+  private readonly udpTimeout: number;
+  private readonly udpUnrepliedTimeout: number;
+  private readonly icmpTimeout: number;
+  private masqueradeNetworks: Prefix[];
+  private readonly masqueradeExplicit: boolean;
+
+  constructor(private readonly options: CoreOptions) {
+    this.interfaces = options.interfaces.map((o, i) => new CoreInterface(i, o, options.arp));
+    const names = new Set<string>();
+    for (const i of this.interfaces) {
+      if (names.has(i.name)) throw new Error(`interface ${i.name} is configured twice`);
+      names.add(i.name);
+    }
+    this.table = new ConntrackTable(options.maxFlows, options.rng());
+    this.portForwards = new PortForwardTable(options.portForwards);
+    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
+    this.table.onRemove = (id) => this.releaseFlow(id);
+    this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.drop(reason));
+    this.icmpLimiter = new TokenBucket(options.icmpErrorsPerSecond, options.icmpErrorBurst);
+    const t = options.timeouts;
+    this.tcpTimeouts = tcpTimeoutTable(t);
+    this.udpTimeout = t.udp * 1000;
+    this.udpUnrepliedTimeout = t.udpUnreplied * 1000;
+    this.icmpTimeout = t.icmp * 1000;
+    this.masqueradeExplicit = options.masqueradeNetworks !== undefined;
+    this.masqueradeNetworks = options.masqueradeNetworks ?? [];
+    this.rebuildRoutes();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Control plane: addresses, link state, timers.
+
+  interfaceIndex(name: string): number {
+    const i = this.interfaces.findIndex((x) => x.name === name);
+    if (i < 0) throw new Error(`no interface named ${name}`);
+    return i;
+  }
+
+  /**
+   * A new address on an interface (DHCP lease, IPCP, reconfiguration). Flows bound to the old
+   * address are flushed (ip_dynaddr; `nf_nat_masquerade` on NETDEV_DOWN); new flows use the new one.
+   */
+  setAddress(index: number, prefix: Prefix | undefined, gateway?: number): number {
+    const iface = this.interfaces[index]!;
+    const old = iface.address;
+    iface.setAddress(prefix);
+    if (gateway !== undefined) iface.gateway = gateway;
+    let flushed = 0;
+    if (old !== 0 && old !== iface.address) flushed = this.flushAddress(old);
+    this.rebuildRoutes();
+    iface.announce();
+    return flushed;
+  }
+
+  setLinkUp(index: number, up: boolean, mtu?: number): void {
+    const iface = this.interfaces[index]!;
+    iface.up = up;
+    if (mtu !== undefined) iface.mtu = mtu;
+    if (!up) iface.arp?.flush();
+  }
+
+  /** Timers: expiry of flows, fragments and neighbours. Call every few hundred milliseconds. */
+  tick(now: number): void {
+    this.table.sweep(now, this.options.sweepBudget);
+    this.reassembler.expire(now);
+    for (const iface of this.interfaces) {
+      if (iface.arp === undefined || !iface.up) continue;
+      const r = iface.arp.tick(now);
+      for (let n = 0; n < r.unresolvedDrops; n++) this.counters.drop('arpUnresolved');
+      for (const ip of r.request) iface.requestNeighbour(ip);
+      this.counters.translations.arpRequestsSent += r.request.length;
+      iface.forgetCachedHop(); // re-read from the cache, which may have aged the entry out
+    }
+  }
+
+  snapshot(): CoreSnapshot {
+    const t = this.table;
+    return {
+      interfaces: this.interfaces.map((i) => ({
+        name: i.name, role: i.role, medium: i.medium, up: i.up, address: i.prefix ? `${formatIpv4(i.address)}/${i.prefix.length}` : null,
+        mtu: i.mtu, txQueued: i.tx.count, neighbours: i.arp?.size ?? 0,
+      })),
+      conntrack: {
+        flows: t.size, capacity: t.capacity, unreplied: t.classCount(FlowClass.Unreplied), closing: t.classCount(FlowClass.Closing),
+        established: t.classCount(FlowClass.Established), bytesPerFlow: Math.round(t.memoryBytes / t.capacity), ...t.counters,
+      },
+      drops: { ...this.counters.drops },
+      translations: { ...this.counters.translations },
+      fragmentsPending: this.reassembler.pendingDatagrams,
+      udpMappings: this.ports.udpMappingCount,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Data plane.
+
+  /** Processes a batch of frames received on one interface. Output accumulates in each interface's tx queue. */
+  receiveBatch(now: number, index: number, frames: readonly Uint8Array[], count = frames.length): void {
+    for (let i = 0; i < count; i++) this.receive(now, index, frames[i]!);
+  }
+
+  receive(now: number, index: number, frame: Uint8Array): void {
+    const iface = this.interfaces[index]!;
+    if (!iface.up) return this.counters.drop('linkDown');
+    if (iface.medium === 'ip') return this.ipInput(now, iface, frame, 0, frame.length);
+    if (frame.length < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
+    const type = readU16(frame, 12);
+    const group = (frame[0]! & 1) === 1;
+    if (!group && !sameMac(frame, iface.mac)) return this.counters.drop('notForUs');
+    if (type === ETHERTYPE_IPV4) {
+      // Broadcast and multicast IP is the host's business (DHCP, mDNS): never forwarded.
+      if (group) { this.counters.translations.toHost++; return; }
+      return this.ipInput(now, iface, frame, ETHERNET_HEADER_LEN, frame.length);
+    }
+    if (type === ETHERTYPE_ARP) return this.arpInput(now, iface, frame);
+    this.counters.drop('unsupportedEtherType');
+  }
+
+  private arpInput(now: number, iface: CoreInterface, frame: Uint8Array): void {
+    const r = parseArp(frame, ETHERNET_HEADER_LEN);
+    if (typeof r === 'string') return this.counters.drop(r);
+    if (iface.address === 0 || isMartianSource(r.senderIp)) return;
+    // Learn from messages about us or neighbours we are resolving (RFC 826 "merge" rule).
+    if (r.targetIp === iface.address || iface.arp!.has(r.senderIp)) iface.learnNeighbour(r.senderIp, r.senderMac, now);
+    if (r.operation === ARP_REQUEST && r.targetIp === iface.address && iface.addressOwner === 'core') {
+      iface.replyArp(r.senderIp, r.senderMac);
+      this.counters.translations.arpRepliesSent++;
+    }
+  }
+
+  private ipInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
+    const err = Ipv4Packet.check(b, ipOff, end);
+    if (err !== undefined) return this.counters.drop(err);
+    let ipEnd = ipOff + readU16(b, ipOff + 2);
+    const src = readU32(b, ipOff + 12);
+    const dst = readU32(b, ipOff + 16);
+    if (isMartianSource(src) || src === 0xffffffff) return this.counters.drop('martianSource');
+    if (iface.role === 'outside' && (this.isInsideAddress(src) || this.isOwnAddress(src))) return this.counters.drop('spoofedSource');
+    if (isMulticast(dst) || dst === 0xffffffff || (iface.broadcast !== 0 && dst === iface.broadcast)) {
+      this.counters.translations.toHost++;
+      return;
+    }
+    if (isMartianDestination(dst)) return this.counters.drop('martianDestination');
+
+    if ((readU16(b, ipOff + 6) & 0x3fff) !== 0) {
+      const r = this.reassembler.add(now, b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
+      if (r === 'pending') return;
+      if (typeof r === 'string') return this.counters.drop(r);
+      this.counters.translations.fragmentsReassembled++;
+      b = r.done;
+      ipOff = r.ipOffset;
+      ipEnd = b.length;
+    }
+
+    const protocol = b[ipOff + 9]!;
+    const l4 = ipOff + (b[ipOff]! & 0xf) * 4;
+    let l4err: DropReason | undefined;
+    if (protocol === IPPROTO_TCP) l4err = TcpSegment.check(b, l4, ipEnd);
+    else if (protocol === IPPROTO_UDP) l4err = UdpDatagram.check(b, l4, ipEnd);
+    else if (protocol === IPPROTO_ICMP) l4err = IcmpMessage.check(b, l4, ipEnd);
+    else return this.notForwardable(iface, dst, 'unsupportedProtocol');
+    if (l4err !== undefined) return this.counters.drop(l4err);
+
+    const ports = tuplePortsOf(b, protocol, l4);
+    if (ports < 0) {
+      if (isIcmpError(b[l4]!)) return this.icmpErrorInput(now, iface, b, ipOff, l4, ipEnd);
+      return this.notForwardable(iface, dst, 'unsupportedProtocol');
+    }
+    let key = this.table.lookup(src, dst, ports, protocol);
+    if (key >= 0 && this.table.expires[key >>> 1]! <= now) {
+      this.table.remove(key >>> 1);
+      this.table.counters.expired++;
+      key = -1;
+    }
+    if (key >= 0) return this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, key);
+    this.newFlow(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
+  }
+
+  /** Traffic the core will not forward: the host's if addressed to it, else a counted drop. */
+  private notForwardable(iface: CoreInterface, dst: number, reason: DropReason): void {
+    if (iface.addressOwner === 'host' && iface.isLocalDestination(dst)) this.counters.translations.toHost++;
+    else this.counters.drop(reason);
+  }
+
+  private forwardFlow(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, key: number): void {
+    const t = this.table;
+    const id = key >>> 1;
+    const dir = key & 1;
+    const other = key ^ 1;
+    const newDst = t.tupleSrc[other]!;
+    const route = this.routes.lookup(newDst);
+    if (route === undefined) return this.counters.drop('noRoute');
+    const out = this.interfaces[route.iface]!;
+    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
+
+    const protocol = t.protocol[id]!;
+    if (protocol === IPPROTO_TCP) {
+      const flags = b[l4 + 13]!;
+      const state = t.state[id]!;
+      const next = nextTcpState(dir, tcpEvent(flags), state);
+      if (next === TcpState.Invalid) return this.counters.drop('tcpInvalid');
+      if (next !== TcpState.Ignore && next !== state) {
+        t.state[id] = next;
+        t.setClass(id, tcpStateClass(next));
+      }
+      t.expires[id] = now + this.tcpTimeouts[t.state[id]!]!;
+      if (flags & TCP_SYN) this.clampMss(b, l4, Math.min(iface.mtu, out.mtu));
+    } else {
+      if (dir === DIR_REPLY && t.state[id] === 0) {
+        t.state[id] = UDP_REPLIED;
+        t.setClass(id, FlowClass.Established);
+      }
+      t.expires[id] = now + (protocol === IPPROTO_UDP ? (t.state[id] ? this.udpTimeout : this.udpUnrepliedTimeout) : this.icmpTimeout);
+    }
+    rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.tupleDst[other]!, newDst, swapPorts(t.tuplePorts[other]!));
+    if (dir === DIR_ORIGINAL) this.counters.translations.original++;
+    else this.counters.translations.reply++;
+    this.output(now, out, route, b, ipOff, ipEnd);
+  }
+
+  /**
+   * Checks before a datagram leaves: TTL (RFC 1812 §5.3.1: Time Exceeded so traceroute sees the
+   * hop) and size (RFC 1191: Fragmentation Needed when DF forbids splitting). Errors quote the
+   * datagram as it arrived, before any translation.
+   */
+  private mayForward(now: number, iface: CoreInterface, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number): boolean {
+    if (!out.up) {
+      this.counters.drop('linkDown');
+      return false;
+    }
+    if (b[ipOff + IP_TTL]! <= 1) {
+      this.sendIcmpError(now, iface, ICMP_TIME_EXCEEDED, 0, 0, b, ipOff, ipEnd);
+      this.counters.drop('ttlExceeded');
+      return false;
+    }
+    if (ipEnd - ipOff > out.mtu && (readU16(b, ipOff + 6) & IPV4_FLAG_DF) !== 0) {
+      this.sendIcmpError(now, iface, ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, out.mtu, b, ipOff, ipEnd);
+      this.counters.drop('fragmentationNeeded');
+      return false;
+    }
+    return true;
+  }
+
+  private newFlow(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
+    const dstPort = ports & 0xffff;
+    const srcPort = ports >>> 16;
+    if (iface.role === 'outside') {
+      if (dst !== iface.address || iface.addressOwner !== 'core') return this.counters.drop('forwardDenied');
+      return this.inboundToOutsideAddress(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
+    }
+
+    // From inside. To one of our outside addresses: a port forward reached from the LAN (hairpin).
+    const outsideIface = this.outsideInterfaceWithAddress(dst);
+    if (outsideIface !== undefined) {
+      const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, dstPort);
+      if (target === undefined) return this.localInput(now, iface, b, ipOff, l4, ipEnd, protocol);
+      if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
+      const route = this.routes.lookup(target.address);
+      if (route === undefined) return this.counters.drop('noRoute');
+      if (!this.mayForward(now, iface, this.interfaces[route.iface]!, b, ipOff, ipEnd)) return;
+      // Source-NAT to the outside address too, so the server's reply comes back through us.
+      const natPort = this.ports.allocate(this.table, protocol, src, srcPort, target.address, target.port, dst);
+      if (natPort < 0) return this.counters.drop('portsExhausted');
+      const id = this.createFlow(now, protocol, src, dst, ports, target.address, dst, packPorts(target.port, natPort), FLOW_SNAT | FLOW_DNAT);
+      if (id < 0) return;
+      if (protocol === IPPROTO_UDP) this.bindUdp(id, src, srcPort, natPort);
+      this.counters.translations.newHairpinFlows++;
+      return this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+    }
+    if (iface.isLocalDestination(dst) || iface.onLink(dst)) return this.notForwardable(iface, dst, 'forwardDenied');
+
+    const route = this.routes.lookup(dst);
+    if (route === undefined) {
+      this.sendIcmpError(now, iface, ICMP_DEST_UNREACHABLE, UNREACH_NET, 0, b, ipOff, ipEnd);
+      return this.counters.drop('noRoute');
+    }
+    const out = this.interfaces[route.iface]!;
+    if (out.role !== 'outside') return this.counters.drop('forwardDenied');
+    if (!this.isMasqueraded(src)) return this.counters.drop('notMasqueraded');
+    if (out.address === 0) return this.counters.drop('noAddress');
+    if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
+    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
+
+    const natPort = this.ports.allocate(this.table, protocol, src, srcPort, dst, dstPort, out.address);
+    if (natPort < 0) return this.counters.drop('portsExhausted');
+    const replyPorts = protocol === IPPROTO_ICMP ? packPorts(0, natPort) : packPorts(dstPort, natPort);
+    const id = this.createFlow(now, protocol, src, dst, ports, dst, out.address, replyPorts, FLOW_SNAT);
+    if (id < 0) return;
+    if (protocol === IPPROTO_UDP) this.bindUdp(id, src, srcPort, natPort);
+    this.counters.translations.newMasqueradeFlows++;
+    this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+  }
+
+  /** Unsolicited traffic to our outside address: a port forward, a ping, or nothing. */
+  private inboundToOutsideAddress(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
+    const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
+    if (target === undefined) return this.localInput(now, iface, b, ipOff, l4, ipEnd, protocol);
+    if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
+    const route = this.routes.lookup(target.address);
+    if (route === undefined) return this.counters.drop('noRoute');
+    if (!this.mayForward(now, iface, this.interfaces[route.iface]!, b, ipOff, ipEnd)) return;
+    const replyPorts = packPorts(target.port, ports >>> 16);
+    if (!this.table.isTupleFree(target.address, src, replyPorts, protocol)) return this.counters.drop('portsExhausted');
+    const id = this.createFlow(now, protocol, src, dst, ports, target.address, src, replyPorts, FLOW_DNAT);
+    if (id < 0) return;
+    this.counters.translations.newPortForwardFlows++;
+    this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+  }
+
+  /** Traffic for an address the core itself answers for: echo requests only. */
+  private localInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, protocol: number): void {
+    if (protocol === IPPROTO_ICMP && b[l4] === ICMP_ECHO_REQUEST && this.options.answerPing) {
+      const reply = buildEchoReply(b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
+      this.counters.translations.echoRepliesSent++;
+      return this.sendLocal(now, reply, ETHERNET_HEADER_LEN);
+    }
+    void iface;
+    this.counters.drop('noFlow');
+  }
+
+  /** RFC 5508: an ICMP error about a tracked flow is translated through the datagram it quotes. */
+  private icmpErrorInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number): void {
+    const q = l4 + ICMP_HEADER_LEN;
+    const qerr = Ipv4Packet.check(b, q, ipEnd, false);
+    // The quote may be cut short (RFC 792 asks for the header + 8 bytes), so its total length is not checked against ipEnd.
+    const qihl = (b[q]! & 0xf) * 4;
+    if ((qerr !== undefined && qerr !== 'badTotalLength') || ipEnd - q < qihl + 8) return this.counters.drop('badIcmpQuote');
+    const qproto = b[q + 9]!;
+    const ql4 = q + qihl;
+    if (qproto !== IPPROTO_TCP && qproto !== IPPROTO_UDP && qproto !== IPPROTO_ICMP) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+    const qports = tuplePortsOf(b, qproto, ql4);
+    if (qports < 0) return this.counters.drop('badIcmpQuote');
+    const key = this.table.lookup(readU32(b, q + 16), readU32(b, q + 12), swapPorts(qports), qproto);
+    if (key < 0 || this.table.expires[key >>> 1]! <= now) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+
+    const t = this.table;
+    const other = key ^ 1;
+    const outerSrc = readU32(b, ipOff + 12);
+    const outerDst = readU32(b, ipOff + 16);
+    const newDst = outerDst === t.tupleDst[key] ? t.tupleSrc[other]! : outerDst;
+    const newSrc = outerSrc === t.tupleSrc[key] ? t.tupleDst[other]! : outerSrc;
+    const route = this.routes.lookup(newDst);
+    if (route === undefined) return this.counters.drop('noRoute');
+    const out = this.interfaces[route.iface]!;
+    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
+    // The quoted datagram travelled the other way: after translation it is exactly the other tuple.
+    rewriteDatagram(b, q, ql4, ipEnd, qproto, t.tupleSrc[other]!, t.tupleDst[other]!, t.tuplePorts[other]!);
+    rewriteOuterAddresses(b, ipOff, newSrc, newDst);
+    refreshIcmpChecksum(b, l4, ipEnd);
+    this.counters.translations.icmpErrorsTranslated++;
+    this.output(now, out, route, b, ipOff, ipEnd);
+  }
+
+  /** Decrements TTL, then sends, fragmenting if the link needs it. */
+  private output(now: number, out: CoreInterface, route: Route, b: Uint8Array, ipOff: number, ipEnd: number): void {
+    const ttl = b[ipOff + IP_TTL]!;
+    b[ipOff + IP_TTL] = ttl - 1;
+    patchChecksum16(b, ipOff + 10, (ttl << 8) | b[ipOff + IP_PROTO_WORD + 1]!, ((ttl - 1) << 8) | b[ipOff + IP_PROTO_WORD + 1]!);
+    this.counters.translations.forwarded++;
+    const nextHop = route.gateway !== 0 ? route.gateway : readU32(b, ipOff + 16);
+    if (ipEnd - ipOff <= out.mtu) return this.transmit(now, out, b, ipOff, ipEnd, nextHop);
+    const pieces = fragmentDatagram(b, ipOff, ipEnd, out.mtu, out.headroom);
+    if (pieces === undefined) return this.counters.drop('fragmentationNeeded');
+    this.counters.translations.fragmentsSent += pieces.length;
+    for (const p of pieces) this.transmit(now, out, p, out.headroom, p.length, nextHop);
+  }
+
+  private transmit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): void {
+    const r = out.transmit(b, ipOff, ipEnd, nextHop, now);
+    if (r === 'full') this.counters.drop('arpQueueFull');
+  }
+
+  /** Sends a datagram the core built itself (ICMP), routed by its destination. */
+  private sendLocal(now: number, b: Uint8Array, ipOff: number): void {
+    const dst = readU32(b, ipOff + 16);
+    const route = this.routes.lookup(dst);
+    if (route === undefined) return this.counters.drop('noRoute');
+    const out = this.interfaces[route.iface]!;
+    if (!out.up) return this.counters.drop('linkDown');
+    this.transmit(now, out, b, ipOff, b.length, route.gateway !== 0 ? route.gateway : dst);
+  }
+
+  private sendIcmpError(now: number, iface: CoreInterface, type: number, code: number, word: number, b: Uint8Array, ipOff: number, ipEnd: number): void {
+    if (iface.address === 0 || !mayAnswerWithError(b, ipOff, ipEnd)) return;
+    if (!this.icmpLimiter.take(now)) return this.counters.drop('icmpRateLimited');
+    const msg = buildIcmpError(type, code, word, iface.address, b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
+    this.counters.translations.icmpErrorsSent++;
+    this.sendLocal(now, msg, ETHERNET_HEADER_LEN);
+  }
+
+  /** RFC 6691/RFC 879: a SYN's MSS must fit both links the connection crosses here. */
+  private clampMss(b: Uint8Array, l4: number, mtu: number): void {
+    if (new TcpSegment(b, l4).clampMss(mtu - TCP_HEADER_MIN_WITH_MSS)) this.counters.translations.mssClamped++;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Flows.
+
+  private createFlow(now: number, protocol: number, oSrc: number, oDst: number, oPorts: number, rSrc: number, rDst: number, rPorts: number, flags: number): number {
+    const expires = now + (protocol === IPPROTO_TCP ? this.tcpTimeouts[TcpState.SynSent]! : protocol === IPPROTO_UDP ? this.udpUnrepliedTimeout : this.icmpTimeout);
+    const id = this.table.insert({ src: oSrc, dst: oDst, ports: oPorts }, { src: rSrc, dst: rDst, ports: rPorts }, protocol, FlowClass.Unreplied, expires, now);
+    if (id < 0) {
+      this.counters.drop('tableFull');
+      return -1;
+    }
+    this.table.flags[id] = flags;
+    this.table.state[id] = protocol === IPPROTO_TCP ? TcpState.None : 0;
+    return id;
+  }
+
+  private bindUdp(id: number, insideIp: number, insidePort: number, natPort: number): void {
+    this.ports.bindUdp(insideIp, insidePort, natPort);
+    this.table.flags[id]! |= FLOW_UDP_MAPPING;
+  }
+
+  private releaseFlow(id: number): void {
+    const t = this.table;
+    if (t.flags[id]! & FLOW_UDP_MAPPING) {
+      const o = id * 2;
+      this.ports.releaseUdp(t.tupleSrc[o]!, t.tuplePorts[o]! >>> 16, t.tuplePorts[o + 1]! & 0xffff);
+    }
+  }
+
+  private flushAddress(addr: number): number {
+    const t = this.table;
+    const n = t.removeWhere((id) => t.tupleDst[id * 2] === addr || t.tupleDst[id * 2 + 1] === addr);
+    this.counters.translations.flowsFlushed += n;
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Policy helpers.
+
+  private rebuildRoutes(): void {
+    const routes: Route[] = [];
+    for (const i of this.interfaces) {
+      if (i.prefix !== undefined) routes.push({ prefix: i.prefix, iface: i.index, gateway: 0 });
+    }
+    const wan = this.interfaces.find((i) => i.role === 'outside' && (i.address !== 0 || i.medium === 'ip'));
+    if (wan !== undefined) routes.push({ prefix: { address: 0, length: 0 }, iface: wan.index, gateway: wan.medium === 'ethernet' ? wan.gateway : 0 });
+    this.routes.set(routes);
+    if (!this.masqueradeExplicit) {
+      this.masqueradeNetworks = this.interfaces.filter((i) => i.role === 'inside' && i.prefix !== undefined).map((i) => i.prefix!);
+    }
+  }
+
+  private isMasqueraded(src: number): boolean {
+    for (const p of this.masqueradeNetworks) if (inPrefix(src, p)) return true;
+    return false;
+  }
+
+  private isInsideAddress(ip: number): boolean {
+    for (const i of this.interfaces) if (i.role === 'inside' && i.onLink(ip)) return true;
+    return this.isMasqueraded(ip);
+  }
+
+  private isOwnAddress(ip: number): boolean {
+    for (const i of this.interfaces) if (i.address === ip) return true;
+    return false;
+  }
+
+  private outsideInterfaceWithAddress(ip: number): CoreInterface | undefined {
+    for (const i of this.interfaces) if (i.role === 'outside' && i.address === ip && i.address !== 0) return i;
+    return undefined;
+  }
+}
+
+/** A connection opens with SYN alone; anything else without a flow belongs to no connection we know. */
+function isInitialSyn(b: Uint8Array, l4: number): boolean {
+  return (b[l4 + 13]! & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+}
+
+function sameMac(frame: Uint8Array, mac: Uint8Array): boolean {
+  return frame[0] === mac[0] && frame[1] === mac[1] && frame[2] === mac[2] && frame[3] === mac[3] && frame[4] === mac[4] && frame[5] === mac[5];
+}

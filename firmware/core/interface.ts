@@ -1,0 +1,166 @@
+// One interface of the core at run time: its addresses, link state, transmit queue and, for
+// Ethernet, its neighbour cache and the link-layer output path.
+
+import { ArpCache, type ArpLimits } from './arp-cache.js';
+import { broadcastOf, formatPrefix, inPrefix, type Prefix } from './addr.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, BROADCAST_MAC, writeEthernetHeader } from './wire/ethernet.js';
+import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp } from './wire/arp.js';
+import type { InterfaceOptions, Medium, Role } from './options.js';
+
+/** Frames queued for one link: the driver sends `frames[0..count)` and calls clear(). */
+export class TxQueue {
+  frames: Uint8Array[] = [];
+  count = 0;
+
+  push(frame: Uint8Array): void {
+    this.frames[this.count++] = frame;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  /** Copies of the queued frames (tests and slow paths). */
+  drain(): Uint8Array[] {
+    const out = this.frames.slice(0, this.count);
+    this.count = 0;
+    return out;
+  }
+}
+
+const ZERO_MAC = new Uint8Array(6);
+
+export class CoreInterface {
+  readonly name: string;
+  readonly medium: Medium;
+  readonly role: Role;
+  readonly mac: Uint8Array;
+  readonly addressOwner: 'core' | 'host';
+  /** Bytes a frame needs in front of its IP header on this link. */
+  readonly headroom: number;
+  readonly tx = new TxQueue();
+  readonly arp: ArpCache | undefined;
+  mtu: number;
+  up: boolean;
+  /** 0 when the interface has no address yet. */
+  address = 0;
+  prefix: Prefix | undefined;
+  broadcast = 0;
+  gateway: number;
+  // The last next hop resolved: nearly every frame on a WAN link goes to the same router.
+  private lastHop = -1;
+  private lastHopMac: Uint8Array = ZERO_MAC;
+
+  constructor(readonly index: number, o: InterfaceOptions, arpLimits: ArpLimits) {
+    this.name = o.name;
+    this.medium = o.medium;
+    this.role = o.role;
+    this.addressOwner = o.addressOwner;
+    this.mtu = o.mtu;
+    this.up = o.up ?? true;
+    this.gateway = o.gateway ?? 0;
+    if (o.medium === 'ethernet') {
+      if (o.mac === undefined || o.mac.length !== 6) throw new Error(`interface ${o.name}: an Ethernet interface needs a 6-byte MAC`);
+      this.mac = o.mac.slice();
+      this.headroom = ETHERNET_HEADER_LEN;
+      this.arp = new ArpCache(arpLimits);
+    } else {
+      this.mac = ZERO_MAC;
+      this.headroom = 0;
+      this.arp = undefined;
+    }
+    this.setAddress(o.address);
+  }
+
+  setAddress(prefix: Prefix | undefined): void {
+    this.prefix = prefix;
+    this.address = prefix?.address ?? 0;
+    this.broadcast = prefix !== undefined && prefix.length < 31 ? broadcastOf(prefix) : 0;
+    this.lastHop = -1;
+  }
+
+  /** Is `ip` on this interface's own network? */
+  onLink(ip: number): boolean {
+    return this.prefix !== undefined && inPrefix(ip, this.prefix);
+  }
+
+  /** The interface's own address, or its network's broadcast: traffic for the host, not for forwarding. */
+  isLocalDestination(ip: number): boolean {
+    return ip === this.address || (this.broadcast !== 0 && ip === this.broadcast);
+  }
+
+  /**
+   * Queues the IP datagram b[ipOff, ipEnd) to `nextHop`. For Ethernet the frame is rewritten in
+   * place when there is headroom; otherwise copied. Returns false when the neighbour queue is full.
+   */
+  transmit(b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number, now: number): 'sent' | 'resolving' | 'full' {
+    if (this.medium === 'ip') {
+      this.tx.push(ipOff === 0 && ipEnd === b.length ? b : b.subarray(ipOff, ipEnd));
+      return 'sent';
+    }
+    let frame: Uint8Array;
+    if (ipOff >= ETHERNET_HEADER_LEN) {
+      const start = ipOff - ETHERNET_HEADER_LEN;
+      frame = start === 0 && ipEnd === b.length ? b : b.subarray(start, ipEnd);
+    } else {
+      frame = new Uint8Array(ETHERNET_HEADER_LEN + ipEnd - ipOff);
+      frame.set(b.subarray(ipOff, ipEnd), ETHERNET_HEADER_LEN);
+    }
+    let mac: Uint8Array | undefined = nextHop === this.lastHop ? this.lastHopMac : undefined;
+    if (mac === undefined) {
+      mac = this.arp!.lookup(nextHop, now);
+      if (mac !== undefined) {
+        this.lastHop = nextHop;
+        this.lastHopMac = mac;
+      }
+    }
+    if (mac !== undefined) {
+      writeEthernetHeader(frame, 0, mac, this.mac, ETHERTYPE_IPV4);
+      this.tx.push(frame);
+      return 'sent';
+    }
+    writeEthernetHeader(frame, 0, ZERO_MAC, this.mac, ETHERTYPE_IPV4);
+    const r = this.arp!.enqueue(nextHop, frame, now);
+    if (r === 'sendRequest') this.requestNeighbour(nextHop);
+    return r === 'full' ? 'full' : 'resolving';
+  }
+
+  /** A neighbour answered or announced itself: send what waited for it. */
+  learnNeighbour(ip: number, mac: Uint8Array, now: number): void {
+    if (ip === this.lastHop) this.lastHop = -1;
+    for (const frame of this.arp!.learn(ip, mac, now)) {
+      frame.set(mac, 0);
+      this.tx.push(frame);
+    }
+  }
+
+  sendArp(operation: number, dstMac: Uint8Array, targetIp: number, targetMac: Uint8Array): void {
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + ARP_LEN);
+    writeEthernetHeader(frame, 0, dstMac, this.mac, ETHERTYPE_ARP);
+    emitArp({ operation, senderMac: this.mac, senderIp: this.address, targetMac, targetIp }, frame, ETHERNET_HEADER_LEN);
+    this.tx.push(frame);
+  }
+
+  requestNeighbour(ip: number): void {
+    this.sendArp(ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC);
+  }
+
+  forgetCachedHop(): void {
+    this.lastHop = -1;
+  }
+
+  /** RFC 5227 §2.3 announcement of a new address, so the upstream router's cache follows. */
+  announce(): void {
+    if (this.medium === 'ethernet' && this.address !== 0 && this.up) {
+      this.sendArp(ARP_REQUEST, BROADCAST_MAC, this.address, ZERO_MAC);
+    }
+  }
+
+  replyArp(requesterIp: number, requesterMac: Uint8Array): void {
+    this.sendArp(ARP_REPLY, requesterMac, requesterIp, requesterMac);
+  }
+
+  describe(): string {
+    return `${this.name} (${this.role}, ${this.medium}, mtu ${this.mtu}, ${this.up ? 'up' : 'down'}, ${this.prefix ? formatPrefix(this.prefix) : 'no address'})`;
+  }
+}

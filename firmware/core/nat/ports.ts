@@ -1,0 +1,86 @@
+// Choosing the outside port (or ICMP identifier) of a new masqueraded flow: random within the
+// configured range (RFC 6056 §3.3.2, random start then linear search), and for UDP the same
+// port for every flow of one inside endpoint (endpoint-independent mapping, RFC 4787 REQ-1).
+
+import { packPorts, type ConntrackTable } from '../conntrack/table.js';
+import { IPPROTO_ICMP, IPPROTO_UDP } from '../wire/ipv4.js';
+
+export interface PortRange {
+  first: number;
+  last: number;
+}
+
+/** Linux 2.2's masquerading range (net/ipv4/ip_masq.c PORT_MASQ_BEGIN..END). */
+export const DEFAULT_PORT_RANGE: PortRange = { first: 61000, last: 65095 };
+
+/** A source of uniformly random 32-bit unsigned integers. */
+export type Rng = () => number;
+
+/** xorshift128+: fast, seeded from a secure source by the caller; good enough to hide port choice. */
+export function xorshiftRng(seed: Uint32Array): Rng {
+  let s0 = seed[0]! | 1, s1 = seed[1]!, s2 = seed[2]!, s3 = seed[3]! | 2;
+  return () => {
+    let t = s0 ^ (s0 << 11);
+    s0 = s1; s1 = s2; s2 = s3;
+    s3 = s3 ^ (s3 >>> 19) ^ t ^ (t >>> 8);
+    return s3 >>> 0;
+  };
+}
+
+/** How many candidates a new flow may try before giving up (bounded work per packet). */
+const MAX_TRIES = 256;
+
+const endpointKey = (ip: number, port: number) => ip * 65536 + port;
+
+export class PortAllocator {
+  private readonly size: number;
+  /** UDP: inside endpoint → its outside port, and how many flows share that port. */
+  private readonly udpMappings = new Map<number, number>();
+  private readonly udpRefs = new Uint32Array(65536);
+
+  constructor(
+    readonly range: PortRange,
+    private readonly rng: Rng,
+    /** Ports that belong to port forwards and must never be handed out. */
+    private readonly reserved: (protocol: number, port: number) => boolean,
+  ) {
+    if (!(range.first >= 1 && range.last <= 65535 && range.first <= range.last)) throw new Error(`bad port range ${range.first}-${range.last}`);
+    this.size = range.last - range.first + 1;
+  }
+
+  /**
+   * Picks the outside port for a flow from inside (insideIp, insidePort) to (remote, remotePort)
+   * leaving from `outsideAddr`. Returns -1 when no port is free.
+   */
+  allocate(table: ConntrackTable, protocol: number, insideIp: number, insidePort: number, remote: number, remotePort: number, outsideAddr: number): number {
+    if (protocol === IPPROTO_UDP) {
+      const mapped = this.udpMappings.get(endpointKey(insideIp, insidePort));
+      if (mapped !== undefined && table.isTupleFree(remote, outsideAddr, packPorts(remotePort, mapped), protocol)) return mapped;
+    }
+    const start = this.rng() % this.size;
+    const tries = Math.min(this.size, MAX_TRIES);
+    for (let i = 0; i < tries; i++) {
+      const port = this.range.first + ((start + i) % this.size);
+      if (this.reserved(protocol, port)) continue;
+      if (protocol === IPPROTO_UDP && this.udpRefs[port] !== 0) continue;
+      const ports = protocol === IPPROTO_ICMP ? packPorts(0, port) : packPorts(remotePort, port);
+      if (table.isTupleFree(remote, outsideAddr, ports, protocol)) return port;
+    }
+    return -1;
+  }
+
+  /** Records that a UDP flow uses `port` for the inside endpoint. */
+  bindUdp(insideIp: number, insidePort: number, port: number): void {
+    const key = endpointKey(insideIp, insidePort);
+    if (this.udpMappings.get(key) !== port) this.udpMappings.set(key, port);
+    this.udpRefs[port]!++;
+  }
+
+  /** Releases one UDP flow's hold on the endpoint's mapping. */
+  releaseUdp(insideIp: number, insidePort: number, port: number): void {
+    if (this.udpRefs[port] === 0) return;
+    if (--this.udpRefs[port]! === 0) this.udpMappings.delete(endpointKey(insideIp, insidePort));
+  }
+
+  get udpMappingCount(): number { return this.udpMappings.size; }
+}

@@ -1,0 +1,139 @@
+// IPv4 header view (RFC 791), with options.
+
+import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { checksum, sum16 } from './checksum.js';
+import { formatIpv4 } from '../addr.js';
+
+//  0                   1                   2                   3
+//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |Version|  IHL  |Type of Service|          Total Length         |
+// |         Identification        |Flags|      Fragment Offset    |
+// |  Time to Live |    Protocol   |         Header Checksum       |
+// |                       Source Address                          |
+// |                    Destination Address                        |
+// |                    Options                    |    Padding    |
+const VER_IHL = 0;
+const TOS = 1;
+const TOTAL_LEN = 2;
+const IDENT = 4;
+const FLAGS_FRAG = 6;
+const TTL = 8;
+const PROTOCOL = 9;
+const CHECKSUM = 10;
+const SRC = 12;
+const DST = 16;
+export const IPV4_MIN_HEADER_LEN = 20;
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+const FLAG_DF = 0x4000;
+const FLAG_MF = 0x2000;
+const OFFSET_MASK = 0x1fff;
+
+export type Ipv4Error = 'truncatedIpv4' | 'badIpVersion' | 'badIhl' | 'badTotalLength' | 'badIpChecksum';
+
+export class Ipv4Packet {
+  constructor(public bytes: Uint8Array, public offset = 0) {}
+
+  /**
+   * Validates every length invariant against the `end` of the buffer region:
+   * after this returns undefined, no accessor reads outside [offset, end).
+   */
+  static check(b: Uint8Array, o: number, end: number = b.length, verifyChecksum = true): Ipv4Error | undefined {
+    if (end - o < IPV4_MIN_HEADER_LEN) return 'truncatedIpv4';
+    const vi = b[o + VER_IHL]!;
+    if (vi >>> 4 !== 4) return 'badIpVersion';
+    const hl = (vi & 0xf) * 4;
+    if (hl < IPV4_MIN_HEADER_LEN) return 'badIhl';
+    const total = readU16(b, o + TOTAL_LEN);
+    if (total < hl || total > end - o) return hl > end - o ? 'badIhl' : 'badTotalLength';
+    if (verifyChecksum && sum16(b, o, o + hl) !== 0xffff) return 'badIpChecksum';
+    return undefined;
+  }
+
+  bind(bytes: Uint8Array, offset = 0): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    return this;
+  }
+
+  get version(): number { return this.bytes[this.offset + VER_IHL]! >>> 4; }
+  get headerLength(): number { return (this.bytes[this.offset + VER_IHL]! & 0xf) * 4; }
+  get tos(): number { return this.bytes[this.offset + TOS]!; }
+  set tos(v: number) { this.bytes[this.offset + TOS] = v; }
+  get totalLength(): number { return readU16(this.bytes, this.offset + TOTAL_LEN); }
+  set totalLength(v: number) { writeU16(this.bytes, this.offset + TOTAL_LEN, v); }
+  get identification(): number { return readU16(this.bytes, this.offset + IDENT); }
+  set identification(v: number) { writeU16(this.bytes, this.offset + IDENT, v); }
+  get flagsFragment(): number { return readU16(this.bytes, this.offset + FLAGS_FRAG); }
+  set flagsFragment(v: number) { writeU16(this.bytes, this.offset + FLAGS_FRAG, v); }
+  get dontFragment(): boolean { return (this.flagsFragment & FLAG_DF) !== 0; }
+  get moreFragments(): boolean { return (this.flagsFragment & FLAG_MF) !== 0; }
+  /** Fragment offset in bytes (the field counts 8-byte units). */
+  get fragmentOffset(): number { return (this.flagsFragment & OFFSET_MASK) * 8; }
+  /** True for any piece of a fragmented datagram (MF set or offset non-zero). */
+  get isFragment(): boolean { return (this.flagsFragment & (FLAG_MF | OFFSET_MASK)) !== 0; }
+  get ttl(): number { return this.bytes[this.offset + TTL]!; }
+  set ttl(v: number) { this.bytes[this.offset + TTL] = v; }
+  get protocol(): number { return this.bytes[this.offset + PROTOCOL]!; }
+  set protocol(v: number) { this.bytes[this.offset + PROTOCOL] = v; }
+  get checksum(): number { return readU16(this.bytes, this.offset + CHECKSUM); }
+  set checksum(v: number) { writeU16(this.bytes, this.offset + CHECKSUM, v); }
+  get source(): number { return readU32(this.bytes, this.offset + SRC); }
+  set source(v: number) { writeU32(this.bytes, this.offset + SRC, v); }
+  get destination(): number { return readU32(this.bytes, this.offset + DST); }
+  set destination(v: number) { writeU32(this.bytes, this.offset + DST, v); }
+  get payloadOffset(): number { return this.offset + this.headerLength; }
+  get payloadLength(): number { return this.totalLength - this.headerLength; }
+  get end(): number { return this.offset + this.totalLength; }
+  get options(): Uint8Array { return this.bytes.subarray(this.offset + IPV4_MIN_HEADER_LEN, this.offset + this.headerLength); }
+
+  fillChecksum(): void {
+    writeU16(this.bytes, this.offset + CHECKSUM, 0);
+    this.checksum = checksum(this.bytes, this.offset, this.offset + this.headerLength);
+  }
+
+  verifyChecksum(): boolean {
+    return sum16(this.bytes, this.offset, this.offset + this.headerLength) === 0xffff;
+  }
+
+  describe(): string {
+    const frag = this.isFragment ? ` frag id ${this.identification} off ${this.fragmentOffset}${this.moreFragments ? '+' : ''}` : '';
+    return `ip ${formatIpv4(this.source)} > ${formatIpv4(this.destination)} proto ${this.protocol} ttl ${this.ttl} len ${this.totalLength}${this.dontFragment ? ' DF' : ''}${frag}`;
+  }
+}
+
+export const IPV4_FLAG_DF = FLAG_DF;
+export const IPV4_FLAG_MF = FLAG_MF;
+
+export interface Ipv4HeaderFields {
+  tos?: number;
+  identification?: number;
+  flagsFragment?: number;
+  ttl: number;
+  protocol: number;
+  source: number;
+  destination: number;
+  totalLength: number;
+}
+
+/** Writes a 20-byte header (no options) with its checksum. */
+export function emitIpv4Header(f: Ipv4HeaderFields, b: Uint8Array, o: number): void {
+  b[o + VER_IHL] = 0x45;
+  b[o + TOS] = f.tos ?? 0;
+  writeU16(b, o + TOTAL_LEN, f.totalLength);
+  writeU16(b, o + IDENT, f.identification ?? 0);
+  writeU16(b, o + FLAGS_FRAG, f.flagsFragment ?? 0);
+  b[o + TTL] = f.ttl;
+  b[o + PROTOCOL] = f.protocol;
+  writeU16(b, o + CHECKSUM, 0);
+  writeU32(b, o + SRC, f.source);
+  writeU32(b, o + DST, f.destination);
+  writeU16(b, o + CHECKSUM, checksum(b, o, o + IPV4_MIN_HEADER_LEN));
+}
+
+/** Offsets callers outside this module need for in-place checksum patching. */
+export const IPV4_FIELD = { TTL, PROTOCOL, CHECKSUM, SRC, DST, TOTAL_LEN, FLAGS_FRAG, IDENT } as const;
