@@ -2,7 +2,7 @@
 // `now` (milliseconds), randomness through the injected rng. Wire errors become counted drops,
 // never exceptions.
 
-import { formatIpv4, inPrefix, isMartianDestination, isMartianSource, isMulticast, type Prefix } from './addr.js';
+import { formatIpv4, inPrefix, isMartianDestination, isMartianSource, isMulticast, networkOf, prefixMask, type Prefix } from './addr.js';
 import { CoreCounters, type DropReason } from './counters.js';
 import { CoreInterface } from './interface.js';
 import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from './icmp-errors.js';
@@ -197,7 +197,7 @@ export class ForwardingCore {
     const src = readU32(b, ipOff + 12);
     const dst = readU32(b, ipOff + 16);
     if (isMartianSource(src) || src === 0xffffffff) return this.counters.drop('martianSource');
-    if (iface.role === 'outside' && (this.isInsideAddress(src) || this.isOwnAddress(src))) return this.counters.drop('spoofedSource');
+    if (iface.role === 'outside' && this.isSpoofedSource(src)) return this.counters.drop('spoofedSource');
     if (isMulticast(dst) || dst === 0xffffffff || (iface.broadcast !== 0 && dst === iface.broadcast)) {
       this.counters.translations.toHost++;
       return;
@@ -229,7 +229,7 @@ export class ForwardingCore {
       return this.notForwardable(iface, dst, 'unsupportedProtocol');
     }
     let key = this.table.lookup(src, dst, ports, protocol);
-    if (key >= 0 && this.table.expires[key >>> 1]! <= now) {
+    if (key >= 0 && this.table.expiresAt(key >>> 1) <= now) {
       this.table.remove(key >>> 1);
       this.table.counters.expired++;
       key = -1;
@@ -249,32 +249,35 @@ export class ForwardingCore {
     const id = key >>> 1;
     const dir = key & 1;
     const other = key ^ 1;
-    const newDst = t.tupleSrc[other]!;
+    const newDst = t.src(other);
     const route = this.routes.lookup(newDst);
     if (route === undefined) return this.counters.drop('noRoute');
     const out = this.interfaces[route.iface]!;
     if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
 
-    const protocol = t.protocol[id]!;
+    const protocol = t.protocolOf(id);
     if (protocol === IPPROTO_TCP) {
       const flags = b[l4 + 13]!;
-      const state = t.state[id]!;
+      let state = t.stateOf(id);
       const next = nextTcpState(dir, tcpEvent(flags), state);
       if (next === TcpState.Invalid) return this.counters.drop('tcpInvalid');
       if (next !== TcpState.Ignore && next !== state) {
-        t.state[id] = next;
+        state = next;
+        t.setState(id, next);
         t.setClass(id, tcpStateClass(next));
       }
-      t.expires[id] = now + this.tcpTimeouts[t.state[id]!]!;
+      t.setExpires(id, now + this.tcpTimeouts[state]!);
       if (flags & TCP_SYN) this.clampMss(b, l4, Math.min(iface.mtu, out.mtu));
     } else {
-      if (dir === DIR_REPLY && t.state[id] === 0) {
-        t.state[id] = UDP_REPLIED;
+      let state = t.stateOf(id);
+      if (dir === DIR_REPLY && state === 0) {
+        state = UDP_REPLIED;
+        t.setState(id, state);
         t.setClass(id, FlowClass.Established);
       }
-      t.expires[id] = now + (protocol === IPPROTO_UDP ? (t.state[id] ? this.udpTimeout : this.udpUnrepliedTimeout) : this.icmpTimeout);
+      t.setExpires(id, now + (protocol === IPPROTO_UDP ? (state !== 0 ? this.udpTimeout : this.udpUnrepliedTimeout) : this.icmpTimeout));
     }
-    rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.tupleDst[other]!, newDst, swapPorts(t.tuplePorts[other]!));
+    rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.dst(other), newDst, swapPorts(t.ports(other)));
     if (dir === DIR_ORIGINAL) this.counters.translations.original++;
     else this.counters.translations.reply++;
     this.output(now, out, route, b, ipOff, ipEnd);
@@ -393,20 +396,20 @@ export class ForwardingCore {
     const qports = tuplePortsOf(b, qproto, ql4);
     if (qports < 0) return this.counters.drop('badIcmpQuote');
     const key = this.table.lookup(readU32(b, q + 16), readU32(b, q + 12), swapPorts(qports), qproto);
-    if (key < 0 || this.table.expires[key >>> 1]! <= now) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+    if (key < 0 || this.table.expiresAt(key >>> 1) <= now) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
 
     const t = this.table;
     const other = key ^ 1;
     const outerSrc = readU32(b, ipOff + 12);
     const outerDst = readU32(b, ipOff + 16);
-    const newDst = outerDst === t.tupleDst[key] ? t.tupleSrc[other]! : outerDst;
-    const newSrc = outerSrc === t.tupleSrc[key] ? t.tupleDst[other]! : outerSrc;
+    const newDst = outerDst === t.dst(key) ? t.src(other) : outerDst;
+    const newSrc = outerSrc === t.src(key) ? t.dst(other) : outerSrc;
     const route = this.routes.lookup(newDst);
     if (route === undefined) return this.counters.drop('noRoute');
     const out = this.interfaces[route.iface]!;
     if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
     // The quoted datagram travelled the other way: after translation it is exactly the other tuple.
-    rewriteDatagram(b, q, ql4, ipEnd, qproto, t.tupleSrc[other]!, t.tupleDst[other]!, t.tuplePorts[other]!);
+    rewriteDatagram(b, q, ql4, ipEnd, qproto, t.src(other), t.dst(other), t.ports(other));
     rewriteOuterAddresses(b, ipOff, newSrc, newDst);
     refreshIcmpChecksum(b, l4, ipEnd);
     this.counters.translations.icmpErrorsTranslated++;
@@ -465,27 +468,27 @@ export class ForwardingCore {
       this.counters.drop('tableFull');
       return -1;
     }
-    this.table.flags[id] = flags;
-    this.table.state[id] = protocol === IPPROTO_TCP ? TcpState.None : 0;
+    this.table.setFlags(id, flags);
+    this.table.setState(id, protocol === IPPROTO_TCP ? TcpState.None : 0);
     return id;
   }
 
   private bindUdp(id: number, insideIp: number, insidePort: number, natPort: number): void {
     this.ports.bindUdp(insideIp, insidePort, natPort);
-    this.table.flags[id]! |= FLOW_UDP_MAPPING;
+    this.table.setFlags(id, this.table.flagsOf(id) | FLOW_UDP_MAPPING);
   }
 
   private releaseFlow(id: number): void {
     const t = this.table;
-    if (t.flags[id]! & FLOW_UDP_MAPPING) {
+    if (t.flagsOf(id) & FLOW_UDP_MAPPING) {
       const o = id * 2;
-      this.ports.releaseUdp(t.tupleSrc[o]!, t.tuplePorts[o]! >>> 16, t.tuplePorts[o + 1]! & 0xffff);
+      this.ports.releaseUdp(t.src(o), t.ports(o) >>> 16, t.ports(o + 1) & 0xffff);
     }
   }
 
   private flushAddress(addr: number): number {
     const t = this.table;
-    const n = t.removeWhere((id) => t.tupleDst[id * 2] === addr || t.tupleDst[id * 2 + 1] === addr);
+    const n = t.removeWhere((id) => t.dst(id * 2) === addr || t.dst(id * 2 + 1) === addr);
     this.counters.translations.flowsFlushed += n;
     return n;
   }
@@ -504,6 +507,7 @@ export class ForwardingCore {
     if (!this.masqueradeExplicit) {
       this.masqueradeNetworks = this.interfaces.filter((i) => i.role === 'inside' && i.prefix !== undefined).map((i) => i.prefix!);
     }
+    this.rebuildSpoofedSources();
   }
 
   private isMasqueraded(src: number): boolean {
@@ -511,13 +515,21 @@ export class ForwardingCore {
     return false;
   }
 
-  private isInsideAddress(ip: number): boolean {
-    for (const i of this.interfaces) if (i.role === 'inside' && i.onLink(ip)) return true;
-    return this.isMasqueraded(ip);
+  /** Sources the outside may never show: inside networks and our own addresses (network, mask pairs). */
+  private spoofedSources = new Uint32Array(0);
+
+  private rebuildSpoofedSources(): void {
+    const nets: Prefix[] = [...this.masqueradeNetworks];
+    for (const i of this.interfaces) {
+      if (i.role === 'inside' && i.prefix !== undefined) nets.push(i.prefix);
+      if (i.address !== 0) nets.push({ address: i.address, length: 32 });
+    }
+    this.spoofedSources = new Uint32Array(nets.flatMap((p) => [networkOf(p), prefixMask(p.length)]));
   }
 
-  private isOwnAddress(ip: number): boolean {
-    for (const i of this.interfaces) if (i.address === ip) return true;
+  private isSpoofedSource(ip: number): boolean {
+    const s = this.spoofedSources;
+    for (let i = 0; i < s.length; i += 2) if (((ip & s[i + 1]!) >>> 0) === s[i]) return true;
     return false;
   }
 

@@ -1,5 +1,6 @@
-// The connection table: a flat open-addressing hash in typed arrays (struct of arrays), each flow
-// indexed by its original and its reply tuple, with per-flow expiry and class lists for eviction.
+// The connection table: a flat open-addressing hash over flow records packed in one typed array
+// (one cache line per flow), each flow indexed by its original and its reply tuple, with
+// per-flow expiry and class lists for eviction.
 
 import { FlowClass } from './tcp-states.js';
 
@@ -11,11 +12,23 @@ export function packPorts(sourcePort: number, destinationPort: number): number {
 export const DIR_ORIGINAL = 0;
 export const DIR_REPLY = 1;
 
+// A flow record is 16 32-bit words (64 bytes); everything a packet touches lies in the first 48.
+//   0..2  original tuple: src, dst, ports      3..5  reply tuple: src, dst, ports
+//   6     protocol | state << 8 | flags << 16 | class << 24
+//   7, 8  prev / next in the class list (next also chains the free list)
+//   10,11 expiry, a float64 in milliseconds    12..15 spare (helper state)
+const STRIDE = 16;
+const W_META = 6;
+const W_PREV = 7;
+const W_NEXT = 8;
+const F_EXPIRES = 5; // float64 index within the record (words 10-11)
+const F_STRIDE = STRIDE / 2;
+
 const EMPTY = -1;
 const NO_FLOW = -1;
 const CLASS_FREE = 255;
 const CLASS_COUNT = 3;
-/** How many established flows eviction compares when it must take one (the oldest-expiring wins). */
+/** How many established flows eviction compares when it must take one (the soonest-expiring wins). */
 const ESTABLISHED_EVICTION_SAMPLE = 8;
 
 export interface ConntrackCounters {
@@ -39,25 +52,10 @@ export class ConntrackTable {
   readonly capacity: number;
   private readonly slotMask: number;
   private readonly seed: number;
-
-  // Hash slots: flowId * 2 + direction, or EMPTY.
+  /** Hash slots: flowId * 2 + direction, or EMPTY. */
   private readonly slots: Int32Array;
-
-  // Tuples, indexed flowId * 2 + direction.
-  readonly tupleSrc: Uint32Array;
-  readonly tupleDst: Uint32Array;
-  readonly tuplePorts: Uint32Array;
-
-  // Per flow.
-  readonly protocol: Uint8Array;
-  /** TCP: a TcpState. UDP/ICMP: 0 until a reply is seen, 1 after. */
-  readonly state: Uint8Array;
-  /** Free for the NAT layer (kind of translation, helper id...). */
-  readonly flags: Uint8Array;
-  readonly expires: Float64Array;
-  private readonly flowClass: Uint8Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  private readonly w: Int32Array;
+  private readonly f: Float64Array;
   private readonly classHead = new Int32Array(CLASS_COUNT).fill(NO_FLOW);
   private readonly classTail = new Int32Array(CLASS_COUNT).fill(NO_FLOW);
   private readonly classSize = new Int32Array(CLASS_COUNT);
@@ -69,42 +67,56 @@ export class ConntrackTable {
     inserted: 0, removed: 0, expired: 0, evictedUnreplied: 0, evictedClosing: 0, evictedEstablished: 0, insertFailed: 0,
   };
 
-  /** Called before a flow's slot is reused or freed, so owners of per-flow state can release it. */
+  /** Called before a flow's record is freed, so owners of per-flow state can release it. */
   onRemove: (flow: number) => void = () => {};
 
   constructor(capacity: number, seed: number) {
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 26) throw new Error(`conntrack capacity out of range: ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 25) throw new Error(`conntrack capacity out of range: ${capacity}`);
     this.capacity = capacity;
     // Two keys per flow at a load factor of at most one half.
     let slotCount = 1;
     while (slotCount < capacity * 4) slotCount <<= 1;
     this.slotMask = slotCount - 1;
-    this.seed = seed >>> 0;
+    this.seed = seed | 0;
     this.slots = new Int32Array(slotCount).fill(EMPTY);
-    this.tupleSrc = new Uint32Array(capacity * 2);
-    this.tupleDst = new Uint32Array(capacity * 2);
-    this.tuplePorts = new Uint32Array(capacity * 2);
-    this.protocol = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.expires = new Float64Array(capacity);
-    this.flowClass = new Uint8Array(capacity).fill(CLASS_FREE);
-    this.prev = new Int32Array(capacity).fill(NO_FLOW);
-    this.next = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.next[i] = i + 1 < capacity ? i + 1 : NO_FLOW;
+    const records = new ArrayBuffer(capacity * STRIDE * 4);
+    this.w = new Int32Array(records);
+    this.f = new Float64Array(records);
+    for (let i = 0; i < capacity; i++) {
+      this.w[i * STRIDE + W_NEXT] = i + 1 < capacity ? i + 1 : NO_FLOW;
+      this.w[i * STRIDE + W_META] = CLASS_FREE << 24;
+    }
     this.freeHead = 0;
   }
 
   get size(): number { return this.live; }
 
   /** Bytes of typed-array memory the table holds, for the benchmark's bytes-per-flow figure. */
-  get memoryBytes(): number {
-    return this.slots.byteLength + this.tupleSrc.byteLength + this.tupleDst.byteLength + this.tuplePorts.byteLength +
-      this.protocol.byteLength + this.state.byteLength + this.flags.byteLength + this.expires.byteLength +
-      this.flowClass.byteLength + this.prev.byteLength + this.next.byteLength;
-  }
+  get memoryBytes(): number { return this.slots.byteLength + this.w.byteLength; }
 
   classCount(cls: FlowClass): number { return this.classSize[cls]!; }
+
+  // --- record fields; `key` is flowId * 2 + direction -------------------------------------
+
+  src(key: number): number { return this.w[(key >>> 1) * STRIDE + (key & 1) * 3]! >>> 0; }
+  dst(key: number): number { return this.w[(key >>> 1) * STRIDE + (key & 1) * 3 + 1]! >>> 0; }
+  ports(key: number): number { return this.w[(key >>> 1) * STRIDE + (key & 1) * 3 + 2]! >>> 0; }
+  protocolOf(id: number): number { return this.w[id * STRIDE + W_META]! & 0xff; }
+  stateOf(id: number): number { return (this.w[id * STRIDE + W_META]! >>> 8) & 0xff; }
+  setState(id: number, state: number): void {
+    const i = id * STRIDE + W_META;
+    this.w[i] = (this.w[i]! & ~0xff00) | (state << 8);
+  }
+  flagsOf(id: number): number { return (this.w[id * STRIDE + W_META]! >>> 16) & 0xff; }
+  setFlags(id: number, flags: number): void {
+    const i = id * STRIDE + W_META;
+    this.w[i] = (this.w[i]! & ~0xff0000) | (flags << 16);
+  }
+  expiresAt(id: number): number { return this.f[id * F_STRIDE + F_EXPIRES]!; }
+  setExpires(id: number, ms: number): void { this.f[id * F_STRIDE + F_EXPIRES] = ms; }
+  /** The flow's eviction class, or 255 for a free record. */
+  getClass(id: number): number { return this.w[id * STRIDE + W_META]! >>> 24; }
+  isLive(id: number): boolean { return id >= 0 && id < this.capacity && this.getClass(id) !== CLASS_FREE; }
 
   private hash(src: number, dst: number, ports: number, protocol: number): number {
     let h = Math.imul(src ^ this.seed, 0xcc9e2d51);
@@ -119,18 +131,22 @@ export class ConntrackTable {
 
   /** Finds the key for a tuple: flowId * 2 + direction, or -1. Expired flows are still returned. */
   lookup(src: number, dst: number, ports: number, protocol: number): number {
+    const s = src | 0, d = dst | 0, p = ports | 0;
     const slots = this.slots;
+    const w = this.w;
     const mask = this.slotMask;
-    let i = this.hash(src, dst, ports, protocol);
+    let i = this.hash(s, d, p, protocol);
     for (;;) {
       const key = slots[i]!;
       if (key === EMPTY) return -1;
-      if (this.tupleSrc[key] === src && this.tupleDst[key] === dst && this.tuplePorts[key] === ports && this.protocol[key >>> 1] === protocol) return key;
+      const base = (key >>> 1) * STRIDE;
+      const t = base + (key & 1) * 3;
+      if (w[t] === s && w[t + 1] === d && w[t + 2] === p && (w[base + W_META]! & 0xff) === protocol) return key;
       i = (i + 1) & mask;
     }
   }
 
-  /** True when a flow is free to be created for this reply tuple. */
+  /** True when no flow uses this tuple in either direction. */
   isTupleFree(src: number, dst: number, ports: number, protocol: number): boolean {
     return this.lookup(src, dst, ports, protocol) < 0;
   }
@@ -145,53 +161,49 @@ export class ConntrackTable {
       return -1;
     }
     const id = this.freeHead;
-    this.freeHead = this.next[id]!;
-    const o = id * 2;
-    this.tupleSrc[o] = original.src; this.tupleDst[o] = original.dst; this.tuplePorts[o] = original.ports;
-    this.tupleSrc[o + 1] = reply.src; this.tupleDst[o + 1] = reply.dst; this.tuplePorts[o + 1] = reply.ports;
-    this.protocol[id] = protocol;
-    this.state[id] = 0;
-    this.flags[id] = 0;
-    this.expires[id] = expires;
+    const b = id * STRIDE;
+    const w = this.w;
+    this.freeHead = w[b + W_NEXT]!;
+    w[b] = original.src; w[b + 1] = original.dst; w[b + 2] = original.ports;
+    w[b + 3] = reply.src; w[b + 4] = reply.dst; w[b + 5] = reply.ports;
+    w[b + W_META] = protocol & 0xff;
+    this.f[id * F_STRIDE + F_EXPIRES] = expires;
     this.linkClass(id, cls);
-    this.placeKey(o);
-    this.placeKey(o + 1);
+    this.placeKey(id * 2);
+    this.placeKey(id * 2 + 1);
     this.live++;
     this.counters.inserted++;
     return id;
   }
 
   remove(id: number): void {
-    if (this.flowClass[id] === CLASS_FREE) return;
+    if (this.getClass(id) === CLASS_FREE) return;
     this.onRemove(id);
     this.deleteKey(id * 2);
     this.deleteKey(id * 2 + 1);
     this.unlinkClass(id);
-    this.flowClass[id] = CLASS_FREE;
-    this.next[id] = this.freeHead;
+    const b = id * STRIDE;
+    this.w[b + W_META] = CLASS_FREE << 24;
+    this.w[b + W_NEXT] = this.freeHead;
     this.freeHead = id;
     this.live--;
     this.counters.removed++;
   }
 
-  isLive(id: number): boolean { return id >= 0 && id < this.capacity && this.flowClass[id] !== CLASS_FREE; }
-
-  getClass(id: number): FlowClass { return this.flowClass[id] as FlowClass; }
-
   /** Moves a flow to another eviction class (on its state changes, not per packet). */
   setClass(id: number, cls: FlowClass): void {
-    if (this.flowClass[id] === cls) return;
+    if (this.getClass(id) === cls) return;
     this.unlinkClass(id);
     this.linkClass(id, cls);
   }
 
-  /** Removes up to `budget` flows' worth of expired entries, resuming where the last call stopped. */
+  /** Removes expired flows among the next `budget` records, resuming where the last call stopped. */
   sweep(now: number, budget: number): number {
     let removed = 0;
     for (let n = 0; n < budget; n++) {
       const id = this.sweepCursor;
       this.sweepCursor = id + 1 === this.capacity ? 0 : id + 1;
-      if (this.flowClass[id] !== CLASS_FREE && this.expires[id]! <= now) {
+      if (this.getClass(id) !== CLASS_FREE && this.expiresAt(id) <= now) {
         this.remove(id);
         this.counters.expired++;
         removed++;
@@ -204,7 +216,7 @@ export class ConntrackTable {
   removeWhere(predicate: (id: number) => boolean): number {
     let n = 0;
     for (let id = 0; id < this.capacity; id++) {
-      if (this.flowClass[id] !== CLASS_FREE && predicate(id)) {
+      if (this.getClass(id) !== CLASS_FREE && predicate(id)) {
         this.remove(id);
         n++;
       }
@@ -213,18 +225,18 @@ export class ConntrackTable {
   }
 
   *liveFlows(): Generator<number> {
-    for (let id = 0; id < this.capacity; id++) if (this.flowClass[id] !== CLASS_FREE) yield id;
+    for (let id = 0; id < this.capacity; id++) if (this.getClass(id) !== CLASS_FREE) yield id;
   }
 
   /**
-   * Frees one slot. Order: an expired flow at the head of any class, then the oldest
+   * Frees one record. Order: an expired flow at the head of any class, then the oldest
    * unreplied, then the oldest closing; only when neither exists an established flow,
    * the one closest to expiry among the oldest few.
    */
   private evictOne(now: number): boolean {
     for (let c = 0; c < CLASS_COUNT; c++) {
       const head = this.classHead[c]!;
-      if (head !== NO_FLOW && this.expires[head]! <= now) {
+      if (head !== NO_FLOW && this.expiresAt(head) <= now) {
         this.remove(head);
         this.counters.expired++;
         return true;
@@ -237,8 +249,8 @@ export class ConntrackTable {
       this.counters.evictedClosing++;
     } else {
       let id = this.classHead[FlowClass.Established]!;
-      for (let n = 0; n < ESTABLISHED_EVICTION_SAMPLE && id !== NO_FLOW; n++, id = this.next[id]!) {
-        if (victim === NO_FLOW || this.expires[id]! < this.expires[victim]!) victim = id;
+      for (let n = 0; n < ESTABLISHED_EVICTION_SAMPLE && id !== NO_FLOW; n++, id = this.w[id * STRIDE + W_NEXT]!) {
+        if (victim === NO_FLOW || this.expiresAt(id) < this.expiresAt(victim)) victim = id;
       }
       if (victim === NO_FLOW) return false;
       this.counters.evictedEstablished++;
@@ -247,18 +259,23 @@ export class ConntrackTable {
     return true;
   }
 
+  private keyHash(key: number): number {
+    const t = (key >>> 1) * STRIDE + (key & 1) * 3;
+    return this.hash(this.w[t]!, this.w[t + 1]!, this.w[t + 2]!, this.w[(key >>> 1) * STRIDE + W_META]! & 0xff);
+  }
+
   private placeKey(key: number): void {
     const mask = this.slotMask;
-    let i = this.hash(this.tupleSrc[key]!, this.tupleDst[key]!, this.tuplePorts[key]!, this.protocol[key >>> 1]!);
+    let i = this.keyHash(key);
     while (this.slots[i] !== EMPTY) i = (i + 1) & mask;
     this.slots[i] = key;
   }
 
-  /** Linear-probing deletion by backward shift (Knuth 6.4 Algorithm R): no tombstones. */
+  /** Linear-probing deletion by backward shift (Knuth 6.4, Algorithm R): no tombstones. */
   private deleteKey(key: number): void {
     const slots = this.slots;
     const mask = this.slotMask;
-    let i = this.hash(this.tupleSrc[key]!, this.tupleDst[key]!, this.tuplePorts[key]!, this.protocol[key >>> 1]!);
+    let i = this.keyHash(key);
     while (slots[i] !== key) {
       if (slots[i] === EMPTY) throw new Error(`conntrack corrupt: key ${key} not in its chain`);
       i = (i + 1) & mask;
@@ -269,8 +286,8 @@ export class ConntrackTable {
       j = (j + 1) & mask;
       const k = slots[j]!;
       if (k === EMPTY) break;
-      const home = this.hash(this.tupleSrc[k]!, this.tupleDst[k]!, this.tuplePorts[k]!, this.protocol[k >>> 1]!);
-      // Move k into the hole unless its home lies cyclically in (hole, j].
+      const home = this.keyHash(k);
+      // k may fill the hole unless its home lies cyclically in (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
         slots[hole] = k;
@@ -281,24 +298,28 @@ export class ConntrackTable {
   }
 
   private linkClass(id: number, cls: FlowClass): void {
-    this.flowClass[id] = cls;
+    const w = this.w;
+    const b = id * STRIDE;
+    w[b + W_META] = (w[b + W_META]! & 0xffffff) | (cls << 24);
     const tail = this.classTail[cls]!;
-    this.prev[id] = tail;
-    this.next[id] = NO_FLOW;
+    w[b + W_PREV] = tail;
+    w[b + W_NEXT] = NO_FLOW;
     if (tail === NO_FLOW) this.classHead[cls] = id;
-    else this.next[tail] = id;
+    else w[tail * STRIDE + W_NEXT] = id;
     this.classTail[cls] = id;
     this.classSize[cls]!++;
   }
 
   private unlinkClass(id: number): void {
-    const cls = this.flowClass[id]!;
-    const p = this.prev[id]!;
-    const n = this.next[id]!;
+    const w = this.w;
+    const b = id * STRIDE;
+    const cls = this.getClass(id);
+    const p = w[b + W_PREV]!;
+    const n = w[b + W_NEXT]!;
     if (p === NO_FLOW) this.classHead[cls] = n;
-    else this.next[p] = n;
+    else w[p * STRIDE + W_NEXT] = n;
     if (n === NO_FLOW) this.classTail[cls] = p;
-    else this.prev[n] = p;
+    else w[n * STRIDE + W_PREV] = p;
     this.classSize[cls]!--;
   }
 
@@ -306,11 +327,11 @@ export class ConntrackTable {
   checkInvariants(): string | undefined {
     let live = 0;
     for (let id = 0; id < this.capacity; id++) {
-      if (this.flowClass[id] === CLASS_FREE) continue;
+      if (this.getClass(id) === CLASS_FREE) continue;
       live++;
       for (let d = 0; d < 2; d++) {
         const k = id * 2 + d;
-        if (this.lookup(this.tupleSrc[k]!, this.tupleDst[k]!, this.tuplePorts[k]!, this.protocol[id]!) !== k) return `flow ${id} dir ${d} not found by its tuple`;
+        if (this.lookup(this.src(k), this.dst(k), this.ports(k), this.protocolOf(id)) !== k) return `flow ${id} dir ${d} not found by its tuple`;
       }
     }
     if (live !== this.live) return `live count ${this.live} but ${live} flows`;
@@ -320,15 +341,14 @@ export class ConntrackTable {
     let listed = 0;
     for (let c = 0; c < CLASS_COUNT; c++) {
       let n = 0;
-      for (let id = this.classHead[c]!; id !== NO_FLOW; id = this.next[id]!) {
-        if (this.flowClass[id] !== c) return `flow ${id} in list ${c} has class ${this.flowClass[id]}`;
+      for (let id = this.classHead[c]!; id !== NO_FLOW; id = this.w[id * STRIDE + W_NEXT]!) {
+        if (this.getClass(id) !== c) return `flow ${id} in list ${c} has class ${this.getClass(id)}`;
         if (++n > this.capacity) return `class list ${c} has a cycle`;
       }
       if (n !== this.classSize[c]) return `class ${c} size ${this.classSize[c]} but list has ${n}`;
       listed += n;
     }
     if (listed !== live) return `${listed} flows in class lists, ${live} live`;
-    if (live > this.capacity) return 'over capacity';
     return undefined;
   }
 }
