@@ -62,6 +62,8 @@ export class ConntrackTable {
   private freeHead: number;
   private sweepCursor = 0;
   private live = 0;
+  /** Changes whenever a flow is added or removed: lookups made before are stale after. */
+  generation = 0;
 
   readonly counters: ConntrackCounters = {
     inserted: 0, removed: 0, expired: 0, evictedUnreplied: 0, evictedClosing: 0, evictedEstablished: 0, insertFailed: 0,
@@ -172,6 +174,7 @@ export class ConntrackTable {
     this.placeKey(id * 2);
     this.placeKey(id * 2 + 1);
     this.live++;
+    this.generation++;
     this.counters.inserted++;
     return id;
   }
@@ -187,6 +190,7 @@ export class ConntrackTable {
     this.w[b + W_NEXT] = this.freeHead;
     this.freeHead = id;
     this.live--;
+    this.generation++;
     this.counters.removed++;
   }
 
