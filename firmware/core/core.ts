@@ -349,7 +349,7 @@ export class ForwardingCore {
     const outsideIface = this.outsideInterfaceWithAddress(dst);
     if (outsideIface !== undefined) {
       const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, dstPort);
-      if (target === undefined) return this.localInput(now, iface, b, ipOff, l4, ipEnd, protocol);
+      if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
       if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
       const route = this.routes.lookup(target.address);
       if (route === undefined) return this.counters.drop('noRoute');
@@ -390,7 +390,7 @@ export class ForwardingCore {
   /** Unsolicited traffic to our outside address: a port forward, a ping, or nothing. */
   private inboundToOutsideAddress(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
     const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
-    if (target === undefined) return this.localInput(now, iface, b, ipOff, l4, ipEnd, protocol);
+    if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
     const route = this.routes.lookup(target.address);
     if (route === undefined) return this.counters.drop('noRoute');
@@ -404,13 +404,12 @@ export class ForwardingCore {
   }
 
   /** Traffic for an address the core itself answers for: echo requests only. */
-  private localInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, protocol: number): void {
+  private localInput(now: number, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, protocol: number): void {
     if (protocol === IPPROTO_ICMP && b[l4] === ICMP_ECHO_REQUEST && this.options.answerPing) {
       const reply = buildEchoReply(b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
       this.counters.translations.echoRepliesSent++;
       return this.sendLocal(now, reply, ETHERNET_HEADER_LEN);
     }
-    void iface;
     this.counters.drop('noFlow');
   }
 

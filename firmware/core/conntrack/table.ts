@@ -228,10 +228,6 @@ export class ConntrackTable {
     return n;
   }
 
-  *liveFlows(): Generator<number> {
-    for (let id = 0; id < this.capacity; id++) if (this.getClass(id) !== CLASS_FREE) yield id;
-  }
-
   /**
    * Frees one record. Order: an expired flow at the head of any class, then the oldest
    * unreplied, then the oldest closing; only when neither exists an established flow,

@@ -1,5 +1,6 @@
 // Ethernet II frame view (IEEE 802.3 with an EtherType; no 802.1Q tags on our links).
 
+import { HeaderView } from './view.js';
 import { readU16, writeU16 } from './bytes.js';
 
 //  0                   6                   12      14
@@ -15,17 +16,9 @@ export const ETHERTYPE_ARP = 0x0806;
 
 export type EthernetError = 'truncatedEthernet';
 
-export class EthernetFrame {
-  constructor(public bytes: Uint8Array, public offset = 0) {}
-
+export class EthernetFrame extends HeaderView {
   static check(bytes: Uint8Array, offset = 0): EthernetError | undefined {
     return bytes.length - offset < ETHERNET_HEADER_LEN ? 'truncatedEthernet' : undefined;
-  }
-
-  bind(bytes: Uint8Array, offset = 0): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    return this;
   }
 
   get etherType(): number { return readU16(this.bytes, this.offset + TYPE); }

@@ -1,5 +1,6 @@
 // ICMP message view (RFC 792): echo with its identifier, errors with their quoted datagram.
 
+import { HeaderView } from './view.js';
 import { readU16, writeU16 } from './bytes.js';
 
 //  0                   1                   2                   3
@@ -31,17 +32,9 @@ export const UNREACH_ADMIN_PROHIBITED = 13;
 
 export type IcmpError = 'truncatedIcmp';
 
-export class IcmpMessage {
-  constructor(public bytes: Uint8Array, public offset = 0) {}
-
+export class IcmpMessage extends HeaderView {
   static check(_b: Uint8Array, o: number, end: number): IcmpError | undefined {
     return end - o < ICMP_HEADER_LEN ? 'truncatedIcmp' : undefined;
-  }
-
-  bind(bytes: Uint8Array, offset = 0): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    return this;
   }
 
   get type(): number { return this.bytes[this.offset + TYPE]!; }
@@ -73,4 +66,3 @@ export function isIcmpError(type: number): boolean {
   return type === ICMP_DEST_UNREACHABLE || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM || type === ICMP_SOURCE_QUENCH;
 }
 
-export const ICMP_FIELD = { TYPE, CODE, CHECKSUM, IDENT, SEQ } as const;

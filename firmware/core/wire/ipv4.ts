@@ -1,5 +1,6 @@
 // IPv4 header view (RFC 791), with options.
 
+import { HeaderView } from './view.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { checksum, sum16 } from './checksum.js';
 import { formatIpv4 } from '../addr.js';
@@ -35,9 +36,7 @@ const OFFSET_MASK = 0x1fff;
 
 export type Ipv4Error = 'truncatedIpv4' | 'badIpVersion' | 'badIhl' | 'badTotalLength' | 'badIpChecksum';
 
-export class Ipv4Packet {
-  constructor(public bytes: Uint8Array, public offset = 0) {}
-
+export class Ipv4Packet extends HeaderView {
   /**
    * Validates every length invariant against the `end` of the buffer region:
    * after this returns undefined, no accessor reads outside [offset, end).
@@ -52,12 +51,6 @@ export class Ipv4Packet {
     if (total < hl || total > end - o) return hl > end - o ? 'badIhl' : 'badTotalLength';
     if (verifyChecksum && sum16(b, o, o + hl) !== 0xffff) return 'badIpChecksum';
     return undefined;
-  }
-
-  bind(bytes: Uint8Array, offset = 0): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    return this;
   }
 
   get version(): number { return this.bytes[this.offset + VER_IHL]! >>> 4; }
@@ -135,5 +128,3 @@ export function emitIpv4Header(f: Ipv4HeaderFields, b: Uint8Array, o: number): v
   writeU16(b, o + CHECKSUM, checksum(b, o, o + IPV4_MIN_HEADER_LEN));
 }
 
-/** Offsets callers outside this module need for in-place checksum patching. */
-export const IPV4_FIELD = { TTL, PROTOCOL, CHECKSUM, SRC, DST, TOTAL_LEN, FLAGS_FRAG, IDENT } as const;

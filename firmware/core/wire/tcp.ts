@@ -1,5 +1,6 @@
 // TCP header view (RFC 793), with the options walk MSS clamping needs (RFC 879, RFC 6691).
 
+import { PortsHeaderView } from './view.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { patchChecksum16 } from './checksum.js';
 
@@ -12,8 +13,7 @@ import { patchChecksum16 } from './checksum.js';
 // | Offset| Rsrvd |W|C|R|C|S|S|Y|I|            Window             |
 // |           Checksum            |         Urgent Pointer        |
 // |                    Options                    |    Padding    |
-const SRC_PORT = 0;
-const DST_PORT = 2;
+// Source and destination ports (offsets 0 and 2) are read by PortsHeaderView.
 const SEQ = 4;
 const ACK = 8;
 const DATA_OFFSET = 12;
@@ -35,9 +35,7 @@ const OPT_MSS = 2;
 
 export type TcpError = 'truncatedTcp' | 'badTcpDataOffset';
 
-export class TcpSegment {
-  constructor(public bytes: Uint8Array, public offset = 0) {}
-
+export class TcpSegment extends PortsHeaderView {
   static check(b: Uint8Array, o: number, end: number): TcpError | undefined {
     if (end - o < TCP_MIN_HEADER_LEN) return 'truncatedTcp';
     const hl = (b[o + DATA_OFFSET]! >>> 4) * 4;
@@ -45,16 +43,6 @@ export class TcpSegment {
     return undefined;
   }
 
-  bind(bytes: Uint8Array, offset = 0): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    return this;
-  }
-
-  get sourcePort(): number { return readU16(this.bytes, this.offset + SRC_PORT); }
-  set sourcePort(v: number) { writeU16(this.bytes, this.offset + SRC_PORT, v); }
-  get destinationPort(): number { return readU16(this.bytes, this.offset + DST_PORT); }
-  set destinationPort(v: number) { writeU16(this.bytes, this.offset + DST_PORT, v); }
   get sequence(): number { return readU32(this.bytes, this.offset + SEQ); }
   set sequence(v: number) { writeU32(this.bytes, this.offset + SEQ, v >>> 0); }
   get acknowledgment(): number { return readU32(this.bytes, this.offset + ACK); }
@@ -123,4 +111,3 @@ export class TcpSegment {
   }
 }
 
-export const TCP_FIELD = { SRC_PORT, DST_PORT, SEQ, ACK, FLAGS, CHECKSUM, DATA_OFFSET } as const;

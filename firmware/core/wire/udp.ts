@@ -1,22 +1,20 @@
 // UDP header view (RFC 768).
 
+import { PortsHeaderView } from './view.js';
 import { readU16, writeU16 } from './bytes.js';
 
 //  0      7 8     15 16    23 24    31
 // +--------+--------+--------+--------+
 // |   Source Port   | Destination Port|
 // |     Length      |    Checksum     |
-const SRC_PORT = 0;
-const DST_PORT = 2;
+// Source and destination ports (offsets 0 and 2) are read by PortsHeaderView.
 const LENGTH = 4;
 const CHECKSUM = 6;
 export const UDP_HEADER_LEN = 8;
 
 export type UdpError = 'truncatedUdp' | 'badUdpLength';
 
-export class UdpDatagram {
-  constructor(public bytes: Uint8Array, public offset = 0) {}
-
+export class UdpDatagram extends PortsHeaderView {
   static check(b: Uint8Array, o: number, end: number): UdpError | undefined {
     if (end - o < UDP_HEADER_LEN) return 'truncatedUdp';
     const len = readU16(b, o + LENGTH);
@@ -24,16 +22,6 @@ export class UdpDatagram {
     return undefined;
   }
 
-  bind(bytes: Uint8Array, offset = 0): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    return this;
-  }
-
-  get sourcePort(): number { return readU16(this.bytes, this.offset + SRC_PORT); }
-  set sourcePort(v: number) { writeU16(this.bytes, this.offset + SRC_PORT, v); }
-  get destinationPort(): number { return readU16(this.bytes, this.offset + DST_PORT); }
-  set destinationPort(v: number) { writeU16(this.bytes, this.offset + DST_PORT, v); }
   get length(): number { return readU16(this.bytes, this.offset + LENGTH); }
   set length(v: number) { writeU16(this.bytes, this.offset + LENGTH, v); }
   /** Zero means the sender computed no checksum (RFC 768). */
@@ -46,4 +34,3 @@ export class UdpDatagram {
   }
 }
 
-export const UDP_FIELD = { SRC_PORT, DST_PORT, LENGTH, CHECKSUM } as const;
