@@ -72,8 +72,12 @@ const REPLY: readonly (readonly TcpState[])[] = [
 /** Direction 0 is the flow's original (initiating) side, 1 the reply side. */
 export const TCP_TRANSITIONS: readonly (readonly (readonly TcpState[])[])[] = [ORIGINAL, REPLY];
 
+// The same table flattened for the per-packet path: index (direction * 6 + event) * 10 + state.
+const EVENTS = 6;
+const FLAT = new Uint8Array(TCP_TRANSITIONS.flatMap((rows) => rows.flatMap((row) => [...row])));
+
 export function nextTcpState(direction: number, event: TcpEvent, state: TcpState): TcpState {
-  return TCP_TRANSITIONS[direction]![event]![state]!;
+  return FLAT[(direction * EVENTS + event) * TCP_STORED_STATES + state]! as TcpState;
 }
 
 export interface FlowTimeouts {

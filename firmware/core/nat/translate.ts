@@ -2,7 +2,7 @@
 // and the RFC 5508 translation of ICMP errors through the datagram they quote.
 
 import { readU32, writeU16, writeU32 } from '../wire/bytes.js';
-import { checksum, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import { applyChecksumDelta, checksum, checksumDelta32, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../wire/icmp.js';
 import { packPorts } from '../conntrack/table.js';
@@ -42,20 +42,22 @@ function l4ChecksumOffset(protocol: number): number {
 export function rewriteDatagram(b: Uint8Array, ip: number, l4: number, end: number, protocol: number, newSrc: number, newDst: number, newPorts: number): void {
   const oldSrc = readU32(b, ip + IP_SRC);
   const oldDst = readU32(b, ip + IP_DST);
-  let ipSum = (b[ip + IP_CSUM]! << 8) | b[ip + IP_CSUM + 1]!;
+  // Sum the changes once, fold once per checksum: the pseudo-header covers both addresses
+  // (RFC 793 §3.1, RFC 768), so the address delta applies to the IP and transport sums alike.
+  let addrDelta = 0;
   if (oldSrc !== newSrc) {
-    ipSum = updateChecksum32(ipSum, oldSrc, newSrc);
+    addrDelta += checksumDelta32(oldSrc, newSrc);
     writeU32(b, ip + IP_SRC, newSrc);
   }
   if (oldDst !== newDst) {
-    ipSum = updateChecksum32(ipSum, oldDst, newDst);
+    addrDelta += checksumDelta32(oldDst, newDst);
     writeU32(b, ip + IP_DST, newDst);
   }
-  writeU16(b, ip + IP_CSUM, ipSum);
+  if (addrDelta !== 0) writeU16(b, ip + IP_CSUM, applyChecksumDelta((b[ip + IP_CSUM]! << 8) | b[ip + IP_CSUM + 1]!, addrDelta));
 
   const csumAt = l4 + l4ChecksumOffset(protocol);
   const haveL4Sum = csumAt + 2 <= end;
-  let l4Sum = haveL4Sum ? (b[csumAt]! << 8) | b[csumAt + 1]! : 0;
+  const l4Sum = haveL4Sum ? (b[csumAt]! << 8) | b[csumAt + 1]! : 0;
   // A UDP checksum of zero means "none computed" and must stay zero (RFC 768).
   const updateSum = haveL4Sum && !(protocol === IPPROTO_UDP && l4Sum === 0);
 
@@ -68,17 +70,16 @@ export function rewriteDatagram(b: Uint8Array, ip: number, l4: number, end: numb
     }
     return;
   }
-  if (updateSum) {
-    // The pseudo-header covers both addresses (RFC 793 §3.1, RFC 768).
-    if (oldSrc !== newSrc) l4Sum = updateChecksum32(l4Sum, oldSrc, newSrc);
-    if (oldDst !== newDst) l4Sum = updateChecksum32(l4Sum, oldDst, newDst);
-  }
+  let l4Delta = addrDelta;
   const oldPorts = readU32(b, l4);
   if (oldPorts !== newPorts) {
-    if (updateSum) l4Sum = updateChecksum32(l4Sum, oldPorts, newPorts);
+    l4Delta += checksumDelta32(oldPorts, newPorts);
     writeU32(b, l4, newPorts);
   }
-  if (updateSum) writeU16(b, csumAt, protocol === IPPROTO_UDP && l4Sum === 0 ? 0xffff : l4Sum);
+  if (updateSum && l4Delta !== 0) {
+    const c = applyChecksumDelta(l4Sum, l4Delta);
+    writeU16(b, csumAt, protocol === IPPROTO_UDP && c === 0 ? 0xffff : c);
+  }
 }
 
 /** Replaces the outer addresses of an ICMP error without touching its transport checksum. */

@@ -44,6 +44,21 @@ export function updateChecksum32(hc: number, oldValue: number, newValue: number)
   return ~sum & 0xffff;
 }
 
+/**
+ * The one's-complement difference a 32-bit field's change makes (~m + m' of RFC 1624 eqn. 3),
+ * unfolded: several are summed and applied at once with applyChecksumDelta.
+ */
+export function checksumDelta32(oldValue: number, newValue: number): number {
+  return (~oldValue >>> 16 & 0xffff) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
+}
+
+/** HC' = ~(~HC + Σ(~m + m')): applies summed deltas to a stored checksum. */
+export function applyChecksumDelta(hc: number, delta: number): number {
+  let sum = (~hc & 0xffff) + delta;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
 /** Applies an RFC 1624 update to the checksum field stored at `at`. */
 export function patchChecksum16(b: Uint8Array, at: number, oldWord: number, newWord: number): void {
   writeU16(b, at, updateChecksum16(readU16(b, at), oldWord, newWord));
