@@ -1,6 +1,7 @@
 // Benchmark of the forwarding core alone: packets/s for established flows (outbound and inbound,
 // TCP and UDP, 64- and 1500-byte frames, 1 k / 100 k / 1 M live flows), new flows/s, and memory
-// per flow. Prints a table and writes bench/results/core.json.
+// per flow. Prints a table and writes bench/results/core.json. For experiments only, BENCH_FLOWS
+// (comma-separated flow counts) and BENCH_POOL (distinct frames) narrow a run; `make bench` sets neither.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';

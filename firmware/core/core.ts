@@ -15,7 +15,7 @@ import { PortForwardTable } from './nat/portfw.js';
 import { refreshIcmpChecksum, rewriteDatagram, rewriteOuterAddresses, tuplePortsOf } from './nat/translate.js';
 import { readU16, readU32 } from './wire/bytes.js';
 import { patchChecksum16 } from './wire/checksum.js';
-import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from './wire/ethernet.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macAt } from './wire/ethernet.js';
 import { ARP_REQUEST, parseArp } from './wire/arp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, Ipv4Packet } from './wire/ipv4.js';
 import { TCP_ACK, TCP_SYN, TcpSegment } from './wire/tcp.js';
@@ -133,7 +133,7 @@ export class ForwardingCore {
     for (const iface of this.interfaces) {
       if (iface.arp === undefined || !iface.up) continue;
       const r = iface.arp.tick(now);
-      for (let n = 0; n < r.unresolvedDrops; n++) this.counters.drop('arpUnresolved');
+      this.counters.drops.arpUnresolved += r.unresolvedDrops;
       for (const ip of r.request) iface.requestNeighbour(ip);
       this.counters.translations.arpRequestsSent += r.request.length;
       iface.forgetCachedHop(); // re-read from the cache, which may have aged the entry out
@@ -161,7 +161,6 @@ export class ForwardingCore {
   // ---------------------------------------------------------------------------------------
   // Data plane.
 
-  /** Processes a batch of frames received on one interface. Output accumulates in each interface's tx queue. */
   /**
    * Processes a batch of frames received on one interface; output accumulates in each
    * interface's tx queue. A first pass looks up the flow of every plain TCP/UDP frame, so the
@@ -196,7 +195,7 @@ export class ForwardingCore {
     if (frame.length < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
     const type = readU16(frame, 12);
     const group = (frame[0]! & 1) === 1;
-    if (!group && !sameMac(frame, iface.mac)) return this.counters.drop('notForUs');
+    if (!group && !macAt(frame, 0, iface.mac)) return this.counters.drop('notForUs');
     if (type === ETHERTYPE_IPV4) {
       // Broadcast and multicast IP is the host's business (DHCP, mDNS): never forwarded.
       if (group) { this.counters.translations.toHost++; return; }
@@ -257,14 +256,8 @@ export class ForwardingCore {
       return this.notForwardable(iface, dst, 'unsupportedProtocol');
     }
     // The batch's first pass already looked this tuple up, unless the table changed since.
-    let key = this.hint !== NO_HINT && this.hintGeneration === this.table.generation && protocol !== IPPROTO_ICMP
-      ? this.hint
-      : this.table.lookup(src, dst, ports, protocol);
-    if (key >= 0 && this.table.expiresAt(key >>> 1) <= now) {
-      this.table.remove(key >>> 1);
-      this.table.counters.expired++;
-      key = -1;
-    }
+    const found = this.hint !== NO_HINT && this.hintGeneration === this.table.generation ? this.hint : this.table.lookup(src, dst, ports, protocol);
+    const key = this.table.unlessExpired(found, now);
     if (key >= 0) return this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, key);
     this.newFlow(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
   }
@@ -275,17 +268,29 @@ export class ForwardingCore {
     else this.counters.drop(reason);
   }
 
+  /** A datagram of a tracked flow: route it to where the translation sends it. */
   private forwardFlow(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, key: number): void {
+    const route = this.pathTo(now, iface, this.table.src(key ^ 1), b, ipOff, ipEnd);
+    if (route !== undefined) this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, key);
+  }
+
+  /** The route toward `dst` if the datagram may take it (see mayForward), else undefined (counted). */
+  private pathTo(now: number, iface: CoreInterface, dst: number, b: Uint8Array, ipOff: number, ipEnd: number): Route | undefined {
+    const route = this.routes.lookup(dst);
+    if (route === undefined) {
+      this.counters.drop('noRoute');
+      return undefined;
+    }
+    return this.mayForward(now, iface, this.interfaces[route.iface]!, b, ipOff, ipEnd) ? route : undefined;
+  }
+
+  /** Updates the flow's state and timer, rewrites the datagram for direction `key`, and sends it. */
+  private sendTranslated(now: number, iface: CoreInterface, route: Route, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, key: number): void {
     const t = this.table;
     const id = key >>> 1;
     const dir = key & 1;
     const other = key ^ 1;
-    const newDst = t.src(other);
-    const route = this.routes.lookup(newDst);
-    if (route === undefined) return this.counters.drop('noRoute');
     const out = this.interfaces[route.iface]!;
-    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
-
     const protocol = t.protocolOf(id);
     if (protocol === IPPROTO_TCP) {
       const flags = b[l4 + 13]!;
@@ -308,7 +313,7 @@ export class ForwardingCore {
       }
       t.setExpires(id, now + (protocol === IPPROTO_UDP ? (state !== 0 ? this.udpTimeout : this.udpUnrepliedTimeout) : this.icmpTimeout));
     }
-    rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.dst(other), newDst, swapPorts(t.ports(other)));
+    rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.dst(other), t.src(other), swapPorts(t.ports(other)));
     if (dir === DIR_ORIGINAL) this.counters.translations.original++;
     else this.counters.translations.reply++;
     this.output(now, out, route, b, ipOff, ipEnd);
@@ -351,17 +356,15 @@ export class ForwardingCore {
       const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, dstPort);
       if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
       if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
-      const route = this.routes.lookup(target.address);
-      if (route === undefined) return this.counters.drop('noRoute');
-      if (!this.mayForward(now, iface, this.interfaces[route.iface]!, b, ipOff, ipEnd)) return;
+      const route = this.pathTo(now, iface, target.address, b, ipOff, ipEnd);
+      if (route === undefined) return;
       // Source-NAT to the outside address too, so the server's reply comes back through us.
       const natPort = this.ports.allocate(this.table, protocol, src, srcPort, target.address, target.port, dst);
       if (natPort < 0) return this.counters.drop('portsExhausted');
       const id = this.createFlow(now, protocol, src, dst, ports, target.address, dst, packPorts(target.port, natPort), FLOW_SNAT | FLOW_DNAT);
       if (id < 0) return;
-      if (protocol === IPPROTO_UDP) this.bindUdp(id, src, srcPort, natPort);
       this.counters.translations.newHairpinFlows++;
-      return this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+      return this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
     }
     if (iface.isLocalDestination(dst) || iface.onLink(dst)) return this.notForwardable(iface, dst, 'forwardDenied');
 
@@ -382,9 +385,8 @@ export class ForwardingCore {
     const replyPorts = protocol === IPPROTO_ICMP ? packPorts(0, natPort) : packPorts(dstPort, natPort);
     const id = this.createFlow(now, protocol, src, dst, ports, dst, out.address, replyPorts, FLOW_SNAT);
     if (id < 0) return;
-    if (protocol === IPPROTO_UDP) this.bindUdp(id, src, srcPort, natPort);
     this.counters.translations.newMasqueradeFlows++;
-    this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+    this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
   /** Unsolicited traffic to our outside address: a port forward, a ping, or nothing. */
@@ -392,15 +394,14 @@ export class ForwardingCore {
     const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
     if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
-    const route = this.routes.lookup(target.address);
-    if (route === undefined) return this.counters.drop('noRoute');
-    if (!this.mayForward(now, iface, this.interfaces[route.iface]!, b, ipOff, ipEnd)) return;
+    const route = this.pathTo(now, iface, target.address, b, ipOff, ipEnd);
+    if (route === undefined) return;
     const replyPorts = packPorts(target.port, ports >>> 16);
     if (!this.table.isTupleFree(target.address, src, replyPorts, protocol)) return this.counters.drop('portsExhausted');
     const id = this.createFlow(now, protocol, src, dst, ports, target.address, src, replyPorts, FLOW_DNAT);
     if (id < 0) return;
     this.counters.translations.newPortForwardFlows++;
-    this.forwardFlow(now, iface, b, ipOff, l4, ipEnd, id * 2);
+    this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
   /** Traffic for an address the core itself answers for: echo requests only. */
@@ -425,8 +426,8 @@ export class ForwardingCore {
     if (qproto !== IPPROTO_TCP && qproto !== IPPROTO_UDP && qproto !== IPPROTO_ICMP) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
     const qports = tuplePortsOf(b, qproto, ql4);
     if (qports < 0) return this.counters.drop('badIcmpQuote');
-    const key = this.table.lookup(readU32(b, q + 16), readU32(b, q + 12), swapPorts(qports), qproto);
-    if (key < 0 || this.table.expiresAt(key >>> 1) <= now) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+    const key = this.table.unlessExpired(this.table.lookup(readU32(b, q + 16), readU32(b, q + 12), swapPorts(qports), qproto), now);
+    if (key < 0) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
 
     const t = this.table;
     const other = key ^ 1;
@@ -434,16 +435,14 @@ export class ForwardingCore {
     const outerDst = readU32(b, ipOff + 16);
     const newDst = outerDst === t.dst(key) ? t.src(other) : outerDst;
     const newSrc = outerSrc === t.src(key) ? t.dst(other) : outerSrc;
-    const route = this.routes.lookup(newDst);
-    if (route === undefined) return this.counters.drop('noRoute');
-    const out = this.interfaces[route.iface]!;
-    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
+    const route = this.pathTo(now, iface, newDst, b, ipOff, ipEnd);
+    if (route === undefined) return;
     // The quoted datagram travelled the other way: after translation it is exactly the other tuple.
     rewriteDatagram(b, q, ql4, ipEnd, qproto, t.src(other), t.dst(other), t.ports(other));
     rewriteOuterAddresses(b, ipOff, newSrc, newDst);
     refreshIcmpChecksum(b, l4, ipEnd);
     this.counters.translations.icmpErrorsTranslated++;
-    this.output(now, out, route, b, ipOff, ipEnd);
+    this.output(now, this.interfaces[route.iface]!, route, b, ipOff, ipEnd);
   }
 
   /** Decrements TTL, then sends, fragmenting if the link needs it. */
@@ -498,14 +497,14 @@ export class ForwardingCore {
       this.counters.drop('tableFull');
       return -1;
     }
+    // A source-NATed UDP flow holds its inside endpoint's mapping (RFC 4787) until it goes.
+    if (protocol === IPPROTO_UDP && flags & FLOW_SNAT) {
+      this.ports.bindUdp(oSrc, oPorts >>> 16, rPorts & 0xffff);
+      flags |= FLOW_UDP_MAPPING;
+    }
     this.table.setFlags(id, flags);
     this.table.setState(id, protocol === IPPROTO_TCP ? TcpState.None : 0);
     return id;
-  }
-
-  private bindUdp(id: number, insideIp: number, insidePort: number, natPort: number): void {
-    this.ports.bindUdp(insideIp, insidePort, natPort);
-    this.table.setFlags(id, this.table.flagsOf(id) | FLOW_UDP_MAPPING);
   }
 
   private releaseFlow(id: number): void {
@@ -572,8 +571,4 @@ export class ForwardingCore {
 /** A connection opens with SYN alone; anything else without a flow belongs to no connection we know. */
 function isInitialSyn(b: Uint8Array, l4: number): boolean {
   return (b[l4 + 13]! & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-}
-
-function sameMac(frame: Uint8Array, mac: Uint8Array): boolean {
-  return frame[0] === mac[0] && frame[1] === mac[1] && frame[2] === mac[2] && frame[3] === mac[3] && frame[4] === mac[4] && frame[5] === mac[5];
 }

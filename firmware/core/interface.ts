@@ -91,7 +91,8 @@ export class CoreInterface {
 
   /**
    * Queues the IP datagram b[ipOff, ipEnd) to `nextHop`. For Ethernet the frame is rewritten in
-   * place when there is headroom; otherwise copied. Returns false when the neighbour queue is full.
+   * place when there is headroom, otherwise copied; without a known neighbour it waits for ARP
+   * ('resolving'), or is refused when the neighbour queue is full ('full').
    */
   transmit(b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number, now: number): 'sent' | 'resolving' | 'full' {
     if (this.medium === 'ip') {

@@ -11,16 +11,10 @@ import { describe, ethernetFrame, ipPacket, type PacketSpec } from './packets.js
 export const LAN_MAC = parseMac('02:00:00:00:00:01');
 export const WAN_MAC = parseMac('02:00:00:00:00:02');
 export const ROUTER_MAC = parseMac('02:00:00:00:00:fe');
-export const HOST_MACS = new Map<string, Uint8Array>();
-
+/** A LAN host's MAC, derived from its address so tests need no table of them. */
 export function hostMac(ip: string): Uint8Array {
-  let m = HOST_MACS.get(ip);
-  if (!m) {
-    const a = parseIpv4(ip);
-    m = new Uint8Array([0x02, 0x10, (a >>> 24) & 255, (a >>> 16) & 255, (a >>> 8) & 255, a & 255]);
-    HOST_MACS.set(ip, m);
-  }
-  return m;
+  const a = parseIpv4(ip);
+  return new Uint8Array([0x02, 0x10, (a >>> 24) & 255, (a >>> 16) & 255, (a >>> 8) & 255, a & 255]);
 }
 
 export const LAN = 0;

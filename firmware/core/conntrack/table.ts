@@ -118,7 +118,6 @@ export class ConntrackTable {
   setExpires(id: number, ms: number): void { this.f[id * F_STRIDE + F_EXPIRES] = ms; }
   /** The flow's eviction class, or 255 for a free record. */
   getClass(id: number): number { return this.w[id * STRIDE + W_META]! >>> 24; }
-  isLive(id: number): boolean { return id >= 0 && id < this.capacity && this.getClass(id) !== CLASS_FREE; }
 
   private hash(src: number, dst: number, ports: number, protocol: number): number {
     let h = Math.imul(src ^ this.seed, 0xcc9e2d51);
@@ -146,6 +145,16 @@ export class ConntrackTable {
       if (w[t] === s && w[t + 1] === d && w[t + 2] === p && (w[base + W_META]! & 0xff) === protocol) return key;
       i = (i + 1) & mask;
     }
+  }
+
+  /**
+   * A key from lookup() if its flow is still alive at `now`, else -1; an expired flow is
+   * removed on the spot, so traffic never revives it while it waits for the sweep.
+   */
+  unlessExpired(key: number, now: number): number {
+    if (key < 0 || this.expiresAt(key >>> 1) > now) return key;
+    this.removeExpired(key >>> 1);
+    return -1;
   }
 
   /** True when no flow uses this tuple in either direction. */
@@ -208,8 +217,7 @@ export class ConntrackTable {
       const id = this.sweepCursor;
       this.sweepCursor = id + 1 === this.capacity ? 0 : id + 1;
       if (this.getClass(id) !== CLASS_FREE && this.expiresAt(id) <= now) {
-        this.remove(id);
-        this.counters.expired++;
+        this.removeExpired(id);
         removed++;
       }
     }
@@ -237,8 +245,7 @@ export class ConntrackTable {
     for (let c = 0; c < CLASS_COUNT; c++) {
       const head = this.classHead[c]!;
       if (head !== NO_FLOW && this.expiresAt(head) <= now) {
-        this.remove(head);
-        this.counters.expired++;
+        this.removeExpired(head);
         return true;
       }
     }
@@ -257,6 +264,11 @@ export class ConntrackTable {
     }
     this.remove(victim);
     return true;
+  }
+
+  private removeExpired(id: number): void {
+    this.remove(id);
+    this.counters.expired++;
   }
 
   private keyHash(key: number): number {

@@ -2,7 +2,7 @@
 // and the RFC 5508 translation of ICMP errors through the datagram they quote.
 
 import { readU32, writeU16, writeU32 } from '../wire/bytes.js';
-import { applyChecksumDelta, checksum, checksumDelta32, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import { applyChecksumDelta, checksum, checksumDelta32, updateChecksum16 } from '../wire/checksum.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../wire/icmp.js';
 import { packPorts } from '../conntrack/table.js';
@@ -86,11 +86,10 @@ export function rewriteDatagram(b: Uint8Array, ip: number, l4: number, end: numb
 export function rewriteOuterAddresses(b: Uint8Array, ip: number, newSrc: number, newDst: number): void {
   const oldSrc = readU32(b, ip + IP_SRC);
   const oldDst = readU32(b, ip + IP_DST);
-  let ipSum = (b[ip + IP_CSUM]! << 8) | b[ip + IP_CSUM + 1]!;
-  ipSum = updateChecksum32(updateChecksum32(ipSum, oldSrc, newSrc), oldDst, newDst);
+  const delta = checksumDelta32(oldSrc, newSrc) + checksumDelta32(oldDst, newDst);
   writeU32(b, ip + IP_SRC, newSrc);
   writeU32(b, ip + IP_DST, newDst);
-  writeU16(b, ip + IP_CSUM, ipSum);
+  writeU16(b, ip + IP_CSUM, applyChecksumDelta((b[ip + IP_CSUM]! << 8) | b[ip + IP_CSUM + 1]!, delta));
 }
 
 /** Recomputes an ICMP message's checksum over [l4, end) after its quote was rewritten. */

@@ -38,10 +38,7 @@ export function updateChecksum16(hc: number, oldWord: number, newWord: number): 
 
 /** RFC 1624 update for a 32-bit field (an IPv4 address) changing from m to m'. */
 export function updateChecksum32(hc: number, oldValue: number, newValue: number): number {
-  let sum = (~hc & 0xffff) + (~oldValue >>> 16 & 0xffff) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return applyChecksumDelta(hc, checksumDelta32(oldValue, newValue));
 }
 
 /**
@@ -62,10 +59,6 @@ export function applyChecksumDelta(hc: number, delta: number): number {
 /** Applies an RFC 1624 update to the checksum field stored at `at`. */
 export function patchChecksum16(b: Uint8Array, at: number, oldWord: number, newWord: number): void {
   writeU16(b, at, updateChecksum16(readU16(b, at), oldWord, newWord));
-}
-
-export function patchChecksum32(b: Uint8Array, at: number, oldValue: number, newValue: number): void {
-  writeU16(b, at, updateChecksum32(readU16(b, at), oldValue, newValue));
 }
 
 /**

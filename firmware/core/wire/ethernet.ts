@@ -34,14 +34,17 @@ export class EthernetFrame extends HeaderView {
 
   /** True when the destination is exactly `mac`. */
   isDestinedTo(mac: Uint8Array): boolean {
-    const b = this.bytes;
-    const o = this.offset + DST;
-    return b[o] === mac[0] && b[o + 1] === mac[1] && b[o + 2] === mac[2] && b[o + 3] === mac[3] && b[o + 4] === mac[4] && b[o + 5] === mac[5];
+    return macAt(this.bytes, this.offset + DST, mac);
   }
 
   describe(): string {
     return `eth ${formatMac(this.source)} > ${formatMac(this.destination)} type 0x${this.etherType.toString(16).padStart(4, '0')}`;
   }
+}
+
+/** Whether the six bytes at `o` are `mac` (byte compares: no allocation on the receive path). */
+export function macAt(b: Uint8Array, o: number, mac: Uint8Array): boolean {
+  return b[o] === mac[0] && b[o + 1] === mac[1] && b[o + 2] === mac[2] && b[o + 3] === mac[3] && b[o + 4] === mac[4] && b[o + 5] === mac[5];
 }
 
 /** Writes a whole Ethernet header in one call (the output path). */
