@@ -5,7 +5,9 @@ NODE   := node_modules/.bin/node
 TSC    := $(NODE) node_modules/typescript/bin/tsc
 AVA    := $(NODE) node_modules/ava/entrypoints/cli.mjs
 
-.PHONY: all deps build test bench clean
+.PHONY: all deps host-deps build test bench demo clean
+
+ADDON  := drivers/nic/addon/build/Release/packet_ring.node
 
 all: build
 
@@ -15,10 +17,17 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-build: deps
+$(ADDON): drivers/nic/addon/packet_ring.c drivers/nic/addon/binding.gyp node_modules/.installed
+	sh build/addon.sh
+
+# Debian packages of the lab (curl, iperf3, dnsmasq, nmap, ...): installed when root.
+host-deps:
+	sh build/host-deps.sh
+
+build: deps $(ADDON)
 	$(TSC) -p .
 
-test: build
+test: build host-deps
 	$(AVA)
 
 bench: build

@@ -15,7 +15,7 @@ import { PortForwardTable } from './nat/portfw.js';
 import { refreshIcmpChecksum, rewriteDatagram, rewriteOuterAddresses, tuplePortsOf } from './nat/translate.js';
 import { readU16, readU32 } from './wire/bytes.js';
 import { patchChecksum16 } from './wire/checksum.js';
-import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macAt } from './wire/ethernet.js';
+import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macAt, writeEthernetHeader } from './wire/ethernet.js';
 import { ARP_REQUEST, parseArp } from './wire/arp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, Ipv4Packet } from './wire/ipv4.js';
 import { TCP_ACK, TCP_SYN, TcpSegment } from './wire/tcp.js';
@@ -24,7 +24,7 @@ import {
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IcmpMessage, isIcmpError,
   UNREACH_FRAG_NEEDED, UNREACH_NET,
 } from './wire/icmp.js';
-import type { CoreOptions } from './options.js';
+import type { CoreOptions, LocalUdpService } from './options.js';
 
 /** What the table's per-flow flags mean to the NAT layer. */
 export const FLOW_SNAT = 1; // source rewritten: masquerade (reply tuple's destination is an outside address)
@@ -70,6 +70,7 @@ export class ForwardingCore {
   private hint = NO_HINT;
   private hintGeneration = -1;
   private readonly masqueradeExplicit: boolean;
+  private readonly localUdp: LocalUdpService | undefined;
 
   constructor(private readonly options: CoreOptions) {
     this.interfaces = options.interfaces.map((o, i) => new CoreInterface(i, o, options.arp));
@@ -90,6 +91,7 @@ export class ForwardingCore {
     this.udpUnrepliedTimeout = t.udpUnreplied * 1000;
     this.icmpTimeout = t.icmp * 1000;
     this.masqueradeExplicit = options.masqueradeNetworks !== undefined;
+    this.localUdp = options.localUdp;
     this.masqueradeNetworks = options.masqueradeNetworks ?? [];
     this.rebuildRoutes();
   }
@@ -124,6 +126,29 @@ export class ForwardingCore {
     iface.up = up;
     if (mtu !== undefined) iface.mtu = mtu;
     if (!up) iface.arp?.flush();
+  }
+
+  /**
+   * Sends an IP datagram built by the gateway's own services on an outside link (the DHCP client
+   * before it has an address): limited broadcast goes to every station, anything else is routed
+   * on that link through ARP.
+   */
+  sendDatagram(now: number, index: number, datagram: Uint8Array): void {
+    const iface = this.interfaces[index]!;
+    if (!iface.up) return this.counters.drop('linkDown');
+    if (iface.medium === 'ip') {
+      iface.tx.push(datagram.slice());
+      return;
+    }
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + datagram.length);
+    frame.set(datagram, ETHERNET_HEADER_LEN);
+    const dst = readU32(datagram, 16);
+    if (dst === 0xffffffff) {
+      writeEthernetHeader(frame, 0, BROADCAST_MAC, iface.mac, ETHERTYPE_IPV4);
+      iface.tx.push(frame);
+      return;
+    }
+    this.transmit(now, iface, frame, ETHERNET_HEADER_LEN, frame.length, iface.onLink(dst) || iface.gateway === 0 ? dst : iface.gateway);
   }
 
   /** Timers: expiry of flows, fragments and neighbours. Call every few hundred milliseconds. */
@@ -166,43 +191,70 @@ export class ForwardingCore {
    * interface's tx queue. A first pass looks up the flow of every plain TCP/UDP frame, so the
    * cache and TLB misses of many lookups overlap instead of being paid one after another.
    */
-  receiveBatch(now: number, index: number, frames: readonly Uint8Array[], count = frames.length): void {
+  receiveBatch(now: number, index: number, frames: readonly Uint8Array[], count = frames.length, starts?: Int32Array, ends?: Int32Array): void {
     const iface = this.interfaces[index]!;
     const n = Math.min(count, BATCH_HINTS);
     const hints = this.hints;
     const ipOff = iface.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0;
-    for (let i = 0; i < n; i++) hints[i] = this.earlyLookup(frames[i]!, ipOff);
+    for (let i = 0; i < n; i++) {
+      const f = frames[i]!;
+      hints[i] = starts === undefined ? this.earlyLookup(f, ipOff, f.length) : this.earlyLookup(f, starts[i]! + ipOff, ends![i]!);
+    }
     this.hintGeneration = this.table.generation;
     for (let i = 0; i < count; i++) {
       this.hint = i < n ? hints[i]! : NO_HINT;
-      this.receive(now, index, frames[i]!);
+      const f = frames[i]!;
+      if (starts === undefined) this.receive(now, index, f);
+      else this.receive(now, index, f, starts[i]!, ends![i]!);
     }
     this.hint = NO_HINT;
   }
 
   /** The flow key of a frame with a plain IPv4 header carrying TCP or UDP, or NO_HINT. */
-  private earlyLookup(b: Uint8Array, ipOff: number): number {
-    if (b.length < ipOff + 24 || b[ipOff] !== 0x45 || (ipOff !== 0 && (b[12] !== 0x08 || b[13] !== 0x00))) return NO_HINT;
+  private earlyLookup(b: Uint8Array, ipOff: number, end: number): number {
+    if (end < ipOff + 24 || b[ipOff] !== 0x45 || (ipOff >= ETHERNET_HEADER_LEN && (b[ipOff - 2] !== 0x08 || b[ipOff - 1] !== 0x00))) return NO_HINT;
     const protocol = b[ipOff + 9]!;
     if ((protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) || (readU16(b, ipOff + 6) & 0x3fff) !== 0) return NO_HINT;
     return this.table.lookup(readU32(b, ipOff + 12), readU32(b, ipOff + 16), readU32(b, ipOff + 20), protocol);
   }
 
-  receive(now: number, index: number, frame: Uint8Array): void {
+  /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */
+  receive(now: number, index: number, frame: Uint8Array, start = 0, end = frame.length): void {
     const iface = this.interfaces[index]!;
     if (!iface.up) return this.counters.drop('linkDown');
-    if (iface.medium === 'ip') return this.ipInput(now, iface, frame, 0, frame.length);
-    if (frame.length < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
-    const type = readU16(frame, 12);
-    const group = (frame[0]! & 1) === 1;
-    if (!group && !macAt(frame, 0, iface.mac)) return this.counters.drop('notForUs');
+    if (iface.medium === 'ip') return this.ipInput(now, iface, frame, start, end);
+    if (end - start < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
+    const type = readU16(frame, start + 12);
+    const group = (frame[start]! & 1) === 1;
+    if (!group && !macAt(frame, start, iface.mac)) return this.counters.drop('notForUs');
     if (type === ETHERTYPE_IPV4) {
-      // Broadcast and multicast IP is the host's business (DHCP, mDNS): never forwarded.
-      if (group) { this.counters.translations.toHost++; return; }
-      return this.ipInput(now, iface, frame, ETHERNET_HEADER_LEN, frame.length);
+      const ipOff = start + ETHERNET_HEADER_LEN;
+      // Broadcast and multicast IP is the host's business (mDNS, DHCP servers), never forwarded;
+      // only DHCP replies on an outside link the core owns are the core's (see hostUdpInput).
+      if (group) return this.groupIpInput(iface, frame, ipOff, end);
+      return this.ipInput(now, iface, frame, ipOff, end);
     }
-    if (type === ETHERTYPE_ARP) return this.arpInput(now, iface, frame);
+    if (type === ETHERTYPE_ARP) return this.arpInput(now, iface, frame.subarray(start, end));
     this.counters.drop('unsupportedEtherType');
+  }
+
+  /** Broadcast or multicast IPv4: DHCP replies for the core's own client, else the host's. */
+  private groupIpInput(iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
+    if (this.localUdp !== undefined && iface.role === 'outside' && Ipv4Packet.check(b, ipOff, end) === undefined && b[ipOff + 9] === IPPROTO_UDP) {
+      const ipEnd = ipOff + readU16(b, ipOff + 2);
+      const l4 = ipOff + (b[ipOff]! & 0xf) * 4;
+      if ((readU16(b, ipOff + 6) & 0x3fff) === 0 && UdpDatagram.check(b, l4, ipEnd) === undefined && this.deliverLocalUdp(iface, b, ipOff, ipEnd, readU16(b, l4 + 2))) return;
+    }
+    this.counters.translations.toHost++;
+  }
+
+  /** Hands a UDP datagram to the core's own service on that port (the DHCP client), if there is one. */
+  private deliverLocalUdp(iface: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, dstPort: number): boolean {
+    const local = this.localUdp;
+    if (local === undefined || iface.addressOwner !== 'core' || !local.ports.includes(dstPort)) return false;
+    this.counters.translations.toCore++;
+    local.deliver(iface.index, b.slice(ipOff, ipEnd));
+    return true;
   }
 
   private arpInput(now: number, iface: CoreInterface, frame: Uint8Array): void {
@@ -346,6 +398,7 @@ export class ForwardingCore {
     const dstPort = ports & 0xffff;
     const srcPort = ports >>> 16;
     if (iface.role === 'outside') {
+      if (protocol === IPPROTO_UDP && this.deliverLocalUdp(iface, b, ipOff, ipEnd, dstPort)) return;
       if (dst !== iface.address || iface.addressOwner !== 'core') return this.counters.drop('forwardDenied');
       return this.inboundToOutsideAddress(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
     }

@@ -45,6 +45,8 @@ export interface TranslationCounters {
   flowsFlushed: number;
   forwarded: number;
   toHost: number;
+  /** Datagrams for the core's own services (DHCP client). */
+  toCore: number;
 }
 
 export class CoreCounters {
@@ -52,7 +54,7 @@ export class CoreCounters {
   readonly translations: TranslationCounters = {
     original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, icmpErrorsTranslated: 0,
     mssClamped: 0, fragmentsReassembled: 0, fragmentsSent: 0, icmpErrorsSent: 0, echoRepliesSent: 0, arpRequestsSent: 0,
-    arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0,
+    arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0, toCore: 0,
   };
 
   constructor() {

@@ -9,11 +9,18 @@ import type { InterfaceOptions, Medium, Role } from './options.js';
 
 /** Frames queued for one link: the driver sends `frames[0..count)` and calls clear(). */
 export class TxQueue {
+  /** Frame i is frames[i][starts[i], ends[i]): frames may be slices of one receive ring. */
   frames: Uint8Array[] = [];
+  starts = new Int32Array(256);
+  ends = new Int32Array(256);
   count = 0;
 
-  push(frame: Uint8Array): void {
-    this.frames[this.count++] = frame;
+  push(frame: Uint8Array, start = 0, end = frame.length): void {
+    const i = this.count++;
+    if (i === this.starts.length) this.grow();
+    this.frames[i] = frame;
+    this.starts[i] = start;
+    this.ends[i] = end;
   }
 
   clear(): void {
@@ -22,9 +29,19 @@ export class TxQueue {
 
   /** Copies of the queued frames (tests and slow paths). */
   drain(): Uint8Array[] {
-    const out = this.frames.slice(0, this.count);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.frames[i]!.slice(this.starts[i]!, this.ends[i]!));
     this.count = 0;
     return out;
+  }
+
+  private grow(): void {
+    const starts = new Int32Array(this.starts.length * 2);
+    const ends = new Int32Array(this.ends.length * 2);
+    starts.set(this.starts);
+    ends.set(this.ends);
+    this.starts = starts;
+    this.ends = ends;
   }
 }
 
@@ -96,16 +113,17 @@ export class CoreInterface {
    */
   transmit(b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number, now: number): 'sent' | 'resolving' | 'full' {
     if (this.medium === 'ip') {
-      this.tx.push(ipOff === 0 && ipEnd === b.length ? b : b.subarray(ipOff, ipEnd));
+      this.tx.push(b, ipOff, ipEnd);
       return 'sent';
     }
-    let frame: Uint8Array;
-    if (ipOff >= ETHERNET_HEADER_LEN) {
-      const start = ipOff - ETHERNET_HEADER_LEN;
-      frame = start === 0 && ipEnd === b.length ? b : b.subarray(start, ipEnd);
-    } else {
+    let frame = b;
+    let start = ipOff - ETHERNET_HEADER_LEN;
+    let end = ipEnd;
+    if (start < 0) {
       frame = new Uint8Array(ETHERNET_HEADER_LEN + ipEnd - ipOff);
       frame.set(b.subarray(ipOff, ipEnd), ETHERNET_HEADER_LEN);
+      start = 0;
+      end = frame.length;
     }
     let mac: Uint8Array | undefined = nextHop === this.lastHop ? this.lastHopMac : undefined;
     if (mac === undefined) {
@@ -116,12 +134,14 @@ export class CoreInterface {
       }
     }
     if (mac !== undefined) {
-      writeEthernetHeader(frame, 0, mac, this.mac, ETHERTYPE_IPV4);
-      this.tx.push(frame);
+      writeEthernetHeader(frame, start, mac, this.mac, ETHERTYPE_IPV4);
+      this.tx.push(frame, start, end);
       return 'sent';
     }
-    writeEthernetHeader(frame, 0, ZERO_MAC, this.mac, ETHERTYPE_IPV4);
-    const r = this.arp!.enqueue(nextHop, frame, now);
+    // The frame waits past this batch, and b may be a receive ring the driver reuses: keep a copy.
+    const waiting = frame.slice(start, end);
+    writeEthernetHeader(waiting, 0, ZERO_MAC, this.mac, ETHERTYPE_IPV4);
+    const r = this.arp!.enqueue(nextHop, waiting, now);
     if (r === 'sendRequest') this.requestNeighbour(nextHop);
     return r === 'full' ? 'full' : 'resolving';
   }

@@ -32,6 +32,16 @@ export interface InterfaceOptions {
   up?: boolean;
 }
 
+/**
+ * A service of the gateway that listens on the outside address the core owns (the DHCP client,
+ * port 68): the kernel never holds that address, so the core hands such datagrams over itself.
+ */
+export interface LocalUdpService {
+  ports: readonly number[];
+  /** The whole IP datagram, copied. */
+  deliver(interfaceIndex: number, datagram: Uint8Array): void;
+}
+
 export interface CoreOptions {
   interfaces: InterfaceOptions[];
   /** Inside networks whose hosts are masqueraded; default: every inside interface's network. */
@@ -50,6 +60,8 @@ export interface CoreOptions {
   arp: ArpLimits;
   /** Expiry work per tick(): flows examined. */
   sweepBudget: number;
+  /** UDP services of the core's own outside address (DHCP client). */
+  localUdp?: LocalUdpService;
   /** Randomness for ports and hashing (RFC 6056): injected so tests are repeatable. */
   rng: Rng;
 }

@@ -2,6 +2,8 @@
 
 import { PortsHeaderView } from './view.js';
 import { readU16, writeU16 } from './bytes.js';
+import { checksum, pseudoHeaderSum } from './checksum.js';
+import { emitIpv4Header, IPPROTO_UDP, IPV4_MIN_HEADER_LEN } from './ipv4.js';
 
 //  0      7 8     15 16    23 24    31
 // +--------+--------+--------+--------+
@@ -34,3 +36,18 @@ export class UdpDatagram extends PortsHeaderView {
   }
 }
 
+
+/** A whole IPv4 datagram carrying `payload` over UDP, both checksums computed (RFC 768). */
+export function emitUdpDatagram(source: number, destination: number, sourcePort: number, destinationPort: number, payload: Uint8Array, ttl = 64): Uint8Array {
+  const udpLen = UDP_HEADER_LEN + payload.length;
+  const b = new Uint8Array(IPV4_MIN_HEADER_LEN + udpLen);
+  emitIpv4Header({ totalLength: b.length, ttl, protocol: IPPROTO_UDP, source, destination }, b, 0);
+  const u = IPV4_MIN_HEADER_LEN;
+  writeU16(b, u, sourcePort);
+  writeU16(b, u + 2, destinationPort);
+  writeU16(b, u + LENGTH, udpLen);
+  b.set(payload, u + UDP_HEADER_LEN);
+  const c = checksum(b, u, b.length, pseudoHeaderSum(source, destination, IPPROTO_UDP, udpLen));
+  writeU16(b, u + CHECKSUM, c === 0 ? 0xffff : c);
+  return b;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Builds the AF_PACKET addon (drivers/nic/addon) with node-gyp against the headers of the Node.js
+# the gateway runs on (the npm package `node`, which ships include/node), so nothing is downloaded.
+# Run by `npm ci` (the package's install script) and by `make build`.
+set -eu
+cd "$(dirname "$0")/.."
+nodedir=""
+for d in node_modules/node/node_modules/node-linux-*; do
+  [ -f "$d/include/node/node_api.h" ] && nodedir="$PWD/$d"
+done
+if [ -z "$nodedir" ]; then
+  echo "build/addon.sh: no Node.js headers under node_modules/node (run npm ci)" >&2
+  exit 1
+fi
+gyp="$(command -v node-gyp || true)"
+if [ -z "$gyp" ]; then
+  npm_root="$(npm root -g)"
+  gyp="node $npm_root/npm/node_modules/node-gyp/bin/node-gyp.js"
+fi
+$gyp rebuild --directory=drivers/nic/addon --nodedir="$nodedir" --loglevel=warn

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages the network tests, the demo and the benchmarks use: the lab's
+# real clients and servers, and the tools the gateway itself runs (ip, ethtool).
+# As root it installs what is missing; otherwise it only reports.
+set -eu
+# command → Debian package
+need="ip:iproute2 ethtool:ethtool curl:curl iperf3:iperf3 dnsmasq:dnsmasq-base nmap:nmap traceroute:traceroute
+dig:dnsutils nft:nftables ping:iputils-ping python3:python3 tcpdump:tcpdump"
+missing=""
+for pair in $need; do
+  cmd="${pair%%:*}"
+  pkg="${pair#*:}"
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "build/host-deps.sh: missing$missing (run as root to install; network tests will skip)" >&2
+  exit 0
+fi
+echo "build/host-deps.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

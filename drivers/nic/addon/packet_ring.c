@@ -1,0 +1,474 @@
+// AF_PACKET link for the gateway: one packet socket bound to one interface, receiving through a
+// TPACKET_V3 memory-mapped ring and sending with sendmmsg. JavaScript sees the ring as one
+// ArrayBuffer and gets (offset, length) pairs per batch: no system call or allocation per frame.
+// See the kernel's Documentation/networking/packet_mmap.rst.
+
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TX_BATCH 256
+
+typedef struct {
+  int fd;
+  int ifindex;
+  char name[IFNAMSIZ];
+  uint8_t *ring;
+  size_t ring_size;
+  unsigned block_size;
+  unsigned block_count;
+  unsigned cur_block;   // the block receive() reads next
+  unsigned held;        // fully read blocks before cur_block, not yet given back to the kernel
+  uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
+  unsigned pkt_left;
+  uint64_t truncated;   // frames larger than the ring's snap length (GRO on the interface)
+  uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
+  uv_poll_t poll;
+  int polling;
+  int watched;
+  int poll_closed;
+  int finalized;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async;
+  struct mmsghdr msgs[TX_BATCH];
+  struct iovec iov[TX_BATCH];
+} nic_t;
+
+static void finalize_nic(napi_env env, void *data, void *hint);
+
+static napi_value throw_errno(napi_env env, const char *what, const char *ifname) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s on %s: %s", what, ifname, strerror(errno));
+  napi_throw_error(env, "ERR_PACKET_SOCKET", msg);
+  return NULL;
+}
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, "ERR_PACKET_NAPI", "N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static nic_t *unwrap(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "expected a packet socket handle");
+    return NULL;
+  }
+  nic_t *nic = p;
+  if (nic->fd < 0) {
+    napi_throw_error(env, "ERR_PACKET_CLOSED", "packet socket is closed");
+    return NULL;
+  }
+  return nic;
+}
+
+static bool is_type(napi_env env, napi_typedarray_type got, napi_typedarray_type want, const char *what) {
+  if (got == want) return true;
+  napi_throw_type_error(env, NULL, what);
+  return false;
+}
+
+static uint32_t get_u32(napi_env env, napi_value obj, const char *key, uint32_t fallback) {
+  napi_value v;
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return fallback;
+  napi_get_named_property(env, obj, key, &v);
+  uint32_t out = fallback;
+  napi_get_value_uint32(env, v, &out);
+  return out;
+}
+
+static int if_ioctl(int fd, const char *name, unsigned long req, struct ifreq *ifr) {
+  memset(ifr, 0, sizeof *ifr);
+  memcpy(ifr->ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+  return ioctl(fd, req, ifr);
+}
+
+// open(ifname, { blockSize, blockCount, retireMs }) -> { handle, ring, mac, mtu, ifindex }
+static napi_value nic_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ] = {0};
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0) {
+    napi_throw_type_error(env, NULL, "interface name must be a non-empty string");
+    return NULL;
+  }
+  unsigned block_size = 1 << 16, block_count = 64, retire_ms = 1;
+  napi_valuetype t;
+  if (argc > 1 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
+    block_size = get_u32(env, argv[1], "blockSize", block_size);
+    block_count = get_u32(env, argv[1], "blockCount", block_count);
+    retire_ms = get_u32(env, argv[1], "retireMs", retire_ms);
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  if (block_size < (unsigned)page || (block_size & (block_size - 1)) != 0 || block_count == 0) {
+    napi_throw_range_error(env, NULL, "blockSize must be a power of two of at least a page; blockCount > 0");
+    return NULL;
+  }
+
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", name);
+  struct ifreq ifr;
+  if (if_ioctl(fd, name, SIOCGIFINDEX, &ifr) < 0) { close(fd); return throw_errno(env, "SIOCGIFINDEX", name); }
+  int ifindex = ifr.ifr_ifindex;
+
+  int v = TPACKET_V3;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) { close(fd); return throw_errno(env, "PACKET_VERSION", name); }
+  // Our own transmissions, and the kernel's, are not input.
+  v = 1;
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &v, sizeof v);
+  // The interface has no queue worth waiting in: hand frames straight to the driver.
+  setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &v, sizeof v);
+  int sndbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+
+  struct tpacket_req3 req;
+  memset(&req, 0, sizeof req);
+  req.tp_block_size = block_size;
+  req.tp_block_nr = block_count;
+  req.tp_frame_size = 2048;
+  req.tp_frame_nr = (block_size / 2048) * block_count;
+  req.tp_retire_blk_tov = retire_ms;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { close(fd); return throw_errno(env, "PACKET_RX_RING", name); }
+  size_t ring_size = (size_t)block_size * block_count;
+  uint8_t *ring = mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
+  if (ring == MAP_FAILED) ring = mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (ring == MAP_FAILED) { close(fd); return throw_errno(env, "mmap", name); }
+
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) { munmap(ring, ring_size); close(fd); return throw_errno(env, "bind", name); }
+  // The core answers for addresses the kernel does not hold, and LAN hosts send to its MAC:
+  // promiscuous mode is only needed for frames to other MACs, which the core drops anyway.
+
+  uint8_t mac[6] = {0};
+  if (if_ioctl(fd, name, SIOCGIFHWADDR, &ifr) == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  int mtu = 1500;
+  if (if_ioctl(fd, name, SIOCGIFMTU, &ifr) == 0) mtu = ifr.ifr_mtu;
+
+  nic_t *nic = calloc(1, sizeof *nic);
+  if (nic == NULL) { munmap(ring, ring_size); close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  nic->fd = fd;
+  nic->ifindex = ifindex;
+  memcpy(nic->name, name, IFNAMSIZ);
+  nic->ring = ring;
+  nic->ring_size = ring_size;
+  nic->block_size = block_size;
+  nic->block_count = block_count;
+  nic->env = env;
+  for (unsigned i = 0; i < TX_BATCH; i++) {
+    nic->msgs[i].msg_hdr.msg_iov = &nic->iov[i];
+    nic->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+
+  napi_value result, handle, ab, macbuf, n;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_external(env, nic, finalize_nic, NULL, &handle));
+  CHECK(napi_create_external_arraybuffer(env, ring, ring_size, NULL, NULL, &ab));
+  void *macdata;
+  CHECK(napi_create_buffer_copy(env, 6, mac, &macdata, &macbuf));
+  CHECK(napi_set_named_property(env, result, "handle", handle));
+  CHECK(napi_set_named_property(env, result, "ring", ab));
+  CHECK(napi_set_named_property(env, result, "mac", macbuf));
+  CHECK(napi_create_int32(env, mtu, &n));
+  CHECK(napi_set_named_property(env, result, "mtu", n));
+  CHECK(napi_create_int32(env, ifindex, &n));
+  CHECK(napi_set_named_property(env, result, "ifindex", n));
+  return result;
+}
+
+static inline struct tpacket_block_desc *block_at(nic_t *nic, unsigned i) {
+  return (struct tpacket_block_desc *)(nic->ring + (size_t)i * nic->block_size);
+}
+
+// receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
+// Frames stay valid until release(); blocks are read in ring order.
+static napi_value nic_receive(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  napi_typedarray_type ta;
+  size_t cap_o, cap_l;
+  void *po, *pl;
+  CHECK(napi_get_typedarray_info(env, argv[1], &ta, &cap_o, &po, NULL, NULL));
+  if (!is_type(env, ta, napi_int32_array, "starts must be an Int32Array")) return NULL;
+  CHECK(napi_get_typedarray_info(env, argv[2], &ta, &cap_l, &pl, NULL, NULL));
+  if (!is_type(env, ta, napi_int32_array, "ends must be an Int32Array")) return NULL;
+  int32_t *starts = po, *ends = pl;
+  size_t cap = cap_o < cap_l ? cap_o : cap_l;
+  size_t n = 0;
+  while (n < cap) {
+    struct tpacket_block_desc *b = block_at(nic, nic->cur_block);
+    if ((__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+    if (nic->pkt == NULL) {
+      nic->pkt = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
+      nic->pkt_left = b->hdr.bh1.num_pkts;
+    }
+    while (nic->pkt_left > 0 && n < cap) {
+      struct tpacket3_hdr *h = (struct tpacket3_hdr *)nic->pkt;
+      if (h->tp_snaplen < h->tp_len) {
+        nic->truncated++;
+      } else {
+        int32_t start = (int32_t)(nic->pkt - nic->ring) + h->tp_mac;
+        starts[n] = start;
+        ends[n] = start + (int32_t)h->tp_snaplen;
+        n++;
+      }
+      nic->pkt += h->tp_next_offset;
+      nic->pkt_left--;
+    }
+    if (nic->pkt_left > 0) break;
+    nic->pkt = NULL;
+    nic->held++;
+    nic->cur_block = (nic->cur_block + 1) % nic->block_count;
+    if (nic->held == nic->block_count) break;
+  }
+  napi_value out;
+  CHECK(napi_create_uint32(env, (uint32_t)n, &out));
+  return out;
+}
+
+// release(handle): gives the fully read blocks back to the kernel.
+static napi_value nic_release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  unsigned i = (nic->cur_block + nic->block_count - nic->held) % nic->block_count;
+  for (; nic->held > 0; nic->held--, i = (i + 1) % nic->block_count) {
+    __atomic_store_n(&block_at(nic, i)->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
+  return NULL;
+}
+
+// send(handle, frames: Uint8Array[], starts: Int32Array, ends: Int32Array, count) -> frames sent
+static napi_value nic_send(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  napi_typedarray_type ta;
+  size_t ns, ne;
+  void *ps, *pe;
+  CHECK(napi_get_typedarray_info(env, argv[2], &ta, &ns, &ps, NULL, NULL));
+  if (!is_type(env, ta, napi_int32_array, "starts must be an Int32Array")) return NULL;
+  CHECK(napi_get_typedarray_info(env, argv[3], &ta, &ne, &pe, NULL, NULL));
+  if (!is_type(env, ta, napi_int32_array, "ends must be an Int32Array")) return NULL;
+  const int32_t *starts = ps, *ends = pe;
+  uint32_t count = 0;
+  CHECK(napi_get_value_uint32(env, argv[4], &count));
+  if (count > ns || count > ne) {
+    napi_throw_range_error(env, NULL, "count exceeds the starts/ends arrays");
+    return NULL;
+  }
+  uint32_t sent = 0;
+  for (uint32_t base = 0; base < count; base += TX_BATCH) {
+    unsigned m = count - base < TX_BATCH ? count - base : TX_BATCH;
+    for (unsigned i = 0; i < m; i++) {
+      napi_value f;
+      void *data;
+      size_t flen;
+      CHECK(napi_get_element(env, argv[1], base + i, &f));
+      CHECK(napi_get_typedarray_info(env, f, &ta, &flen, &data, NULL, NULL));
+      if (!is_type(env, ta, napi_uint8_array, "frames must be Uint8Arrays")) return NULL;
+      int32_t s = starts[base + i], e = ends[base + i];
+      if (s < 0 || e < s || (size_t)e > flen) {
+        napi_throw_range_error(env, NULL, "frame bounds outside its buffer");
+        return NULL;
+      }
+      nic->iov[i].iov_base = (uint8_t *)data + s;
+      nic->iov[i].iov_len = (size_t)(e - s);
+    }
+    unsigned done = 0;
+    while (done < m) {
+      int r = sendmmsg(nic->fd, nic->msgs + done, m - done, MSG_DONTWAIT);
+      if (r > 0) { done += (unsigned)r; continue; }
+      if (r < 0 && errno == EINTR) continue;
+      // The device queue is full or the frame was refused: drop it, as a full NIC queue would.
+      nic->tx_dropped++;
+      done++;
+    }
+    sent += m;
+  }
+  napi_value out;
+  CHECK(napi_create_uint32(env, sent, &out));
+  return out;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  nic_t *nic = poll->data;
+  napi_env env = nic->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, result;
+  if (napi_get_reference_value(env, nic->callback, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv);
+    // make_callback runs microtasks and reports exceptions as uncaught, like any I/O callback.
+    napi_make_callback(env, nic->async, recv, cb, 0, NULL, &result);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// watch(handle, callback): calls back whenever a block is ready (libuv poll on the socket).
+static napi_value nic_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  if (nic->polling) {
+    napi_throw_error(env, NULL, "already watched");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  CHECK(napi_create_reference(env, argv[1], 1, &nic->callback));
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "PacketRing", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &nic->async));
+  if (uv_poll_init(loop, &nic->poll, nic->fd) != 0) { errno = EINVAL; return throw_errno(env, "uv_poll_init", nic->name); }
+  nic->poll.data = nic;
+  uv_poll_start(&nic->poll, UV_READABLE, on_readable);
+  nic->polling = 1;
+  nic->watched = 1;
+  return NULL;
+}
+
+// link(handle) -> { up, running, mtu }
+static napi_value nic_link(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  struct ifreq ifr;
+  if (if_ioctl(nic->fd, nic->name, SIOCGIFFLAGS, &ifr) < 0) return throw_errno(env, "SIOCGIFFLAGS", nic->name);
+  short flags = ifr.ifr_flags;
+  int mtu = 0;
+  if (if_ioctl(nic->fd, nic->name, SIOCGIFMTU, &ifr) == 0) mtu = ifr.ifr_mtu;
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_get_boolean(env, (flags & IFF_UP) != 0, &v));
+  CHECK(napi_set_named_property(env, out, "up", v));
+  CHECK(napi_get_boolean(env, (flags & IFF_RUNNING) != 0, &v));
+  CHECK(napi_set_named_property(env, out, "running", v));
+  CHECK(napi_create_int32(env, mtu, &v));
+  CHECK(napi_set_named_property(env, out, "mtu", v));
+  return out;
+}
+
+// stats(handle) -> { received, kernelDrops, truncated, txDropped }; kernel counters reset on read.
+static napi_value nic_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  nic_t *nic = unwrap(env, argv[0]);
+  if (nic == NULL) return NULL;
+  struct tpacket_stats_v3 st;
+  socklen_t sl = sizeof st;
+  memset(&st, 0, sizeof st);
+  getsockopt(nic->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl);
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_double(env, st.tp_packets, &v));
+  CHECK(napi_set_named_property(env, out, "received", v));
+  CHECK(napi_create_double(env, st.tp_drops, &v));
+  CHECK(napi_set_named_property(env, out, "kernelDrops", v));
+  CHECK(napi_create_double(env, (double)nic->truncated, &v));
+  CHECK(napi_set_named_property(env, out, "truncated", v));
+  CHECK(napi_create_double(env, (double)nic->tx_dropped, &v));
+  CHECK(napi_set_named_property(env, out, "txDropped", v));
+  return out;
+}
+
+// The nic outlives both the JavaScript handle and libuv's close of its poll: freed by whichever ends last.
+static void maybe_free(nic_t *nic) {
+  if (nic->finalized && (!nic->watched || nic->poll_closed)) free(nic);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  nic_t *nic = h->data;
+  nic->poll_closed = 1;
+  maybe_free(nic);
+}
+
+static void shut(napi_env env, nic_t *nic) {
+  if (nic->fd < 0) return;
+  if (nic->polling) {
+    uv_poll_stop(&nic->poll);
+    uv_close((uv_handle_t *)&nic->poll, on_poll_closed);
+    napi_delete_reference(env, nic->callback);
+    napi_async_destroy(env, nic->async);
+    nic->polling = 0;
+  }
+  munmap(nic->ring, nic->ring_size);
+  nic->ring = NULL;
+  close(nic->fd);
+  nic->fd = -1;
+}
+
+static void finalize_nic(napi_env env, void *data, void *hint) {
+  (void)hint;
+  nic_t *nic = data;
+  shut(env, nic);
+  nic->finalized = 1;
+  maybe_free(nic);
+}
+
+// close(handle): stops watching, unmaps the ring and closes the socket.
+static napi_value nic_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) return NULL;
+  shut(env, p);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, nic_open, NULL, NULL, NULL, napi_default, NULL},
+    {"receive", NULL, nic_receive, NULL, NULL, NULL, napi_default, NULL},
+    {"release", NULL, nic_release, NULL, NULL, NULL, napi_default, NULL},
+    {"send", NULL, nic_send, NULL, NULL, NULL, napi_default, NULL},
+    {"watch", NULL, nic_watch, NULL, NULL, NULL, napi_default, NULL},
+    {"link", NULL, nic_link, NULL, NULL, NULL, napi_default, NULL},
+    {"stats", NULL, nic_stats, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, nic_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

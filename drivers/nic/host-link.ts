@@ -1,0 +1,41 @@
+// The host link (DESIGN.md, "Who owns which address"): a veth pair whose kernel end carries the
+// gateway's own outbound traffic (DNS, NTP, the watchdog's pings) and whose other end the core
+// opens like any LAN port, masquerading it like a LAN host. The kernel's default route points
+// at the core; the kernel itself never holds the WAN address.
+
+import { disableOffloads, ip, linkExists, sysctl } from './iproute.js';
+
+export const HOST_LINK_KERNEL = 'gw-host';
+export const HOST_LINK_CORE = 'gw-core';
+/** Link-local: never routed, never clashes with a LAN or an ISP's carrier-grade NAT range. */
+export const HOST_LINK_PREFIX = '169.254.255.1/30';
+export const HOST_LINK_CORE_ADDRESS = '169.254.255.2';
+
+export interface HostLink {
+  /** The interface the core opens. */
+  coreSide: string;
+  /** The core's address on it (the kernel's default gateway). */
+  coreAddress: string;
+  remove(): void;
+}
+
+export function createHostLink(): HostLink {
+  if (linkExists(HOST_LINK_KERNEL)) ip('link', 'del', HOST_LINK_KERNEL); // left over from a crash
+  ip('link', 'add', HOST_LINK_KERNEL, 'type', 'veth', 'peer', 'name', HOST_LINK_CORE);
+  for (const dev of [HOST_LINK_KERNEL, HOST_LINK_CORE]) {
+    sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
+    // Checksums must be complete in the frames the core reads.
+    disableOffloads(dev);
+  }
+  ip('addr', 'add', HOST_LINK_PREFIX, 'dev', HOST_LINK_KERNEL);
+  ip('link', 'set', HOST_LINK_KERNEL, 'up');
+  ip('link', 'set', HOST_LINK_CORE, 'up');
+  ip('route', 'replace', 'default', 'via', HOST_LINK_CORE_ADDRESS, 'dev', HOST_LINK_KERNEL);
+  return {
+    coreSide: HOST_LINK_CORE,
+    coreAddress: `${HOST_LINK_CORE_ADDRESS}/${HOST_LINK_PREFIX.split('/')[1]}`,
+    remove: () => {
+      if (linkExists(HOST_LINK_KERNEL)) ip('link', 'del', HOST_LINK_KERNEL);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// The `gateway` command (DESIGN.md, public contract 2):
+//   gateway run --config FILE [--console stdio|DEVICE] [--state-dir DIR] [--control PATH]
+//   gateway check --config FILE
+//   gateway status --json [--control PATH]
+
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { formatConfigError, parseConfig, type GatewayConfig } from './config/schema.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './log.js';
+
+const USAGE = `usage:
+  gateway run --config FILE [--state-dir DIR] [--control PATH]
+  gateway check --config FILE
+  gateway status --json [--control PATH]`;
+
+const DEFAULT_CONTROL = '/run/gateway/control.sock';
+const DEFAULT_STATE = '/var/lib/gateway';
+
+/** Reads and validates a config file; prints every error with its line. */
+function loadConfig(file: string | undefined): GatewayConfig | undefined {
+  if (file === undefined) {
+    process.stderr.write(`gateway: --config FILE is required\n${USAGE}\n`);
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    process.stderr.write(`gateway: cannot read ${file}: ${(e as Error).message}\n`);
+    return undefined;
+  }
+  const r = parseConfig(text);
+  if (!r.ok) {
+    for (const e of r.errors) process.stderr.write(`${formatConfigError(file, e)}\n`);
+    process.stderr.write(`gateway: ${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}; nothing started\n`);
+    return undefined;
+  }
+  return r.config;
+}
+
+function run(config: GatewayConfig, stateDir: string, control: string): void {
+  const log = createLogger(config.log.level);
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname() });
+    gateway.start();
+  } catch (e) {
+    log.fatal({ event: 'start_failed', error: (e as Error).message });
+    process.exitCode = 1;
+    return;
+  }
+  const shutdown = (signal: string): void => {
+    log.info({ event: 'shutdown', signal });
+    gateway.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // Bad input never gets this far (the core counts it); this is the last line of defence, so the
+  // host is restored rather than left half-configured.
+  process.on('uncaughtException', (e) => {
+    log.fatal({ event: 'crash', error: e.message, stack: e.stack });
+    gateway.stop();
+    process.exit(70);
+  });
+}
+
+function status(control: string): void {
+  const sock = connect(control);
+  let out = '';
+  sock.on('data', (d) => (out += d.toString()));
+  sock.on('end', () => process.stdout.write(out));
+  sock.on('error', (e) => {
+    process.stderr.write(`gateway: no running gateway at ${control}: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string' },
+        console: { type: 'string' },
+        'state-dir': { type: 'string' },
+        control: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`gateway: ${(e as Error).message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const control = values.control ?? DEFAULT_CONTROL;
+  switch (command) {
+    case 'check': {
+      const config = loadConfig(values.config);
+      if (config === undefined) process.exitCode = 1;
+      else process.stdout.write(`${values.config}: ok\n`);
+      return;
+    }
+    case 'run': {
+      const config = loadConfig(values.config);
+      if (config === undefined) {
+        process.exitCode = 1;
+        return;
+      }
+      return run(config, values['state-dir'] ?? DEFAULT_STATE, control);
+    }
+    case 'status':
+      return status(control);
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2));
