@@ -28,6 +28,7 @@ export interface GatewayOptions {
 }
 
 const TICK_MS = 250;
+const RELEASE_GRACE_MS = 300;
 
 /** Cryptographic randomness for ports and hash keys (RFC 6056), drawn in blocks. */
 export function cryptoRng(): () => number {
@@ -111,7 +112,7 @@ export class Gateway {
             this.core.sendDatagram(performance.now(), this.wan, d);
             this.flush();
           },
-          bound: (lease, changed) => this.onLease(lease, changed),
+          bound: (lease) => this.onLease(lease),
           lost: (reason) => {
             const flushed = this.core.setAddress(this.wan, undefined);
             this.log.warn({ event: 'wan_address_lost', reason, flowsFlushed: flushed });
@@ -147,16 +148,20 @@ export class Gateway {
     };
   }
 
-  /** Releases the DHCP lease, closes links and undoes host changes. Idempotent. */
-  stop(): void {
+  /**
+   * Releases the DHCP lease, closes links and undoes host changes. Idempotent. The release is
+   * unicast to the server, which may need an ARP exchange first: links stay open a moment for it.
+   */
+  async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    if (this.dhcp !== undefined) {
+    if (this.dhcp !== undefined && this.dhcp.lease !== undefined) {
       this.dhcp.release();
       this.flush();
       this.saveLease(undefined);
+      await new Promise((done) => setTimeout(done, RELEASE_GRACE_MS));
     }
+    if (this.timer !== undefined) clearInterval(this.timer);
     this.control?.close();
     rmSync(this.options.controlSocket, { force: true });
     for (const l of this.links) l.close();
@@ -174,9 +179,10 @@ export class Gateway {
     }
   }
 
-  private onLease(lease: DhcpLease, changed: boolean): void {
+  private onLease(lease: DhcpLease): void {
     this.saveLease(lease);
-    if (!changed) return;
+    const wan = this.core.interfaces[this.wan]!;
+    if (wan.address === lease.address && wan.prefix?.length === lease.prefixLength && wan.gateway === (lease.router ?? 0)) return;
     const prefix: Prefix = { address: lease.address, length: lease.prefixLength };
     const flushed = this.core.setAddress(this.wan, prefix, lease.router ?? 0);
     this.log.info({

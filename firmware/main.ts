@@ -53,10 +53,12 @@ function run(config: GatewayConfig, stateDir: string, control: string): void {
     process.exitCode = 1;
     return;
   }
+  let stopping = false;
   const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     log.info({ event: 'shutdown', signal });
-    gateway.stop();
-    process.exit(0);
+    void gateway.stop().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -64,8 +66,7 @@ function run(config: GatewayConfig, stateDir: string, control: string): void {
   // host is restored rather than left half-configured.
   process.on('uncaughtException', (e) => {
     log.fatal({ event: 'crash', error: e.message, stack: e.stack });
-    gateway.stop();
-    process.exit(70);
+    void gateway.stop().finally(() => process.exit(70));
   });
 }
 

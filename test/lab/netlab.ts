@@ -127,7 +127,7 @@ export class NetLab {
   dnsmasq(opts: { dhcpRange?: string; t1?: number; t2?: number; leaseFile?: string } = {}): ChildProcess {
     const args = [
       'dnsmasq', '--keep-in-foreground', '--no-daemon', '--no-resolv', '--no-hosts', '--bind-interfaces', '--interface=eth0',
-      '--except-interface=lo', `--address=/lab.test/${WAN_HOST}`, '--log-dhcp', '--log-queries', `--pid-file=${join(this.dir, 'dnsmasq.pid')}`,
+      '--except-interface=lo', `--address=/lab.test/${WAN_HOST}`, '--log-dhcp', '--log-queries', '--pid-file=',
     ];
     if (opts.dhcpRange !== undefined) {
       args.push(`--dhcp-range=${opts.dhcpRange}`, `--dhcp-option=option:router,${WAN_HOST}`, `--dhcp-option=option:dns-server,${WAN_HOST}`,
@@ -221,6 +221,14 @@ EOF`,
 
   stopKernelGateway(): void {
     this.sh(this.gw, `nft delete table ip labnat; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev lan0; ip addr flush dev wan0; true`);
+  }
+
+  /** Stops a process started by background(). */
+  async kill(p: ChildProcess): Promise<void> {
+    if (p.exitCode !== null || p.pid === undefined) return;
+    const gone = new Promise((done) => p.once('exit', done));
+    process.kill(-p.pid, 'SIGTERM');
+    await gone;
   }
 
   destroy(): void {

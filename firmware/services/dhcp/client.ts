@@ -30,8 +30,8 @@ export type DhcpState = 'init' | 'selecting' | 'requesting' | 'init-reboot' | 'r
 export interface DhcpClientEvents {
   /** An IP datagram to send out of the WAN link (broadcast or unicast to the server). */
   send(datagram: Uint8Array): void;
-  /** A lease was granted or renewed; `changed` when the address, prefix or router differ from before. */
-  bound(lease: DhcpLease, changed: boolean): void;
+  /** A lease was granted or renewed (the address may be the same as before). */
+  bound(lease: DhcpLease): void;
   /** The address may no longer be used (NAK, expiry, release). */
   lost(reason: string): void;
   /** Something worth a log line: what happened, with fields. */
@@ -165,12 +165,11 @@ export class DhcpClient {
       t2Seconds: optNumber(ack, OPT_REBINDING_TIME) ?? Math.floor(leaseSeconds * 0.875),
     };
     const old = this.lease;
-    const changed = old === undefined || old.address !== lease.address || old.prefixLength !== lease.prefixLength || old.router !== lease.router;
     this.lease = lease;
     this.state = 'bound';
     this.offer = undefined;
     this.events.note('dhcp_bound', { address: lease.address, prefixLength: lease.prefixLength, router: lease.router, leaseSeconds, renewedFrom: old?.address });
-    this.events.bound(lease, changed);
+    this.events.bound(lease);
   }
 
   private drop(reason: string): void {
