@@ -58,11 +58,12 @@ export class Gateway {
     if (config.wan.type !== 'ethernet') throw new Error('wan.type = "ppp" needs the PPP driver, which this build does not have yet; use type = "ethernet"');
     try {
       this.prepareHost();
-      const lanLink = new PacketLink(config.lan.interface);
-      const wanLink = new PacketLink(config.wan.interface);
+      const ring = { ring: config.driver.packetRing };
+      const lanLink = new PacketLink(config.lan.interface, ring);
+      const wanLink = new PacketLink(config.wan.interface, ring);
       this.hostLink = createHostLink();
       this.undo.push(() => this.hostLink?.remove());
-      const hostLink = new PacketLink(this.hostLink.coreSide);
+      const hostLink = new PacketLink(this.hostLink.coreSide, ring);
       this.links.push(lanLink, wanLink, hostLink);
 
       const wanAddress = config.wan.address === 'dhcp' ? undefined : config.wan.address;

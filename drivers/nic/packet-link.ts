@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../link.js';
 
 interface PacketRingAddon {
-  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number }): {
+  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number }): {
     handle: object;
     ring: ArrayBuffer;
     mac: Uint8Array;
@@ -33,6 +33,11 @@ export function packetRingAddon(): PacketRingAddon {
 }
 
 export interface PacketLinkOptions {
+  /**
+   * Ring layout: 'v2' wakes the gateway per frame (no added wait when traffic is light); 'v3'
+   * packs frames into blocks handed over when full or after retireMs (at least 1 ms).
+   */
+  ring?: 'v2' | 'v3';
   /** Ring geometry: blocks of blockSize bytes (a power of two), and how many. */
   blockSize?: number;
   blockCount?: number;
@@ -58,7 +63,9 @@ export class PacketLink implements Link {
   private closed = false;
 
   constructor(readonly name: string, private readonly options: PacketLinkOptions = {}) {
-    const r = this.addon.open(name, { blockSize: options.blockSize, blockCount: options.blockCount, retireMs: options.retireMs ?? 1 });
+    const r = this.addon.open(name, {
+      blockSize: options.blockSize, blockCount: options.blockCount, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
+    });
     this.handle = r.handle;
     this.mac = Uint8Array.from(r.mac);
     this.mtu = r.mtu;

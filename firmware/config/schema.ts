@@ -36,6 +36,7 @@ export interface GatewayConfig {
   };
   portfw: PortForwardConfig[];
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
+  driver: { packetRing: 'v2' | 'v3' };
 }
 
 export interface ConfigError {
@@ -65,7 +66,7 @@ export function parseConfig(text: string): ConfigResult {
   return v.errors.length > 0 ? { ok: false, errors: v.errors } : { ok: true, config };
 }
 
-const SECTIONS = ['lan', 'wan', 'modem', 'ppp', 'masq', 'portfw', 'log'];
+const SECTIONS = ['lan', 'wan', 'modem', 'ppp', 'masq', 'portfw', 'log', 'driver'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 class Validator {
@@ -83,6 +84,7 @@ class Validator {
     const ppp = this.section('ppp', ['user', 'password', 'persist', 'holdoff', 'maxfail', 'lcp_echo_interval', 'lcp_echo_failure']);
     const masq = this.section('masq', ['tcp_timeout', 'tcp_fin_timeout', 'udp_timeout', 'icmp_timeout', 'ports', 'max_flows', 'helpers']);
     const log = this.section('log', ['level']);
+    const driver = this.section('driver', ['packet_ring']);
 
     const type = this.oneOf(wan, 'wan', 'type', ['ethernet', 'ppp'] as const, undefined);
     const wanAddress = this.string(wan, 'wan', 'address', 'dhcp');
@@ -132,6 +134,7 @@ class Validator {
       masq: { tcpTimeout, tcpFinTimeout, udpTimeout, icmpTimeout, ports, maxFlows, helpers: this.helpers(masq['helpers']) },
       portfw: this.portForwards(),
       log: { level: this.oneOf(log, 'log', 'level', LOG_LEVELS, 'info') ?? 'info' },
+      driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring', ['v2', 'v3'] as const, 'v2') ?? 'v2' },
     };
     if (type === undefined && this.errors.every((e) => e.key !== 'wan.type')) this.error('wan', 'the [wan] section needs type = "ethernet" or "ppp"');
     return config;

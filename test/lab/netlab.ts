@@ -63,7 +63,7 @@ export class NetLab {
       }
       run('ip', '-n', this.gw, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.lan);
       run('ip', '-n', this.gw, 'link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.wan);
-      const quiet = 'for f in tx rx tso gso gro sg; do ethtool -K eth0 $f off 2>/dev/null; done; true';
+      const quiet = 'for f in tx rx tso gso gro sg; do ethtool -K eth0 $f off >/dev/null 2>&1; done; true';
       this.sh(this.lan, `${quiet}; ip addr add ${LAN_HOST}/24 dev eth0; ip link set eth0 up; ip route add default via ${LAN_GATEWAY}`);
       this.sh(this.wan, `${quiet}; ip addr add ${WAN_HOST}/24 dev eth0; ip link set eth0 up`);
       this.sh(this.gw, 'ip link set lan0 up; ip link set wan0 up');
@@ -206,14 +206,19 @@ export class NetLab {
   startKernelGateway(): void {
     this.sh(this.gw, [
       `ip addr add ${LAN_GATEWAY}/24 dev lan0`, `ip addr add ${WAN_GATEWAY}/24 dev wan0`,
-      'for d in lan0 wan0; do for f in tx rx tso gso gro sg; do ethtool -K $d $f off 2>/dev/null; done; done; true',
+      'for d in lan0 wan0; do for f in tx rx tso gso gro sg; do ethtool -K $d $f off >/dev/null 2>&1; done; done; true',
       'sysctl -qw net.ipv4.ip_forward=1',
       `nft -f - <<'EOF'
 table ip labnat {
-  chain forward { type filter hook forward priority 0; policy drop;
+  chain forward {
+    type filter hook forward priority 0; policy drop;
     ct state established,related accept
-    iifname "lan0" oifname "wan0" accept }
-  chain post { type nat hook postrouting priority 100; oifname "wan0" masquerade }
+    iifname "lan0" oifname "wan0" accept
+  }
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "wan0" masquerade
+  }
 }
 EOF`,
     ].join('\n'));
