@@ -30,8 +30,14 @@ build: deps $(ADDON)
 test: build host-deps
 	$(AVA)
 
-bench: build
+# The forwarding benchmark needs root (namespaces); it reports why when it cannot run.
+bench: build host-deps
 	$(NODE) --expose-gc dist/bench/core.js
+	$(NODE) dist/bench/forwarding.js
+
+# The lab of DESIGN.md with the gateway in the foreground (root).
+demo: build host-deps
+	$(NODE) dist/test/lab/demo.js
 
 clean:
 	rm -rf dist

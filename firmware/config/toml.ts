@@ -223,12 +223,13 @@ class Reader {
   }
 
   private array(path: string): TomlValue[] {
+    const startLine = this.line;
     this.pos++;
     const out: TomlValue[] = [];
     for (;;) {
       this.skipBlank();
       if (this.peek() === ']') break;
-      if (this.pos >= this.text.length) this.fail(`unterminated array "${path}"`);
+      if (this.pos >= this.text.length) throw new TomlError(startLine, `unterminated array "${path}"`);
       const item = `${path}[${out.length}]`;
       this.lines.set(item, this.line);
       out.push(this.value(item));
@@ -237,6 +238,7 @@ class Reader {
         this.pos++;
         continue;
       }
+      if (this.pos >= this.text.length) throw new TomlError(startLine, `unterminated array "${path}"`);
       if (this.peek() !== ']') this.fail(`expected "," or "]" in array "${path}"`);
     }
     this.pos++;

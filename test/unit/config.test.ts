@@ -1,0 +1,159 @@
+// gateway.toml: the TOML reader with line numbers, the schema with defaults, and `gateway check`.
+
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { formatIpv4, formatPrefix } from '../../firmware/core/addr.js';
+import { parseConfig, type ConfigError } from '../../firmware/config/schema.js';
+import { parseToml, TomlError } from '../../firmware/config/toml.js';
+
+const DESIGN_EXAMPLE = `
+[lan]
+interface = "eth0"
+address = "192.168.0.1/24"
+
+[wan]
+type = "ppp"               # "ppp" or "ethernet"
+
+[modem]
+device = "auto"            # or "/dev/ttyUSB0", "/dev/ttyAMA0", a pty path
+baud = 115200
+init = ["ATZ"]
+dial = "ATDT5551234"       # cellular: "ATD*99#" plus an APN in init
+pin = ""                   # SIM PIN, cellular only
+
+[ppp]
+user = "gateway"
+password = "s3cret"
+persist = true             # redial forever, with back-off
+
+[masq]
+tcp_timeout = 7200
+tcp_fin_timeout = 10
+udp_timeout = 160
+ports = "61000-65095"
+helpers = { ftp = [21], irc = [6667] }
+
+[[portfw]]
+protocol = "tcp"
+port = 8080
+to = "192.168.0.10:80"
+`;
+
+function errorsOf(text: string): ConfigError[] {
+  const r = parseConfig(text);
+  if (r.ok) throw new Error('expected errors');
+  return r.errors;
+}
+
+test('TOML: tables, arrays of tables, inline tables, strings, numbers, comments, and where each key was', (t) => {
+  const doc = parseToml('# top\na = 1\nb = "x#y\\t" # comment\n[s]\nc = [1, 2,\n  3]\nd = { e = true, f = \'lit\\\\\' }\n[[r]]\ng = 0x10\n[[r]]\ng = 1_000\nh.i = 2.5\n');
+  t.deepEqual(doc.root, { a: 1, b: 'x#y\t', s: { c: [1, 2, 3], d: { e: true, f: 'lit\\\\' } }, r: [{ g: 16 }, { g: 1000, h: { i: 2.5 } }] });
+  t.is(doc.lines.get('b'), 3);
+  t.is(doc.lines.get('s.c'), 5);
+  t.is(doc.lines.get('s.d.f'), 7);
+  t.is(doc.lines.get('r[1].g'), 11);
+  t.is(doc.lines.get('r[1].h.i'), 12);
+});
+
+test('TOML syntax errors name their line and never throw anything else', (t) => {
+  const cases: [string, number, RegExp][] = [
+    ['a = 1\nb = \n', 2, /no value/],
+    ['[lan\n', 1, /unterminated table header/],
+    ['a = "open\n', 1, /unterminated string/],
+    ['a = 1\na = 2\n', 2, /defined twice/],
+    ['[x]\n[x]\n', 2, /defined twice/],
+    ['a = 1 2\n', 1, /after a value/],
+    ['a = bare\n', 1, /not a value/],
+    ['a = [1, 2\n', 1, /unterminated array|expected/],
+    ['a = "\\q"\n', 1, /bad escape/],
+    ['d = 1979-05-27\n', 1, /dates/],
+  ];
+  for (const [text, line, re] of cases) {
+    const e = t.throws(() => parseToml(text), { instanceOf: TomlError }, text);
+    t.is(e!.line, line, text);
+    t.regex(e!.reason, re, text);
+  }
+});
+
+test('DESIGN.md\'s example config is valid, and defaults fill what it leaves out', (t) => {
+  const r = parseConfig(DESIGN_EXAMPLE);
+  if (!r.ok) return t.fail(JSON.stringify(r.errors));
+  const c = r.config;
+  t.is(c.wan.type, 'ppp');
+  t.is(formatPrefix(c.lan.address), '192.168.0.1/24');
+  t.deepEqual(c.masq.ports, { first: 61000, last: 65095 });
+  t.is(c.masq.maxFlows, 65536);
+  t.deepEqual(c.masq.helpers, { ftp: [21], irc: [6667] });
+  t.deepEqual(c.portfw.map((p) => [p.protocol, p.firstPort, p.lastPort, formatIpv4(p.toAddress), p.toPort]), [['tcp', 8080, 8080, '192.168.0.10', 80]]);
+  t.is(c.ppp.password, 's3cret');
+  t.is(c.log.level, 'info');
+  t.is(c.driver.packetRing, 'v2');
+});
+
+test('an Ethernet WAN: static with a gateway, or DHCP by default', (t) => {
+  const s = parseConfig('[wan]\ntype = "ethernet"\ninterface = "eth1"\naddress = "203.0.113.2/24"\ngateway = "203.0.113.1"\nmtu = 1492\n');
+  if (!s.ok) return t.fail(JSON.stringify(s.errors));
+  t.is(s.config.wan.address === 'dhcp' ? 'dhcp' : formatPrefix(s.config.wan.address), '203.0.113.2/24');
+  t.is(formatIpv4(s.config.wan.gateway!), '203.0.113.1');
+  t.is(s.config.wan.mtu, 1492);
+  const d = parseConfig('[wan]\ntype = "ethernet"\n');
+  t.true(d.ok && d.config.wan.address === 'dhcp' && d.config.wan.interface === 'eth1');
+});
+
+test('schema errors: every one reported, each with its line and key', (t) => {
+  const errors = errorsOf('[wan]\ntype = "ethernt"\naddress = "dhcpp"\nfoo = 1\n\n[masq]\nports = "70000-80000"\nudp_timeout = "160"\n\n[[portfw]]\nprotocol = "sctp"\nport = 80\nto = "192.168.0.10"\n\n[nope]\n');
+  const got = errors.map((e) => [e.line, e.key]);
+  for (const want of [[2, 'wan.type'], [3, 'wan.address'], [4, 'wan.foo'], [7, 'masq.ports'], [8, 'masq.udp_timeout'], [11, 'portfw[0].protocol'], [13, 'portfw[0].to'], [15, 'nope']]) {
+    t.true(got.some(([l, k]) => l === want[0] && k === want[1]), `missing ${JSON.stringify(want)} in ${JSON.stringify(got)}`);
+  }
+});
+
+test('semantic errors: a static address without a gateway, overlapping forwards, a missing wan type', (t) => {
+  t.true(errorsOf('[wan]\ntype = "ethernet"\naddress = "203.0.113.2/24"\n').some((e) => e.key === 'wan.address' && /gateway/.test(e.message)));
+  const overlap = errorsOf('[wan]\ntype = "ethernet"\n[[portfw]]\nprotocol = "tcp"\nport = "8000-8100"\nto = "192.168.0.2:8000"\n[[portfw]]\nprotocol = "tcp"\nport = 8080\nto = "192.168.0.3:80"\n');
+  t.deepEqual(overlap.map((e) => [e.line, e.key]), [[9, 'portfw[1].port']]);
+  t.true(errorsOf('[lan]\ninterface = "eth0"\n').some((e) => e.key === 'wan'));
+});
+
+const REPO = resolve(import.meta.dirname, '../../..');
+const gateway = (args: string[]): { code: number; out: string; err: string } => {
+  try {
+    const out = execFileSync(join(REPO, 'node_modules/.bin/node'), [join(REPO, 'dist/firmware/main.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { code: 0, out, err: '' };
+  } catch (e) {
+    const x = e as { status: number; stdout: string; stderr: string };
+    return { code: x.status, out: x.stdout, err: x.stderr };
+  }
+};
+
+test('gateway check: ok for a good file; for a broken one every error with file:line and a non-zero status', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gwcheck-'));
+  const good = join(dir, 'good.toml');
+  writeFileSync(good, DESIGN_EXAMPLE);
+  const ok = gateway(['check', '--config', good]);
+  t.is(ok.code, 0, ok.err);
+  t.regex(ok.out, /ok/);
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, '[lan]\naddress = "192.168.0.1/33"\n[wan]\ntype = "ethernet"\nmtu = 20\n');
+  const r = gateway(['check', '--config', bad]);
+  t.is(r.code, 1);
+  t.regex(r.err, new RegExp(`${bad.replace(/[.]/g, '\\.')}:2: lan\\.address: `));
+  t.regex(r.err, /:5: wan\.mtu: must be an integer from 576 to 9000/);
+  t.regex(r.err, /2 errors; nothing started/);
+  t.notRegex(r.err, /s3cret/);
+});
+
+test('gateway run with a broken config starts nothing and exits non-zero', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gwrun-'));
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, '[wan]\ntype = "ethernet"\naddress = "dhcp"\n[lan]\ninterface = 7\n');
+  const r = gateway(['run', '--config', bad, '--control', join(dir, 'c.sock'), '--state-dir', dir]);
+  t.is(r.code, 1);
+  t.regex(r.err, /:5: lan\.interface: must be a string/);
+  t.is(r.out, '', 'no log line: nothing was started');
+  t.is(gateway(['check', '--config', join(dir, 'missing.toml')]).code, 1);
+  t.is(gateway(['frobnicate']).code, 2);
+});
