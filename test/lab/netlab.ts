@@ -30,6 +30,17 @@ export function labUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * For a test file that needs the lab: the reason it cannot run, or undefined. Under CI a
+ * missing capability fails the file loudly; elsewhere its tests skip with the reason printed.
+ */
+export function requireLab(): string | undefined {
+  const why = labUnavailable();
+  if (why !== undefined && process.env['CI'] === 'true') throw new Error(`network tests cannot run under CI: ${why}`);
+  if (why !== undefined) console.log(`skipping network tests: ${why}`);
+  return why;
+}
+
 export interface GatewayProcess {
   proc: ChildProcess;
   /** Log records so far (JSON lines). */

@@ -2,11 +2,9 @@
 // through the gateway's reassembly and re-fragmentation.
 
 import test from 'ava';
-import { labUnavailable, NetLab, WAN_HOST, type GatewayProcess } from '../lab/netlab.js';
+import { requireLab, NetLab, WAN_HOST, type GatewayProcess } from '../lab/netlab.js';
 
-const why = labUnavailable();
-if (why !== undefined && process.env['CI'] === 'true') throw new Error(`network tests cannot run under CI: ${why}`);
-if (why !== undefined) console.log(`skipping network tests: ${why}`);
+const why = requireLab();
 const labTest = why === undefined ? test.serial : test.skip;
 const lab = why === undefined ? new NetLab('mt') : undefined;
 let gw: GatewayProcess | undefined;
