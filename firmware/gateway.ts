@@ -99,8 +99,10 @@ export class Gateway {
         },
         (state) => {
           const mtu = index === this.wan && this.config.wan.mtu !== undefined ? this.config.wan.mtu : state.mtu;
+          const wasUp = this.core.interfaces[index]!.up;
           this.core.setLinkUp(index, state.up, mtu);
           this.log.info({ event: 'link_state', link: link.name, up: state.up, mtu });
+          if (index === this.wan && state.up && !wasUp) this.dhcp?.linkUp(Date.now());
         },
       );
     });

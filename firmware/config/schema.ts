@@ -1,7 +1,7 @@
 // gateway.toml → a validated GatewayConfig, or every error found, each with its line and key.
 // Defaults live here and only here; README's config table mirrors them.
 
-import { parseCidr, parseIpv4, type Prefix } from '../core/addr.js';
+import { formatIpv4, formatPrefix, inPrefix, parseCidr, parseIpv4, type Prefix } from '../core/addr.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 
 export interface PortForwardConfig {
@@ -63,7 +63,7 @@ export function parseConfig(text: string): ConfigResult {
   }
   const v = new Validator(doc.root, doc.lines);
   const config = v.config();
-  return v.errors.length > 0 ? { ok: false, errors: v.errors } : { ok: true, config };
+  return v.errors.length > 0 ? { ok: false, errors: v.errors.sort((a, b) => a.line - b.line) } : { ok: true, config };
 }
 
 const SECTIONS = ['lan', 'wan', 'modem', 'ppp', 'masq', 'portfw', 'log', 'driver'];
@@ -137,6 +137,9 @@ class Validator {
       driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring', ['v2', 'v3'] as const, 'v2') ?? 'v2' },
     };
     if (type === undefined && this.errors.every((e) => e.key !== 'wan.type')) this.error('wan', 'the [wan] section needs type = "ethernet" or "ppp"');
+    config.portfw.forEach((r, i) => {
+      if (lanAddress !== undefined && !inPrefix(r.toAddress, lanAddress)) this.error(`portfw[${i}].to`, `${formatIpv4(r.toAddress)} is not on the LAN (${formatPrefix(lanAddress)})`);
+    });
     return config;
   }
 

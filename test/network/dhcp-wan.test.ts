@@ -69,6 +69,19 @@ labTest('renewal at T1 keeps the address; a NAK on renewal brings a new one and 
   t.is(gw!.proc.exitCode, null, 'the gateway is still running');
 });
 
+labTest('the WAN cable unplugged and plugged back: the lease is verified (INIT-REBOOT) and traffic flows again', async (t) => {
+  const address = gw!.logs.filter((r) => r['event'] === 'wan_address').pop()!['address'];
+  const seen = gw!.logs.length;
+  lab!.sh(lab!.wan, 'ip link set eth0 down');
+  await gw!.waitFor('link_state', 5000, (r) => r['link'] === 'wan0' && r['up'] === false);
+  lab!.sh(lab!.wan, 'ip link set eth0 up');
+  await gw!.waitFor('dhcp_state', 10_000, (r) => r['state'] === 'rebooting' && gw!.logs.indexOf(r) >= seen);
+  await gw!.waitFor('dhcp_bound', 10_000, (r) => gw!.logs.indexOf(r) >= seen);
+  t.is(gw!.logs.filter((r) => r['event'] === 'wan_address').pop()!['address'], address);
+  const r = await lab!.shAsync(lab!.lan, `curl -sS --max-time 5 http://${WAN_HOST}/index.html`);
+  t.is(r.code, 0, r.stderr);
+});
+
 labTest('after a crash the kept lease is asked for again (INIT-REBOOT); SIGTERM releases it and restores the host', async (t) => {
   const before = gw!.logs.filter((r) => r['event'] === 'wan_address').pop()!['address'];
   gw!.proc.kill('SIGKILL');

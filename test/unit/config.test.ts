@@ -116,6 +116,8 @@ test('semantic errors: a static address without a gateway, overlapping forwards,
   const overlap = errorsOf('[wan]\ntype = "ethernet"\n[[portfw]]\nprotocol = "tcp"\nport = "8000-8100"\nto = "192.168.0.2:8000"\n[[portfw]]\nprotocol = "tcp"\nport = 8080\nto = "192.168.0.3:80"\n');
   t.deepEqual(overlap.map((e) => [e.line, e.key]), [[9, 'portfw[1].port']]);
   t.true(errorsOf('[lan]\ninterface = "eth0"\n').some((e) => e.key === 'wan'));
+  const outside = errorsOf('[wan]\ntype = "ethernet"\n[[portfw]]\nprotocol = "udp"\nport = 53\nto = "10.0.0.5:53"\n');
+  t.deepEqual(outside.map((e) => [e.line, e.key, e.message]), [[6, 'portfw[0].to', '10.0.0.5 is not on the LAN (192.168.0.1/24)']]);
 });
 
 const REPO = resolve(import.meta.dirname, '../../..');

@@ -179,3 +179,14 @@ test('release: DHCPRELEASE unicast to the server with the address in ciaddr', (t
   h.c.tick(10_000 * S);
   t.is(h.sent.length, n, 'silent after release');
 });
+
+test('the link coming back verifies the lease with INIT-REBOOT; a NAK then starts over', (t) => {
+  const h = harness();
+  bindAt(h, 0, 600);
+  h.c.linkUp(100 * S);
+  t.is(h.c.state, 'rebooting');
+  t.is(readU32(h.last().m.options.get(OPT_REQUESTED_IP)!, 0), OFFERED);
+  h.c.receive(100 * S + 1, reply(DhcpType.Nak, h.last().m.xid, 0, []));
+  t.deepEqual(h.events.slice(1), ['lost: server refused the lease (DHCPNAK)']);
+  t.is(h.last().m.type, DhcpType.Discover);
+});

@@ -68,11 +68,23 @@ export class DhcpClient {
   constructor(private readonly options: DhcpClientOptions, private readonly events: DhcpClientEvents) {}
 
   start(now: number): void {
-    const kept = this.options.stored;
-    if (kept !== undefined && now < kept.obtainedAt + kept.leaseSeconds * SECOND) {
-      this.lease = kept;
+    this.verify(now, this.options.stored);
+  }
+
+  /**
+   * The link came back (cable replugged, modem restarted): the network may be another one, so a
+   * lease still held is verified with INIT-REBOOT (§3.2, as dhcpcd does on carrier), else INIT.
+   */
+  linkUp(now: number): void {
+    if (this.state !== 'released') this.verify(now, this.lease);
+  }
+
+  private verify(now: number, lease: DhcpLease | undefined): void {
+    if (lease !== undefined && now < lease.obtainedAt + lease.leaseSeconds * SECOND) {
+      this.lease = lease;
       this.enter(now, 'rebooting');
     } else {
+      this.drop('lease expired');
       this.enter(now, 'selecting');
     }
   }
