@@ -33,6 +33,7 @@ test: build host-deps
 # The forwarding benchmark needs root (namespaces); it reports why when it cannot run.
 bench: build host-deps
 	$(NODE) --expose-gc dist/bench/core.js
+	$(NODE) dist/bench/ppp.js
 	$(NODE) dist/bench/forwarding.js
 
 # The lab of DESIGN.md with the gateway in the foreground (root).
