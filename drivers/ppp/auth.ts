@@ -3,7 +3,7 @@
 // callers (the authenticator). Passwords never leave this module except on the wire.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { packet } from './fsm.js';
+import { packet, readPacket } from './fsm.js';
 import type { AuthProtocol } from './lcp.js';
 
 const PAP_REQUEST = 1;
@@ -83,11 +83,9 @@ export class Authenticatee {
   }
 
   receive(b: Uint8Array, start: number, end: number): void {
-    if (end - start < 4 || this.done) return;
-    const code = b[start]!;
-    const id = b[start + 1]!;
-    const len = Math.min(end - start, (b[start + 2]! << 8) | b[start + 3]!);
-    const data = b.subarray(start + 4, start + len);
+    const pkt = readPacket(b, start, end);
+    if (pkt === undefined || this.done) return;
+    const { code, id, data } = pkt;
     if (this.protocol === 'pap') {
       if (id !== this.id || (code !== PAP_ACK && code !== PAP_NAK)) return;
       const message = data.length > 0 ? text(data.subarray(1, 1 + data[0]!)) : '';
@@ -165,11 +163,9 @@ export class Authenticator {
   }
 
   receive(b: Uint8Array, start: number, end: number): void {
-    if (end - start < 4 || this.done) return;
-    const code = b[start]!;
-    const id = b[start + 1]!;
-    const len = Math.min(end - start, (b[start + 2]! << 8) | b[start + 3]!);
-    const data = b.subarray(start + 4, start + len);
+    const pkt = readPacket(b, start, end);
+    if (pkt === undefined || this.done) return;
+    const { code, id, data } = pkt;
     if (this.protocol === 'pap') {
       if (code !== PAP_REQUEST || data.length < 2) return;
       const ulen = data[0]!;

@@ -304,6 +304,25 @@ export function parseOptions(b: Uint8Array): { type: number; value: Uint8Array }
   return out;
 }
 
+export type PppOption = { type: number; value: Uint8Array };
+
+/**
+ * RFC 1661 §5.2-5.4: Reject the options we cannot accept at all if there are any; else Nak the
+ * values we want changed; else Ack the request whole.
+ */
+export function verdictOf(reject: readonly PppOption[], nak: readonly PppOption[]): RequestVerdict {
+  if (reject.length > 0) return { code: Code.ConfigureReject, options: emitOptions(reject) };
+  if (nak.length > 0) return { code: Code.ConfigureNak, options: emitOptions(nak) };
+  return { code: Code.ConfigureAck };
+}
+
+/** A control packet's fields, or undefined when shorter than its header (Length trims padding). */
+export function readPacket(b: Uint8Array, start: number, end: number): { code: number; id: number; data: Uint8Array } | undefined {
+  if (end - start < HEADER) return undefined;
+  const len = Math.min(end - start, (b[start + 2]! << 8) | b[start + 3]!);
+  return { code: b[start]!, id: b[start + 1]!, data: b.subarray(start + HEADER, start + Math.max(HEADER, len)) };
+}
+
 export function emitOptions(options: readonly { type: number; value: Uint8Array }[]): Uint8Array {
   const out = new Uint8Array(options.reduce((n, o) => n + 2 + o.value.length, 0));
   let o = 0;

@@ -2,7 +2,7 @@
 // from the peer's Naks; as a server we hand the peer its address. VJ header compression and
 // the old IP-Addresses option are refused with Configure-Reject.
 
-import { Code, emitOptions, Fsm, parseOptions, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { Code, emitOptions, Fsm, parseOptions, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 // Also known, and rejected: 1 IP-Addresses (deprecated, RFC 1332 §3.1) and 2 IP-Compression-
 // Protocol (Van Jacobson, §3.2: not implemented).
@@ -78,10 +78,9 @@ export class Ipcp implements FsmProtocol {
         reject.push({ type, value });
       }
     }
-    if (reject.length > 0) return { code: Code.ConfigureReject, options: emitOptions(reject) };
-    if (nak.length > 0) return { code: Code.ConfigureNak, options: emitOptions(nak) };
-    this.peer = peer;
-    return { code: Code.ConfigureAck };
+    const verdict = verdictOf(reject, nak);
+    if (verdict.code === Code.ConfigureAck) this.peer = peer;
+    return verdict;
   }
 
   acked(): void {}

@@ -2,7 +2,7 @@
 // what only LCP has: magic-number loop-back detection, echo keep-alive (pppd's lcp-echo-interval
 // and lcp-echo-failure), Protocol-Reject and Discard.
 
-import { Code, emitOptions, Fsm, parseOptions, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { Code, emitOptions, Fsm, parseOptions, verdictOf, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 export const PROTO_PAP = 0xc023;
 export const PROTO_CHAP = 0xc223;
@@ -161,10 +161,9 @@ export class Lcp implements FsmProtocol {
           reject.push({ type, value });
       }
     }
-    if (reject.length > 0) return { code: Code.ConfigureReject, options: emitOptions(reject) };
-    if (nak.length > 0) return { code: Code.ConfigureNak, options: emitOptions(nak) };
-    this.peer = next;
-    return { code: Code.ConfigureAck };
+    const verdict = verdictOf(reject, nak);
+    if (verdict.code === Code.ConfigureAck) this.peer = next;
+    return verdict;
   }
 
   acked(): void {}
