@@ -306,6 +306,12 @@ export function parseOptions(b: Uint8Array): { type: number; value: Uint8Array }
 
 export type PppOption = { type: number; value: Uint8Array };
 
+/** Option values are big-endian fields (RFC 1661 §6). */
+export const u16 = (v: number): Uint8Array => Uint8Array.of(v >>> 8, v & 0xff);
+export const u32 = (v: number): Uint8Array => Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+export const readU16 = (b: Uint8Array): number => (b[0]! << 8) | b[1]!;
+export const readU32 = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+
 /**
  * RFC 1661 §5.2-5.4: Reject the options we cannot accept at all if there are any; else Nak the
  * values we want changed; else Ack the request whole.

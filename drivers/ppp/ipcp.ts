@@ -2,7 +2,7 @@
 // from the peer's Naks; as a server we hand the peer its address. VJ header compression and
 // the old IP-Addresses option are refused with Configure-Reject.
 
-import { Code, emitOptions, Fsm, parseOptions, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { Code, emitOptions, Fsm, parseOptions, readU32, u32, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 // Also known, and rejected: 1 IP-Addresses (deprecated, RFC 1332 §3.1) and 2 IP-Compression-
 // Protocol (Van Jacobson, §3.2: not implemented).
@@ -33,8 +33,6 @@ export interface IpcpEvents extends FsmEvents {
   finished(): void;
 }
 
-const U32 = (v: number): Uint8Array => Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-const readU32 = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 
 export class Ipcp implements FsmProtocol {
   readonly name = 'IPCP';
@@ -51,9 +49,9 @@ export class Ipcp implements FsmProtocol {
   }
 
   requestOptions(): Uint8Array {
-    const o = [{ type: OPT_IP_ADDRESS, value: U32(this.local) }];
-    if (this.want.dns1) o.push({ type: OPT_PRIMARY_DNS, value: U32(this.dns[0]!) });
-    if (this.want.dns2) o.push({ type: OPT_SECONDARY_DNS, value: U32(this.dns[1]!) });
+    const o = [{ type: OPT_IP_ADDRESS, value: u32(this.local) }];
+    if (this.want.dns1) o.push({ type: OPT_PRIMARY_DNS, value: u32(this.dns[0]!) });
+    if (this.want.dns2) o.push({ type: OPT_SECONDARY_DNS, value: u32(this.dns[1]!) });
     return emitOptions(o);
   }
 
@@ -67,12 +65,12 @@ export class Ipcp implements FsmProtocol {
       if (type === OPT_IP_ADDRESS && value.length === 4) {
         const a = readU32(value);
         if (a !== 0) peer = a;
-        else if (this.config.peerAddress !== 0) nak.push({ type, value: U32(this.config.peerAddress) });
+        else if (this.config.peerAddress !== 0) nak.push({ type, value: u32(this.config.peerAddress) });
         else reject.push({ type, value }); // it wants an address and we have none to give
       } else if ((type === OPT_PRIMARY_DNS || type === OPT_SECONDARY_DNS) && value.length === 4) {
         const want = this.config.dnsForPeer[type === OPT_PRIMARY_DNS ? 0 : 1];
         if (want === undefined) reject.push({ type, value });
-        else if (readU32(value) !== want) nak.push({ type, value: U32(want) });
+        else if (readU32(value) !== want) nak.push({ type, value: u32(want) });
       } else {
         // VJ compression, IP-Addresses, malformed options and anything unknown.
         reject.push({ type, value });

@@ -2,7 +2,7 @@
 // what only LCP has: magic-number loop-back detection, echo keep-alive (pppd's lcp-echo-interval
 // and lcp-echo-failure), Protocol-Reject and Discard.
 
-import { Code, emitOptions, Fsm, parseOptions, verdictOf, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { Code, emitOptions, Fsm, packet, parseOptions, readU16, readU32, u16, u32, verdictOf, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 export const PROTO_PAP = 0xc023;
 export const PROTO_CHAP = 0xc223;
@@ -60,13 +60,9 @@ export interface LcpEvents extends FsmEvents {
   protocolRejected(protocol: number): void;
 }
 
-const U16 = (v: number): Uint8Array => Uint8Array.of(v >>> 8, v & 0xff);
-const U32 = (v: number): Uint8Array => Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-const readU16 = (b: Uint8Array): number => (b[0]! << 8) | b[1]!;
-const readU32 = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 
 function authValue(p: AuthProtocol): Uint8Array {
-  return p === 'pap' ? U16(PROTO_PAP) : Uint8Array.of(PROTO_CHAP >>> 8, PROTO_CHAP & 0xff, CHAP_MD5);
+  return p === 'pap' ? u16(PROTO_PAP) : Uint8Array.of(PROTO_CHAP >>> 8, PROTO_CHAP & 0xff, CHAP_MD5);
 }
 
 function authOf(v: Uint8Array): AuthProtocol | undefined {
@@ -105,10 +101,10 @@ export class Lcp implements FsmProtocol {
 
   requestOptions(): Uint8Array {
     const o: { type: number; value: Uint8Array }[] = [];
-    if (this.want.mru && this.ours.mru !== 1500) o.push({ type: OPT_MRU, value: U16(this.ours.mru) });
-    if (this.want.accm) o.push({ type: OPT_ACCM, value: U32(this.ours.accm) });
+    if (this.want.mru && this.ours.mru !== 1500) o.push({ type: OPT_MRU, value: u16(this.ours.mru) });
+    if (this.want.accm) o.push({ type: OPT_ACCM, value: u32(this.ours.accm) });
     if (this.want.auth && this.ours.auth !== undefined) o.push({ type: OPT_AUTH, value: authValue(this.ours.auth) });
-    if (this.want.magic) o.push({ type: OPT_MAGIC, value: U32(this.magic) });
+    if (this.want.magic) o.push({ type: OPT_MAGIC, value: u32(this.magic) });
     if (this.want.pfc) o.push({ type: OPT_PFC, value: new Uint8Array(0) });
     if (this.want.acfc) o.push({ type: OPT_ACFC, value: new Uint8Array(0) });
     return emitOptions(o);
@@ -125,7 +121,7 @@ export class Lcp implements FsmProtocol {
       switch (type) {
         case OPT_MRU:
           if (value.length !== 2) reject.push({ type, value });
-          else if (readU16(value) < 128) nak.push({ type, value: U16(1500) });
+          else if (readU16(value) < 128) nak.push({ type, value: u16(1500) });
           else next.peerMru = readU16(value);
           break;
         case OPT_ACCM:
@@ -146,7 +142,7 @@ export class Lcp implements FsmProtocol {
             this.loopbackSuspected++;
             this.events.note('ppp_loopback_suspected', { magic: this.magic });
             this.magic = this.newMagic();
-            nak.push({ type, value: U32(this.newMagic()) });
+            nak.push({ type, value: u32(this.newMagic()) });
           }
           break;
         case OPT_PFC:
@@ -200,7 +196,7 @@ export class Lcp implements FsmProtocol {
     switch (code) {
       case ECHO_REQUEST:
         if (data.length >= 4 && readU32(data) === this.magic && this.magic !== 0) this.loopbackSuspected++;
-        this.events.send(packetWithMagic(ECHO_REPLY, id, this.magic, data.subarray(4)));
+        this.events.send(packet(ECHO_REPLY, id, Uint8Array.of(...u32(this.magic), ...data.subarray(4))));
         return true;
       case ECHO_REPLY:
         this.echoOutstanding = 0;
@@ -237,7 +233,7 @@ export class Lcp implements FsmProtocol {
     }
     this.echoOutstanding++;
     this.nextEcho = now + this.config.echoIntervalMs;
-    this.fsm.sendOther(ECHO_REQUEST, U32(this.magic));
+    this.fsm.sendOther(ECHO_REQUEST, u32(this.magic));
   }
 
   up(): void {
@@ -257,15 +253,4 @@ export class Lcp implements FsmProtocol {
   finished(): void {
     this.events.finished();
   }
-}
-
-function packetWithMagic(code: number, id: number, magic: number, rest: Uint8Array): Uint8Array {
-  const p = new Uint8Array(8 + rest.length);
-  p[0] = code;
-  p[1] = id;
-  p[2] = p.length >>> 8;
-  p[3] = p.length & 0xff;
-  p.set(U32(magic), 4);
-  p.set(rest, 8);
-  return p;
 }

@@ -5,6 +5,7 @@
 
 import { prefixMask } from '../../core/addr.js';
 import { readU16, readU32 } from '../../core/wire/bytes.js';
+import { macAt } from '../../core/wire/ethernet.js';
 import { emitUdpDatagram, UDP_HEADER_LEN } from '../../core/wire/udp.js';
 import {
   DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpType, emitDhcpRequest, OPT_CLIENT_ID, OPT_DNS, OPT_HOSTNAME, OPT_LEASE_TIME,
@@ -95,7 +96,7 @@ export class DhcpClient {
     if (datagram.length < l4 + UDP_HEADER_LEN || readU16(datagram, l4) !== DHCP_SERVER_PORT) return;
     const m = parseDhcp(datagram.subarray(l4 + UDP_HEADER_LEN, l4 + readU16(datagram, l4 + 4)));
     if (typeof m === 'string') return this.events.note('dhcp_malformed', { reason: m });
-    if (m.op !== 'reply' || m.xid !== this.xid || !equalMac(m.chaddr, this.options.mac)) return;
+    if (m.op !== 'reply' || m.xid !== this.xid || !macAt(m.chaddr, 0, this.options.mac)) return;
     if (m.type === DhcpType.Offer && this.state === 'selecting') return this.accept(now, m);
     if (m.type === DhcpType.Ack && this.awaitingAck()) return this.bind(m);
     if (m.type === DhcpType.Nak && this.awaitingAck()) {
@@ -238,11 +239,6 @@ export class DhcpClient {
     const payload = emitDhcpRequest({ type, xid: this.xid, secs, ciaddr, chaddr: this.options.mac, options });
     this.events.send(emitUdpDatagram(src, dst, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, payload));
   }
-}
-
-function equalMac(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function maskLength(mask: number): number {

@@ -135,7 +135,7 @@ export function optU32(value: number): Uint8Array {
   return b;
 }
 
-/** The first address of an address-list option (router, DNS), all of them with `all`. */
+/** The addresses of an address-list option (router, DNS, server id), in order. */
 export function optAddresses(m: DhcpMessage, code: number): number[] {
   const v = m.options.get(code);
   const out: number[] = [];
