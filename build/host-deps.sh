@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages the network tests, the demo and the benchmarks use: the lab's
-# real clients and servers, and the tools the gateway itself runs (ip, ethtool).
+# real clients and servers, the tools the gateway itself runs (ip, ethtool), and what the PPP
+# lab's ISP guest is built and run with (test/lab/isp: QEMU, Debian's pppd, socat for the pty).
 # As root it installs what is missing; otherwise it only reports.
 set -eu
 # command → Debian package
 need="ip:iproute2 ethtool:ethtool curl:curl iperf3:iperf3 dnsmasq:dnsmasq-base nmap:nmap traceroute:traceroute
-dig:dnsutils nft:nftables ping:iputils-ping python3:python3 tcpdump:tcpdump"
+dig:dnsutils nft:nftables ping:iputils-ping python3:python3 tcpdump:tcpdump
+qemu-system-x86_64:qemu-system-x86 socat:socat pppd:ppp cpio:cpio xz:xz-utils"
 missing=""
 for pair in $need; do
   cmd="${pair%%:*}"

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Link } from '../drivers/link.js';
+import type { IpcpAgreement } from '../drivers/ppp/ipcp.js';
 import { createHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import { disableOffloads, ip, sysctl } from '../drivers/nic/iproute.js';
 import { PacketLink } from '../drivers/nic/packet-link.js';
@@ -18,6 +19,7 @@ import type { GatewayConfig } from './config/schema.js';
 import type { Logger } from './log.js';
 import { DhcpClient, type DhcpLease } from './services/dhcp/client.js';
 import { DHCP_CLIENT_PORT } from './services/dhcp/message.js';
+import { PppWan } from './wan/ppp-wan.js';
 
 export interface GatewayOptions {
   /** Where the DHCP lease is kept across restarts. */
@@ -48,6 +50,7 @@ export class Gateway {
   private readonly links: Link[] = [];
   private readonly wan: number;
   private dhcp: DhcpClient | undefined;
+  private ppp: PppWan | undefined;
   private hostLink: HostLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private control: Server | undefined;
@@ -55,21 +58,24 @@ export class Gateway {
   private stopped = false;
 
   constructor(private readonly config: GatewayConfig, private readonly log: Logger, private readonly options: GatewayOptions) {
-    if (config.wan.type !== 'ethernet') throw new Error('wan.type = "ppp" needs the PPP driver, which this build does not have yet; use type = "ethernet"');
     try {
       this.prepareHost();
       const ring = { ring: config.driver.packetRing };
       const lanLink = new PacketLink(config.lan.interface, ring);
-      const wanLink = new PacketLink(config.wan.interface, ring);
+      const wanLink = config.wan.type === 'ppp' ? this.createPppWan() : new PacketLink(config.wan.interface, ring);
       this.hostLink = createHostLink();
       this.undo.push(() => this.hostLink?.remove());
       const hostLink = new PacketLink(this.hostLink.coreSide, ring);
       this.links.push(lanLink, wanLink, hostLink);
 
-      const wanAddress = config.wan.address === 'dhcp' ? undefined : config.wan.address;
+      const wan = config.wan;
+      const wanInterface: InterfaceOptions =
+        wan.type === 'ppp'
+          ? { name: wanLink.name, medium: 'ip', role: 'outside', mtu: wanLink.mtu, addressOwner: 'core', up: false }
+          : { name: wan.interface, medium: 'ethernet', role: 'outside', mtu: wan.mtu ?? wanLink.mtu, mac: wanLink.mac, address: wan.address === 'dhcp' ? undefined : wan.address, gateway: wan.gateway, addressOwner: 'core' };
       const interfaces: InterfaceOptions[] = [
         { name: config.lan.interface, medium: 'ethernet', role: 'inside', mtu: lanLink.mtu, mac: lanLink.mac, address: config.lan.address, addressOwner: 'host' },
-        { name: config.wan.interface, medium: 'ethernet', role: 'outside', mtu: config.wan.mtu ?? wanLink.mtu, mac: wanLink.mac, address: wanAddress, gateway: config.wan.gateway, addressOwner: 'core' },
+        wanInterface,
         { name: this.hostLink.coreSide, medium: 'ethernet', role: 'inside', mtu: hostLink.mtu, mac: hostLink.mac, address: parseCidr(this.hostLink.coreAddress), addressOwner: 'core' },
       ];
       const m = config.masq;
@@ -87,6 +93,29 @@ export class Gateway {
       this.restoreHost();
       throw e;
     }
+  }
+
+  private createPppWan(): PppWan {
+    const { modem, ppp } = this.config;
+    this.ppp = new PppWan('ppp0', { ...modem, ...ppp, rng: cryptoRng() }, {
+      address: (a) => this.onIpcp(a),
+      note: (level, event, fields) => this.log[level]({ event, ...printable(fields) }),
+    });
+    return this.ppp;
+  }
+
+  /** IPCP's address is the outside address (a /32 on a point-to-point link); its loss flushes flows. */
+  private onIpcp(a: IpcpAgreement | undefined): void {
+    if (a === undefined) {
+      // Keep the address while the link is down: if the redial brings the same one back, the
+      // flows survive (ip_dynaddr only flushes on a change).
+      this.log.info({ event: 'wan_link_down' });
+      return;
+    }
+    const prefix: Prefix = { address: a.localAddress, length: 32 };
+    const flushed = this.core.interfaces[this.wan]!.address === a.localAddress ? 0 : this.core.setAddress(this.wan, prefix);
+    this.log.info({ event: 'wan_address', address: formatPrefix(prefix), peer: formatIpv4(a.peerAddress), dns: a.dns.map(formatIpv4), source: 'ipcp', flowsFlushed: flushed });
+    this.flush();
   }
 
   start(): void {
@@ -107,7 +136,9 @@ export class Gateway {
       );
     });
     const wan = this.config.wan;
-    if (wan.address === 'dhcp') {
+    if (wan.type === 'ppp') {
+      this.log.info({ event: 'wan_ppp', device: this.config.modem.device });
+    } else if (wan.address === 'dhcp') {
       this.dhcp = new DhcpClient(
         { mac: this.links[this.wan]!.mac!, hostname: this.options.hostname, stored: this.loadLease(), rng: cryptoRng() },
         {
@@ -136,7 +167,7 @@ export class Gateway {
     }, TICK_MS);
     this.startControl();
     this.log.info({
-      event: 'gateway_started', lan: `${this.config.lan.interface} ${formatPrefix(this.config.lan.address)}`, wan: this.config.wan.interface,
+      event: 'gateway_started', lan: `${this.config.lan.interface} ${formatPrefix(this.config.lan.address)}`, wan: this.links[this.wan]!.name,
       hostLink: this.hostLink?.coreSide, portForwards: this.config.portfw.length,
     });
   }
@@ -148,6 +179,7 @@ export class Gateway {
       ...this.core.snapshot(),
       links: this.links.map((l) => ({ name: l.name, ...l.stats() })),
       dhcp: this.dhcp === undefined ? null : { state: this.dhcp.state, lease: lease === undefined ? null : printable({ ...lease }) },
+      ppp: this.ppp === undefined ? null : this.ppp.status(),
     };
   }
 
@@ -164,6 +196,7 @@ export class Gateway {
       this.saveLease(undefined);
       await new Promise((done) => setTimeout(done, RELEASE_GRACE_MS));
     }
+    await this.ppp?.stop();
     if (this.timer !== undefined) clearInterval(this.timer);
     this.control?.close();
     rmSync(this.options.controlSocket, { force: true });
@@ -202,7 +235,7 @@ export class Gateway {
   private prepareHost(): void {
     const { lan, wan } = this.config;
     sysctl('net.ipv4.ip_forward', '0');
-    for (const dev of [lan.interface, wan.interface]) {
+    for (const dev of wan.type === 'ppp' ? [lan.interface] : [lan.interface, wan.interface]) {
       ip('link', 'set', dev, 'up');
       disableOffloads(dev);
     }
@@ -211,6 +244,7 @@ export class Gateway {
       ip('addr', 'add', lanAddr, 'dev', lan.interface);
       this.undo.push(() => ip('addr', 'del', lanAddr, 'dev', lan.interface));
     }
+    if (wan.type === 'ppp') return;
     ip('addr', 'flush', 'dev', wan.interface);
     sysctl(`net.ipv6.conf.${wan.interface}.disable_ipv6`, '1');
     sysctl(`net.ipv4.conf.${wan.interface}.arp_ignore`, '8');

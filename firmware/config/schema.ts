@@ -23,8 +23,18 @@ export interface GatewayConfig {
     /** Overrides the interface's MTU (e.g. 1492 behind PPPoE modems). */
     mtu: number | undefined;
   };
-  modem: { device: string; baud: number; init: string[]; dial: string; pin: string; flowControl: 'rtscts' | 'none' };
-  ppp: { user: string; password: string; persist: boolean; holdoff: number; maxfail: number; lcpEchoInterval: number; lcpEchoFailure: number };
+  modem: { device: string; baud: number; init: string[]; dial: string; pin: string; apn: string; flowControl: 'rtscts' | 'none'; connectTimeout: number };
+  ppp: {
+    user: string;
+    password: string;
+    persist: boolean;
+    holdoff: number;
+    maxBackoff: number;
+    maxfail: number;
+    authRetry: number;
+    lcpEchoInterval: number;
+    lcpEchoFailure: number;
+  };
   masq: {
     tcpTimeout: number;
     tcpFinTimeout: number;
@@ -80,8 +90,8 @@ class Validator {
     }
     const lan = this.section('lan', ['interface', 'address']);
     const wan = this.section('wan', ['type', 'interface', 'address', 'gateway', 'mtu']);
-    const modem = this.section('modem', ['device', 'baud', 'init', 'dial', 'pin', 'flow_control']);
-    const ppp = this.section('ppp', ['user', 'password', 'persist', 'holdoff', 'maxfail', 'lcp_echo_interval', 'lcp_echo_failure']);
+    const modem = this.section('modem', ['device', 'baud', 'init', 'dial', 'pin', 'apn', 'flow_control', 'connect_timeout']);
+    const ppp = this.section('ppp', ['user', 'password', 'persist', 'holdoff', 'max_backoff', 'maxfail', 'auth_retry', 'lcp_echo_interval', 'lcp_echo_failure']);
     const masq = this.section('masq', ['tcp_timeout', 'tcp_fin_timeout', 'udp_timeout', 'icmp_timeout', 'ports', 'max_flows', 'helpers']);
     const log = this.section('log', ['level']);
     const driver = this.section('driver', ['packet_ring']);
@@ -120,14 +130,18 @@ class Validator {
         init: this.strings(modem, 'modem', 'init', ['ATZ']),
         dial: this.string(modem, 'modem', 'dial', 'ATD*99#'),
         pin: this.string(modem, 'modem', 'pin', ''),
+        apn: this.string(modem, 'modem', 'apn', ''),
         flowControl: this.oneOf(modem, 'modem', 'flow_control', ['rtscts', 'none'] as const, 'rtscts') ?? 'rtscts',
+        connectTimeout: this.integer(modem, 'modem', 'connect_timeout', 60, 1, 600),
       },
       ppp: {
         user: this.string(ppp, 'ppp', 'user', ''),
         password: this.string(ppp, 'ppp', 'password', ''),
         persist: this.boolean(ppp, 'ppp', 'persist', true),
-        holdoff: this.integer(ppp, 'ppp', 'holdoff', 5, 0, 3600),
+        holdoff: this.integer(ppp, 'ppp', 'holdoff', 5, 1, 3600),
+        maxBackoff: this.integer(ppp, 'ppp', 'max_backoff', 300, 1, 86400),
         maxfail: this.integer(ppp, 'ppp', 'maxfail', 0, 0, 1000000),
+        authRetry: this.integer(ppp, 'ppp', 'auth_retry', 300, 1, 86400),
         lcpEchoInterval: this.integer(ppp, 'ppp', 'lcp_echo_interval', 30, 0, 3600),
         lcpEchoFailure: this.integer(ppp, 'ppp', 'lcp_echo_failure', 4, 0, 100),
       },

@@ -1,0 +1,161 @@
+// A modem on a serial port (`serialport`): chat scripts in command mode, raw bytes in data mode,
+// and hang-up by DTR when the port has modem-control lines, else by the `+++` escape with its
+// guard times and ATH (a pty, or a UART wired with TX/RX only, has no DTR and no DCD).
+
+import { SerialPort } from 'serialport';
+import { Chat, command, type ChatResult, type ChatStep } from './chat.js';
+
+export interface ModemOptions {
+  device: string;
+  baud: number;
+  flowControl: 'rtscts' | 'none';
+}
+
+/** Hayes S12 default: one second of silence either side of `+++` (a little more, to be sure). */
+const GUARD_MS = 1100;
+const DTR_DROP_MS = 600;
+
+export class ModemError extends Error {
+  constructor(readonly device: string, message: string) {
+    super(`${device}: ${message}`);
+  }
+}
+
+export class Modem {
+  /** DTR and DCD work on this port (a real UART or USB modem; not a pty). */
+  hasControlLines = false;
+  private chat: { engine: Chat; finish: (r: ChatResult) => void; timer: NodeJS.Timeout } | undefined;
+  private dataHandler: ((b: Uint8Array) => void) | undefined;
+  private closedHandler: ((reason: string) => void) | undefined;
+  private lastWrite = 0;
+  private closing = false;
+
+  private constructor(readonly device: string, private readonly port: SerialPort) {
+    port.on('data', (b: Buffer) => this.data(b));
+    port.on('error', (e: Error) => this.closedHandler?.(`serial port error: ${e.message}`));
+    port.on('close', () => {
+      if (!this.closing) this.closedHandler?.('serial port closed (device unplugged?)');
+    });
+  }
+
+  static open(options: ModemOptions): Promise<Modem> {
+    return new Promise((resolve, reject) => {
+      const port = new SerialPort({ path: options.device, baudRate: options.baud, rtscts: options.flowControl === 'rtscts', autoOpen: false });
+      port.open((err) => {
+        if (err) return reject(new ModemError(options.device, `cannot open: ${err.message}`));
+        const modem = new Modem(options.device, port);
+        port.get((e) => {
+          modem.hasControlLines = !e;
+          resolve(modem);
+        });
+      });
+    });
+  }
+
+  /** Called when the port goes away under us (USB modem unplugged, I/O error). */
+  onClosed(handler: (reason: string) => void): void {
+    this.closedHandler = handler;
+  }
+
+  /** Runs a chat script in command mode. Bytes that follow the last match are in result.rest. */
+  run(steps: readonly ChatStep[], aborts?: readonly string[]): Promise<ChatResult> {
+    if (this.chat !== undefined) return Promise.reject(new ModemError(this.device, 'a chat script is already running'));
+    return new Promise((resolve) => {
+      const engine = new Chat(steps, aborts);
+      const timer = setInterval(() => this.act(engine.tick(Date.now())), 100);
+      this.chat = { engine, finish: resolve, timer };
+      this.act(engine.start(Date.now()));
+    });
+  }
+
+  /** Data mode: every byte from the modem goes to `handler` (undefined: back to discarding). */
+  onData(handler: ((b: Uint8Array) => void) | undefined): void {
+    this.dataHandler = handler;
+  }
+
+  write(b: Uint8Array): void {
+    this.lastWrite = Date.now();
+    this.port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  }
+
+  /** Bytes written but not yet taken by the port (the line's transmit queue). */
+  get queued(): number {
+    return this.port.writableLength;
+  }
+
+  /**
+   * Ends a call: DTR low for a moment when the port has it (the modem hangs up, &D2), else the
+   * escape sequence `+++` between guard times and ATH. Returns which way was used.
+   */
+  async hangup(): Promise<'dtr' | 'escape'> {
+    this.dataHandler = undefined;
+    if (this.hasControlLines) {
+      await this.set({ dtr: false });
+      await sleep(DTR_DROP_MS);
+      await this.set({ dtr: true });
+      return 'dtr';
+    }
+    await this.drain();
+    await sleep(Math.max(0, this.lastWrite + GUARD_MS - Date.now()));
+    this.write(new TextEncoder().encode('+++'));
+    // The modem answers OK after the trailing guard time; one that already lost the call says
+    // nothing (or NO CARRIER), and ATH is harmless either way.
+    await this.run([{ expect: ['OK', 'NO CARRIER'], timeoutMs: GUARD_MS + 1500 }], []);
+    await this.run([command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
+    return 'escape';
+  }
+
+  /** Carrier detect, when the port has modem-control lines. */
+  carrier(): Promise<boolean | undefined> {
+    if (!this.hasControlLines) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.port.get((e, status) => resolve(e || status === undefined ? undefined : status.dcd)));
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    this.abortChat();
+    return new Promise((resolve) => {
+      if (!this.port.isOpen) return resolve();
+      this.port.close(() => resolve());
+    });
+  }
+
+  private data(b: Buffer): void {
+    const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    if (this.chat !== undefined) return this.act(this.chat.engine.receive(Date.now(), bytes));
+    this.dataHandler?.(bytes);
+  }
+
+  private act(actions: ReturnType<Chat['start']>): void {
+    for (const a of actions) {
+      if (a.kind === 'send') {
+        this.write(new TextEncoder().encode(a.text));
+        continue;
+      }
+      const chat = this.chat!;
+      clearInterval(chat.timer);
+      this.chat = undefined;
+      chat.finish(a.result);
+    }
+  }
+
+  private abortChat(): void {
+    const chat = this.chat;
+    if (chat === undefined) return;
+    clearInterval(chat.timer);
+    this.chat = undefined;
+    chat.finish({ kind: 'abort', reason: 'modem closed', step: 0, lines: [] });
+  }
+
+  private set(options: { dtr: boolean }): Promise<void> {
+    return new Promise((resolve) => this.port.set(options, () => resolve()));
+  }
+
+  private drain(): Promise<void> {
+    return new Promise((resolve) => this.port.drain(() => resolve()));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

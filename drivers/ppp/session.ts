@@ -1,0 +1,257 @@
+// One PPP session over a byte stream (RFC 1661 §3.2 phases): Establish (LCP), Authenticate (PAP
+// or CHAP, when the peer demands it), Network (IPCP), then IP datagrams both ways. Pure: bytes
+// and `now` come in, bytes for the line collect in an output buffer the driver drains, and the
+// session's fate is told through events.
+
+import { Authenticatee } from './auth.js';
+import { State, type FsmEvents } from './fsm.js';
+import { HdlcDecoder, HdlcEncoder, PROTO_LCP, type HdlcCounters } from './hdlc.js';
+import { Ipcp, type IpcpAgreement } from './ipcp.js';
+import { Lcp, PROTO_CHAP, PROTO_PAP, type AuthProtocol, type LcpAgreement } from './lcp.js';
+
+export const PROTO_IP = 0x0021;
+export const PROTO_IPCP = 0x8021;
+
+export interface PppSessionConfig {
+  /** Credentials for the ISP; an empty user means we cannot authenticate. */
+  user: string;
+  password: string;
+  mru: number;
+  echoIntervalMs: number;
+  echoFailures: number;
+  rng: () => number;
+}
+
+export interface PppSessionEvents {
+  /** IPCP opened: the address and name servers the peer gave us. */
+  ipUp(agreement: IpcpAgreement): void;
+  ipDown(): void;
+  /** An IP datagram from the peer, b[start, end). Valid only during the call. */
+  datagram(b: Uint8Array, start: number, end: number): void;
+  /** The peer refused our credentials, or never answered them. */
+  authFailed(reason: string): void;
+  /** The session is over (LCP finished, echo timeout, auth failure): hang up the line. */
+  ended(reason: string): void;
+  note(event: string, fields: Record<string, unknown>): void;
+}
+
+export interface PppSessionCounters extends HdlcCounters {
+  ipIn: number;
+  ipOut: number;
+  /** Datagrams refused because IPCP is not open. */
+  ipDroppedNotOpen: number;
+  /** Frames of protocols we do not speak, answered with Protocol-Reject (CCP, IPv6CP, ...). */
+  protocolRejects: number;
+  /** Frames before LCP opened that were not LCP (RFC 1661 §5: silently discarded). */
+  discardedBeforeOpen: number;
+}
+
+export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
+
+const OUT_INITIAL = 16 * 1024;
+
+export class PppSession {
+  readonly lcp: Lcp;
+  readonly ipcp: Ipcp;
+  private auth: Authenticatee | undefined;
+  private readonly encoder = new HdlcEncoder();
+  private readonly decoder: HdlcDecoder;
+  private out = new Uint8Array(OUT_INITIAL);
+  private outLength = 0;
+  private now = 0;
+  private endReason: string | undefined;
+  private ended = false;
+  ip: IpcpAgreement | undefined;
+  agreement: LcpAgreement | undefined;
+  readonly counters: PppSessionCounters;
+
+  constructor(private readonly config: PppSessionConfig, private readonly events: PppSessionEvents) {
+    const fsmEvents = (protocol: number): FsmEvents => ({
+      send: (p) => this.sendFrame(protocol, p, 0, p.length),
+      note: (event, fields) => events.note(event, fields),
+    });
+    const canAuth: AuthProtocol[] = config.user !== '' ? ['chap', 'pap'] : [];
+    this.lcp = new Lcp(
+      { mru: config.mru, accm: 0, canAuth, echoIntervalMs: config.echoIntervalMs, echoFailures: config.echoFailures, rng: config.rng },
+      {
+        ...fsmEvents(PROTO_LCP),
+        up: (a) => this.lcpUp(a),
+        down: () => {
+          this.agreement = undefined;
+          this.auth = undefined;
+          this.encoder.setAccm(0xffffffff);
+          this.encoder.options = { acfc: false, pfc: false };
+          this.decoder.setAccm(0xffffffff);
+          this.ipcp.fsm.down(this.now);
+        },
+        finished: () => this.end(this.endReason ?? 'LCP finished'),
+        echoTimeout: () => this.close(this.now, `no reply to ${config.echoFailures} LCP echo requests`),
+        protocolRejected: (p) => {
+          events.note('ppp_protocol_rejected_by_peer', { protocol: hex(p) });
+          if (p === PROTO_IPCP) this.close(this.now, 'the peer refused IPCP');
+        },
+      },
+    );
+    this.ipcp = new Ipcp(
+      { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [] },
+      {
+        ...fsmEvents(PROTO_IPCP),
+        up: (a) => {
+          this.ip = a;
+          events.ipUp(a);
+        },
+        down: () => {
+          if (this.ip === undefined) return;
+          this.ip = undefined;
+          events.ipDown();
+        },
+        // IPCP gave up (Max-Configure, Max-Failure): without IP the link is useless.
+        finished: () => this.close(this.now, 'IPCP could not be negotiated'),
+      },
+    );
+    this.decoder = new HdlcDecoder(config.mru, (protocol, b, start, end) => this.frame(protocol, b, start, end));
+    this.counters = Object.assign(this.decoder.counters, { ipIn: 0, ipOut: 0, ipDroppedNotOpen: 0, protocolRejects: 0, discardedBeforeOpen: 0 });
+  }
+
+  get phase(): PppPhase {
+    const lcp = this.lcp.fsm.state;
+    if (this.endReason !== undefined && lcp !== State.Opened) return lcp === State.Closing || lcp === State.Stopping ? 'terminate' : 'dead';
+    if (lcp !== State.Opened) return lcp === State.Initial || lcp === State.Starting ? 'dead' : 'establish';
+    if (this.auth !== undefined && !this.auth.done) return 'authenticate';
+    return 'network';
+  }
+
+  /** The line is connected (the modem said CONNECT): LCP starts negotiating. */
+  start(now: number): void {
+    this.now = now;
+    this.ipcp.reset();
+    this.lcp.fsm.up(now);
+    this.lcp.fsm.open(now);
+  }
+
+  /** Bytes from the line. */
+  receive(now: number, b: Uint8Array, start = 0, end = b.length): void {
+    this.now = now;
+    this.decoder.push(b, start, end);
+  }
+
+  /** Restart timers, echo keep-alive, authentication retries. */
+  tick(now: number): void {
+    this.now = now;
+    this.lcp.tick(now);
+    this.ipcp.fsm.tick(now);
+    this.auth?.tick(now);
+  }
+
+  /** An IP datagram to the peer; false when IPCP is not open (the caller counts the drop). */
+  sendDatagram(b: Uint8Array, start: number, end: number): boolean {
+    if (this.ip === undefined) {
+      this.counters.ipDroppedNotOpen++;
+      return false;
+    }
+    this.counters.ipOut++;
+    this.sendFrame(PROTO_IP, b, start, end);
+    return true;
+  }
+
+  /** Ends the session politely: LCP Terminate-Request, then `ended` (RFC 1661 §3.7). */
+  close(now: number, reason: string): void {
+    this.now = now;
+    this.endReason ??= reason;
+    this.events.note('ppp_closing', { reason });
+    this.lcp.fsm.close(now, reason);
+  }
+
+  /** The line is gone (carrier lost, modem hung up): no Terminate exchange is possible. */
+  lineDown(now: number, reason: string): void {
+    this.now = now;
+    this.endReason ??= reason;
+    this.lcp.fsm.down(now);
+    this.end(reason);
+  }
+
+  /** Bytes for the line since the last call; empty when there are none. */
+  takeOutput(): Uint8Array {
+    const bytes = this.out.slice(0, this.outLength);
+    this.outLength = 0;
+    return bytes;
+  }
+
+  get pendingOutput(): number {
+    return this.outLength;
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.events.ended(reason);
+  }
+
+  private lcpUp(a: LcpAgreement): void {
+    this.agreement = a;
+    // LCP's own frames keep the default ACCM and full headers (RFC 1662 §7.1); the encoder
+    // applies that to LCP by itself.
+    this.encoder.setAccm(a.txAccm);
+    this.encoder.options = { acfc: a.txAcfc, pfc: a.txPfc };
+    this.decoder.setAccm(0); // the ACCM we asked for, acked
+    if (a.authToPeer === undefined) return this.network();
+    const protocol = a.authToPeer === 'pap' ? PROTO_PAP : PROTO_CHAP;
+    this.auth = new Authenticatee(a.authToPeer, this.config.user, this.config.password, {
+      send: (p) => this.sendFrame(protocol, p, 0, p.length),
+      succeeded: () => {
+        this.events.note('ppp_auth_ok', { protocol: a.authToPeer });
+        this.network();
+      },
+      failed: (reason) => {
+        this.events.authFailed(reason);
+        this.close(this.now, `authentication failed: ${reason}`);
+      },
+      note: (event, fields) => this.events.note(event, fields),
+    });
+    this.auth.start(this.now);
+  }
+
+  private network(): void {
+    this.ipcp.fsm.up(this.now);
+    this.ipcp.fsm.open(this.now);
+  }
+
+  private frame(protocol: number, b: Uint8Array, start: number, end: number): void {
+    if (protocol === PROTO_IP) {
+      if (this.ip === undefined) {
+        this.counters.ipDroppedNotOpen++;
+        return;
+      }
+      this.counters.ipIn++;
+      this.events.datagram(b, start, end);
+      return;
+    }
+    if (protocol === PROTO_LCP) return this.lcp.fsm.receive(this.now, b, start, end);
+    if (this.lcp.fsm.state !== State.Opened) {
+      this.counters.discardedBeforeOpen++;
+      return;
+    }
+    if ((protocol === PROTO_PAP || protocol === PROTO_CHAP) && this.auth !== undefined) return this.auth.receive(b, start, end);
+    // IPCP waits for authentication (RFC 1661 §3.5); until then its packets are discarded.
+    if (protocol === PROTO_IPCP && (this.auth === undefined || this.auth.done)) return this.ipcp.fsm.receive(this.now, b, start, end);
+    if (protocol === PROTO_IPCP || protocol === PROTO_PAP || protocol === PROTO_CHAP) return;
+    this.counters.protocolRejects++;
+    this.events.note('ppp_protocol_reject', { protocol: hex(protocol) });
+    this.lcp.rejectProtocol(protocol, b.subarray(start, end));
+  }
+
+  private sendFrame(protocol: number, info: Uint8Array, start: number, end: number): void {
+    const need = HdlcEncoder.maxLength(end - start);
+    if (this.outLength + need > this.out.length) {
+      const grown = new Uint8Array(Math.max(this.out.length * 2, this.outLength + need));
+      grown.set(this.out.subarray(0, this.outLength));
+      this.out = grown;
+    }
+    this.outLength = this.encoder.encode(protocol, info, start, end, this.out, this.outLength);
+  }
+}
+
+function hex(p: number): string {
+  return `0x${p.toString(16).padStart(4, '0')}`;
+}
+
