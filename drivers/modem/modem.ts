@@ -85,10 +85,16 @@ export class Modem {
 
   /**
    * Ends a call: DTR low for a moment when the port has it (the modem hangs up, &D2), else the
-   * escape sequence `+++` between guard times and ATH. Returns which way was used.
+   * escape sequence `+++` between guard times and ATH; after NO CARRIER, only ATH. Returns
+   * which way was used.
    */
-  async hangup(): Promise<'dtr' | 'escape'> {
+  async hangup(inCommandMode = false): Promise<'dtr' | 'escape' | 'ath'> {
     this.dataHandler = undefined;
+    if (inCommandMode) {
+      // The modem already dropped the call (NO CARRIER) and listens for commands.
+      await this.run([command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
+      return 'ath';
+    }
     if (this.hasControlLines) {
       await this.set({ dtr: false });
       await sleep(DTR_DROP_MS);

@@ -85,7 +85,12 @@ export class PppSession {
           this.ipcp.fsm.down(this.now);
         },
         finished: () => this.end(this.endReason ?? 'LCP finished'),
-        echoTimeout: () => this.close(this.now, `no reply to ${config.echoFailures} LCP echo requests`),
+        // The peer is gone: one Terminate-Request for form's sake, but no waiting for its Ack.
+        echoTimeout: () => {
+          const reason = `no reply to ${config.echoFailures} LCP echo requests`;
+          this.close(this.now, reason);
+          this.lineDown(this.now, reason);
+        },
         protocolRejected: (p) => {
           events.note('ppp_protocol_rejected_by_peer', { protocol: hex(p) });
           if (p === PROTO_IPCP) this.close(this.now, 'the peer refused IPCP');

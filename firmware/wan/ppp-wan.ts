@@ -178,7 +178,7 @@ export class PppWan implements Link {
     this.connects++;
     this.events.note('info', 'modem_connected', { connect: result.connect, ...this.info });
     const { reason, wasUp, auth } = await this.converse(modem, result.rest);
-    if (!this.stopped) await this.hangup(modem); // stop() hangs up itself
+    if (!this.stopped) await this.hangup(modem, /NO CARRIER/.test(reason)); // stop() hangs up itself
     return { ok: wasUp, reason, slow: auth };
   }
 
@@ -305,10 +305,10 @@ export class PppWan implements Link {
     this.modem.write(session.takeOutput());
   }
 
-  private async hangup(modem: Modem): Promise<void> {
+  private async hangup(modem: Modem, inCommandMode = false): Promise<void> {
     if (this.modem !== modem) return;
     this.state = 'hanging-up';
-    const how = await modem.hangup().catch((e: Error) => `failed: ${e.message}`);
+    const how = await modem.hangup(inCommandMode).catch((e: Error) => `failed: ${e.message}`);
     this.events.note('info', 'modem_hangup', { how });
   }
 

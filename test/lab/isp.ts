@@ -91,10 +91,10 @@ export class IspGuest {
     this.listeners.push(listener);
   }
 
-  /** Kernel and pppd log (pppd runs with `debug`: every packet it sends and receives). */
-  console(): string {
+  /** Kernel and pppd log (pppd runs with `debug`: every packet it sends and receives), from `from` on. */
+  console(from = 0): string {
     try {
-      return readFileSync(join(this.dir, 'console.log'), 'latin1');
+      return readFileSync(join(this.dir, 'console.log'), 'latin1').slice(from);
     } catch {
       return '';
     }

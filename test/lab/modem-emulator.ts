@@ -6,7 +6,7 @@
 // socat makes the pty; its other end is this process's pipes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IspGuest } from './isp.js';
 
@@ -123,6 +123,11 @@ export class ModemEmulator {
   /** Creates the pty and waits until it exists. */
   async start(): Promise<void> {
     this.spawnPty();
+    await this.ready();
+  }
+
+  /** Waits until the pty exists (after the gateway closed it, socat makes a new one). */
+  async ready(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       if (existsSync(this.device)) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -132,6 +137,33 @@ export class ModemEmulator {
 
   get counters(): { toGateway: number; toIsp: number; uplinkDropped: number } {
     return { toGateway: this.down.carried, toIsp: this.up.carried, uplinkDropped: this.up.dropped };
+  }
+
+  /**
+   * A fresh pty, as after unplugging and replugging a USB modem: the old one is gone (a gateway
+   * that still holds it sees its port close) and the new one exists before this returns.
+   */
+  async replacePty(): Promise<void> {
+    const socat = this.socat;
+    if (socat !== undefined && socat.exitCode === null) {
+      const gone = new Promise((r) => socat.once('exit', r));
+      socat.kill('SIGTERM');
+      await gone;
+    }
+    // The kernel may give the new pty the old one's number: the link itself tells nothing.
+    rmSync(this.device, { force: true });
+    await this.ready();
+  }
+
+  /** Power off and on: the SIM locks again and the settings return to their defaults. */
+  powerCycle(): void {
+    this.simUnlocked = false;
+    this.echo = true;
+  }
+
+  /** Line noise: bytes reach the gateway as if the ISP had sent them (during a call). */
+  inject(b: Uint8Array): void {
+    if (this.connected) this.down.push(Buffer.from(b));
   }
 
   /** The line drops: the ISP's pppd is killed and the modem says NO CARRIER. */
@@ -149,7 +181,7 @@ export class ModemEmulator {
   private spawnPty(): void {
     // wait-slave: nothing flows until the gateway opens the pty; when it closes it, socat
     // sees EIO and exits, and a fresh pty takes its place (as DTR drop ends a call, &D2).
-    const socat = spawn('socat', ['-b', '4096', `PTY,link=${this.device},raw,echo=0,wait-slave`, 'STDIO'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const socat = spawn('socat', ['-b', '4096', `PTY,link=${this.device},raw,echo=0,wait-slave,pty-interval=0.02`, 'STDIO'], { stdio: ['pipe', 'pipe', 'ignore'] });
     this.socat = socat;
     socat.stdout!.on('data', (b: Buffer) => this.fromGateway(b));
     socat.stdin!.on('error', () => undefined);
@@ -265,11 +297,19 @@ export class ModemEmulator {
     this.note(`(dial: ${result})`);
     if (result !== 'CONNECT') return this.say(result);
     const id = ++this.callId;
+    // The answering side is ready once its pppd speaks (its first Configure-Request): only then
+    // is there a carrier. What it said waits for the CONNECT.
+    const early: Buffer[] = [];
+    const listen = (b: Buffer): number => early.push(b);
+    this.options.guest.line.on('data', listen);
     await this.options.guest.command(`call ${this.auth} ${this.address} ${id}`);
+    for (let waited = 0; early.length === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    this.options.guest.line.off('data', listen);
     this.connected = true;
     this.dataMode = true;
     this.lastData = Date.now();
     this.say(`CONNECT ${this.options.bps}`);
+    for (const b of early) this.down.push(b);
   }
 
   private async endCall(tellGateway: boolean): Promise<void> {

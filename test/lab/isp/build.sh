@@ -35,9 +35,10 @@ for lib in $(ldd /usr/sbin/pppd | grep -o '/[^ ]*'); do
 done
 
 # PPP for the async line: ppp_async needs ppp_generic, which needs slhc; crc-ccitt for the FCS.
+# The compressors make pppd offer CCP, as it does on a stock Debian system.
 kver="${kernel_pkg#linux-image-}"
 moddir="ex/lib/modules/$kver"
-for m in crc-ccitt slhc ppp_generic ppp_async; do
+for m in crc-ccitt slhc ppp_generic ppp_async zlib_deflate zlib_inflate ppp_deflate bsd_comp; do
   f="$(find "$moddir" -name "$m.ko*" | head -n1)"
   if [ -z "$f" ]; then
     grep -q "/$m.ko" "$moddir/modules.builtin" || { echo "build.sh: module $m not found in $kernel_pkg" >&2; exit 1; }
