@@ -1,12 +1,16 @@
 // PPP benchmark: RFC 1662 framing throughput, encode and decode, in MB/s of information field,
 // for 1500-byte datagrams of random bytes (about 1 in 128 needs an escape) with ACCM 0 as
-// pppd negotiates, and with the default all-escaping ACCM. Writes bench/results/ppp.json.
-// Goodput over a paced line comes with the modem emulator (issue 4) and is not measured yet.
+// pppd negotiates, and with the default all-escaping ACCM; and goodput of a bulk TCP download
+// through the gateway over the PPP lab's paced line (Debian's pppd as the ISP), as a share of
+// the line rate (10 bits per byte on an 8N1 line), at 115200 bit/s and 4 Mbit/s.
+// Writes bench/results/ppp.json.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_ACCM, HdlcDecoder, HdlcEncoder } from '../drivers/ppp/hdlc.js';
+import { labUnavailable } from '../test/lab/netlab.js';
+import { ISP_ADDRESS, PppLab } from '../test/lab/ppp-lab.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const PACKET = 1500;
@@ -51,6 +55,40 @@ function measure(accm: number): { encode: number; decode: number } {
   return { encode: payload / bestEncode / 1e6, decode: payload / bestDecode / 1e6 };
 }
 
+/** Downloads `path` from the ISP's web server to the LAN host over a line of `bps`. */
+interface Goodput {
+  bytes: number;
+  /** From the first byte of the response to the last (curl's time_total − time_starttransfer). */
+  seconds: number;
+  share: number;
+  /** Including connection setup and the request. */
+  share_whole_transfer: number;
+  /** Bytes the modem carried towards the gateway in that time, as a share of the line: how busy the ISP kept it. */
+  line_busy: number;
+}
+
+async function goodput(bps: number, path: string): Promise<Goodput> {
+  const lab = await PppLab.create('pb', bps);
+  try {
+    const gw = await lab.net.startGateway(lab.config({ echoInterval: 30 }));
+    try {
+      await gw.waitFor('wan_address', 60_000);
+      await lab.net.shAsync(lab.net.lan, `curl -sS -o /dev/null --retry 3 --retry-all-errors -m 20 http://${ISP_ADDRESS}/`);
+      const carried = lab.modem.counters.toGateway;
+      const r = await lab.net.shAsync(lab.net.lan, `curl -sS -o /dev/null -m 120 -w '%{size_download} %{time_starttransfer} %{time_total}' http://${ISP_ADDRESS}/${path}`, 150_000);
+      if (r.code !== 0) throw new Error(`download failed: ${r.stderr}`);
+      const [bytes, start, total] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
+      const line = bps / 10;
+      const seconds = total - start;
+      return { bytes, seconds, share: bytes / seconds / line, share_whole_transfer: bytes / total / line, line_busy: (lab.modem.counters.toGateway - carried) / total / line };
+    } finally {
+      await gw.stop();
+    }
+  } finally {
+    lab.destroy();
+  }
+}
+
 const accm0 = measure(0);
 const accmAll = measure(DEFAULT_ACCM);
 const round = (x: number): number => Math.round(x * 10) / 10;
@@ -62,12 +100,24 @@ const out = {
   hdlc_decode_mb_s: round(accm0.decode),
   hdlc_encode_mb_s_accm_all: round(accmAll.encode),
   hdlc_decode_mb_s_accm_all: round(accmAll.decode),
-  goodput_share_of_line: null,
-  goodput_note: 'needs the paced modem emulator and a real PPP peer (issue 4): not measured yet',
+  goodput_share_of_line: null as number | null,
+  goodput: {} as Record<string, Goodput>,
+  goodput_note: 'bulk TCP download (curl) from the ISP guest to the LAN host through the gateway; share = payload bytes/s over line bytes/s (bit/s ÷ 10): TCP/IP headers, PPP framing and escapes all count against it',
 };
 console.log('HDLC framing, 1500-byte datagrams, MB/s of information field');
 console.log(`  ACCM 0:           encode ${out.hdlc_encode_mb_s}  decode ${out.hdlc_decode_mb_s}`);
 console.log(`  ACCM ffffffff:    encode ${out.hdlc_encode_mb_s_accm_all}  decode ${out.hdlc_decode_mb_s_accm_all}`);
+if (labUnavailable() === undefined) {
+  for (const [bps, path] of [[115200, '96k.bin'], [4_000_000, 'big.bin']] as const) {
+    const g = await goodput(bps, path);
+    const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+    out.goodput[`${bps}`] = { bytes: g.bytes, seconds: r3(g.seconds), share: r3(g.share), share_whole_transfer: r3(g.share_whole_transfer), line_busy: r3(g.line_busy) };
+    console.log(`PPP goodput at ${bps} bit/s: ${g.bytes} bytes in ${g.seconds.toFixed(2)} s, ${(100 * g.share).toFixed(1)}% of the line (${(100 * g.share_whole_transfer).toFixed(1)}% with setup; line busy ${(100 * g.line_busy).toFixed(1)}%)`);
+  }
+  out.goodput_share_of_line = Math.min(...Object.values(out.goodput).map((g) => g.share));
+} else {
+  console.log(`PPP goodput not measured: ${labUnavailable()}`);
+}
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });
 writeFileSync(join(REPO, 'bench/results/ppp.json'), `${JSON.stringify(out, null, 2)}\n`);
 console.log('wrote bench/results/ppp.json');

@@ -21,6 +21,7 @@ export type DialResult = 'CONNECT' | 'BUSY' | 'NO CARRIER' | 'NO DIALTONE' | 'NO
 
 const GUARD_MS = 1000;
 const TICK_MS = 4;
+const CATCH_UP_MS = 25;
 /** What the modem buffers towards the line before dropping (no flow control on a pty). */
 const UPLINK_LIMIT = 64 * 1024;
 
@@ -57,7 +58,8 @@ class PacedPipe {
 
   private release(): void {
     const now = performance.now();
-    this.tokens = Math.min(this.tokens + (now - this.last) * this.bytesPerMs, Math.max(1, 3 * TICK_MS * this.bytesPerMs));
+    // A late timer may catch up a little (the line did not pause), but an idle line saves no credit.
+    this.tokens = Math.min(this.tokens + (now - this.last) * this.bytesPerMs, Math.max(1, CATCH_UP_MS * this.bytesPerMs));
     this.last = now;
     let n = Math.floor(this.tokens);
     const parts: Buffer[] = [];
