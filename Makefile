@@ -38,7 +38,7 @@ bench: build host-deps
 
 # The lab of DESIGN.md with the gateway in the foreground (root).
 demo: build host-deps
-	$(NODE) dist/test/lab/demo.js
+	$(NODE) dist/test/lab/demo.js $(if $(filter ppp,$(WAN)),--ppp)
 
 clean:
 	rm -rf dist

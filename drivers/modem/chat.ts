@@ -26,6 +26,9 @@ export function command(send: string, timeoutMs = 3000, expect: readonly string[
   return { send, expect, timeoutMs };
 }
 
+/** A bare carriage return: ends whatever half line the modem has, so the next command is read whole. */
+export const FLUSH_LINE: ChatStep = { send: '', timeoutMs: 0 };
+
 /** Longest line kept while waiting: noise without line ends must not grow memory. */
 const MAX_LINE = 512;
 
@@ -62,7 +65,9 @@ export class Chat {
       const abort = this.aborts.find((a) => line.startsWith(a));
       if (abort !== undefined) return this.finish({ kind: 'abort', reason: line, step: this.step, lines: this.lines });
       const expect = this.steps[this.step]?.expect ?? [];
-      if (expect.some((e) => line.startsWith(e))) return this.advance(now, b.subarray(i + 1), line);
+      // The rest starts after the line's end: CR LF counts as one.
+      const next = c === 0x0d && b[i + 1] === 0x0a ? i + 2 : i + 1;
+      if (expect.some((e) => line.startsWith(e))) return this.advance(now, b.subarray(next), line);
       this.lines.push(line);
     }
     return [];

@@ -2,7 +2,7 @@
 // signal and operator for status, then dial and wait for CONNECT. Each part is a chat script;
 // what went wrong is classified so the caller knows whether redialling can help.
 
-import { command, parseCops, parseCpin, parseCsq, type ChatResult } from './chat.js';
+import { command, FLUSH_LINE, parseCops, parseCpin, parseCsq, type ChatResult } from './chat.js';
 import type { Modem } from './modem.js';
 
 export interface DialConfig {
@@ -46,7 +46,7 @@ function atString(value: string): string {
 export async function dial(modem: Modem, config: DialConfig): Promise<DialOutcome> {
   const info: ModemInfo = {};
   // Wake-up: the empty send flushes a half-typed line; AT must answer before anything else.
-  const wake = await modem.run([{ send: '', timeoutMs: 0 }, command('AT', 2000)]);
+  const wake = await modem.run([FLUSH_LINE, command('AT', 2000)]);
   if (wake.kind !== 'ok') return { kind: 'failed', reason: describe(wake, 'modem does not answer AT'), info };
   const init = await modem.run(config.init.map((s) => command(s, COMMAND_MS)));
   if (init.kind !== 'ok') return { kind: 'failed', reason: describe(init, `init string ${config.init[init.step] ?? ''}`), info };

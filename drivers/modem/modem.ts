@@ -3,7 +3,7 @@
 // guard times and ATH (a pty, or a UART wired with TX/RX only, has no DTR and no DCD).
 
 import { SerialPort } from 'serialport';
-import { Chat, command, type ChatResult, type ChatStep } from './chat.js';
+import { Chat, command, FLUSH_LINE, type ChatResult, type ChatStep } from './chat.js';
 
 export interface ModemOptions {
   device: string;
@@ -91,8 +91,9 @@ export class Modem {
   async hangup(inCommandMode = false): Promise<'dtr' | 'escape' | 'ath'> {
     this.dataHandler = undefined;
     if (inCommandMode) {
-      // The modem already dropped the call (NO CARRIER) and listens for commands.
-      await this.run([command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
+      // The modem already dropped the call (NO CARRIER) and listens for commands; what we sent
+      // meanwhile is a half line in its buffer, which the bare CR ends.
+      await this.run([FLUSH_LINE, command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
       return 'ath';
     }
     if (this.hasControlLines) {
@@ -107,7 +108,7 @@ export class Modem {
     // The modem answers OK after the trailing guard time; one that already lost the call says
     // nothing (or NO CARRIER), and ATH is harmless either way.
     await this.run([{ expect: ['OK', 'NO CARRIER'], timeoutMs: GUARD_MS + 1500 }], []);
-    await this.run([command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
+    await this.run([FLUSH_LINE, command('ATH', 3000, ['OK', 'NO CARRIER'])], []);
     return 'escape';
   }
 

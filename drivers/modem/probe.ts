@@ -4,7 +4,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { command } from './chat.js';
+import { command, FLUSH_LINE } from './chat.js';
 import { Modem } from './modem.js';
 
 const PREFERENCE = ['ttyUSB', 'ttyACM', 'ttyAMA', 'serial', 'ttyS'];
@@ -44,7 +44,7 @@ export async function probeModem(candidates: readonly string[], baud: number, ti
     try {
       modem = await Modem.open({ device, baud, flowControl: 'none' });
       // A stray character from before (a half-typed line) is flushed by the first CR.
-      const r = await modem.run([{ send: '', timeoutMs: 0 }, command('AT', timeoutMs)], []);
+      const r = await modem.run([FLUSH_LINE, command('AT', timeoutMs)], []);
       attempts.push({ device, result: r.kind === 'ok' ? 'OK' : r.kind });
       if (r.kind === 'ok') return { device, attempts };
     } catch (e) {

@@ -1,10 +1,12 @@
 // `make demo`: the whole lab on this machine. A LAN host, the gateway's namespace and a WAN
 // namespace with a DHCP + DNS server (dnsmasq) and a web server; the gateway runs in the
 // foreground with its log on this terminal. Ctrl-C stops it and removes the lab.
+// `make demo WAN=ppp` (--ppp): the PPP lab instead, the gateway dialling the emulated ISP.
 
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { labUnavailable, LAN_HOST, NetLab, WAN_HOST } from './netlab.js';
+import { ISP_ADDRESS, PppLab } from './ppp-lab.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 
@@ -14,23 +16,57 @@ if (why !== undefined) {
   process.exit(1);
 }
 
+const ppp = process.argv.includes('--ppp');
 const lab = new NetLab('demo');
-lab.file('www/index.html', '<h1>Hello from the WAN server</h1>\n');
-lab.webServer(lab.wan, 'web.log');
-lab.dnsmasq({ dhcpRange: '203.0.113.50,203.0.113.99,255.255.255.0,1h' });
-lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
-const config = lab.file('gateway.toml', `${lab.gatewayConfig('dhcp').replace('level = "debug"', 'level = "info"')}
+const inLan = `ip netns exec ${lab.lan}`;
+const inWan = `ip netns exec ${lab.wan}`;
+const status = `${join(REPO, 'node_modules/.bin/node')} ${join(REPO, 'dist/firmware/main.js')} status --json --control ${join(lab.dir, 'control.sock')}`;
+let config: string;
+let isp: PppLab | undefined;
+
+if (ppp) {
+  // The PPP lab: the gateway dials the emulated modem; Debian's pppd in a QEMU guest answers.
+  console.log('Booting the ISP guest (Debian kernel and pppd under QEMU; about ten seconds)...');
+  isp = await PppLab.attach(lab, 115200);
+  config = lab.file('gateway.toml', isp.config({ echoInterval: 10 }).replace('level = "debug"', 'level = "info"'));
+  console.log(`
+The lab is up. Namespaces: ${lab.lan} (LAN host ${LAN_HOST}), ${lab.gw} (the gateway). The gateway's modem
+is ${isp.modem.device}, a Hayes modem emulator pacing the line at 115200 bit/s; behind it the ISP
+(${ISP_ADDRESS}) runs Debian's pppd, which gives the gateway its address and DNS servers by IPCP.
+The gateway's config is ${config}. Try, in another terminal:
+
+  ${inLan} curl http://${ISP_ADDRESS}/          # a page from the ISP through the PPP link
+  ${inLan} curl -o /dev/null http://${ISP_ADDRESS}/96k.bin    # about 9 s at 115200 bit/s
+  ${inLan} ping -c 3 ${ISP_ADDRESS}
+  ${status}
+
+And type here (then Enter): "drop" drops the carrier, "busy" makes the next dial BUSY,
+"freeze" stops the ISP answering (LCP echo failure), "thaw" wakes it.
+Ctrl-C stops the gateway (LCP Terminate, +++ and ATH) and removes the lab.
+`);
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (text: string) => {
+    const word = text.trim();
+    if (word === 'drop') void isp!.modem.dropCarrier();
+    else if (word === 'busy') isp!.modem.dialResults.push('BUSY');
+    else if (word === 'freeze' || word === 'thaw') void isp!.guest.command(word);
+    else if (word !== '') console.log('commands: drop, busy, freeze, thaw');
+  });
+} else {
+  lab.file('www/index.html', '<h1>Hello from the WAN server</h1>\n');
+  lab.webServer(lab.wan, 'web.log');
+  lab.dnsmasq({ dhcpRange: '203.0.113.50,203.0.113.99,255.255.255.0,1h' });
+  lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
+  config = lab.file('gateway.toml', `${lab.gatewayConfig('dhcp').replace('level = "debug"', 'level = "info"')}
 [[portfw]]
 protocol = "tcp"
 port = 8080
 to = "${LAN_HOST}:80"
 `);
-
-const inLan = `ip netns exec ${lab.lan}`;
-const inWan = `ip netns exec ${lab.wan}`;
-console.log(`
+  console.log(`
 The lab is up. Namespaces: ${lab.lan} (LAN host ${LAN_HOST}), ${lab.gw} (the gateway), ${lab.wan} (WAN server ${WAN_HOST}).
 The gateway's config is ${config}; it takes its WAN address from dnsmasq by DHCP.
+(\`make demo WAN=ppp\` runs the PPP lab instead: a modem and an ISP running pppd.)
 Try, in another terminal:
 
   ${inLan} curl http://${WAN_HOST}/            # a page through the masquerade
@@ -41,13 +77,14 @@ Try, in another terminal:
   cat ${join(lab.dir, 'web.log')}               # the server sees the gateway's WAN address
   ${inLan} python3 -m http.server 80 &          # then, from the WAN, the port forward:
   ${inWan} curl http://<WAN address>:8080/
-  ${join(REPO, 'node_modules/.bin/node')} ${join(REPO, 'dist/firmware/main.js')} status --json --control ${join(lab.dir, 'control.sock')}
+  ${status}
 
 Ctrl-C stops the gateway (releasing its lease) and removes the lab.
 `);
+}
 
 const gw = spawn('ip', ['netns', 'exec', lab.gw, join(REPO, 'node_modules/.bin/node'), join(REPO, 'dist/firmware/main.js'), 'run',
-  '--config', config, '--state-dir', join(lab.dir, 'state'), '--control', join(lab.dir, 'control.sock')], { stdio: 'inherit' });
+  '--config', config, '--state-dir', join(lab.dir, 'state'), '--control', join(lab.dir, 'control.sock')], { stdio: ['ignore', 'inherit', 'inherit'] });
 
 let stopping = false;
 const stop = (): void => {
@@ -58,7 +95,8 @@ const stop = (): void => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 gw.on('exit', (code) => {
-  lab.destroy();
+  if (isp !== undefined) isp.destroy();
+  else lab.destroy();
   console.log(`\ngateway exited (${code}); lab removed`);
   process.exit(code ?? 0);
 });

@@ -23,7 +23,11 @@ export class PppLab {
   private constructor(readonly net: NetLab, readonly guest: IspGuest, readonly modem: ModemEmulator) {}
 
   static async create(tag: string, bps: number): Promise<PppLab> {
-    const net = new NetLab(tag);
+    return PppLab.attach(new NetLab(tag), bps);
+  }
+
+  /** The ISP and the modem for an existing namespace lab (destroyed with it on failure). */
+  static async attach(net: NetLab, bps: number): Promise<PppLab> {
     let guest: IspGuest | undefined;
     try {
       guest = await IspGuest.start(join(net.dir, 'isp'));
