@@ -28,9 +28,12 @@ export interface GatewayConfig {
     user: string;
     password: string;
     persist: boolean;
+    /** Seconds before redialling; doubled per consecutive failure up to maxBackoff. */
     holdoff: number;
     maxBackoff: number;
+    /** Consecutive failed attempts before giving up (0: never), as pppd's maxfail. */
     maxfail: number;
+    /** Seconds before retrying after the ISP refused our credentials. */
     authRetry: number;
     lcpEchoInterval: number;
     lcpEchoFailure: number;

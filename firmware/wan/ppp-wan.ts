@@ -9,32 +9,12 @@ import { dial, type ModemInfo } from '../../drivers/modem/dialer.js';
 import { Modem, sleep } from '../../drivers/modem/modem.js';
 import { probeModem, serialCandidates } from '../../drivers/modem/probe.js';
 import type { IpcpAgreement } from '../../drivers/ppp/ipcp.js';
+import type { GatewayConfig } from '../config/schema.js';
 import { formatIpv4 } from '../core/addr.js';
 import { PppSession, type PppSessionCounters } from '../../drivers/ppp/session.js';
 
-export interface PppWanConfig {
-  device: string;
-  baud: number;
-  flowControl: 'rtscts' | 'none';
-  init: readonly string[];
-  dial: string;
-  pin: string;
-  apn: string;
-  user: string;
-  password: string;
-  persist: boolean;
-  /** Seconds to wait before redialling; doubled per consecutive failure up to maxBackoff. */
-  holdoff: number;
-  maxBackoff: number;
-  /** Consecutive failed attempts before giving up (0: never), as pppd's maxfail. */
-  maxfail: number;
-  /** Seconds before retrying after the ISP refused our credentials. */
-  authRetry: number;
-  lcpEchoInterval: number;
-  lcpEchoFailure: number;
-  connectTimeout: number;
-  rng: () => number;
-}
+/** The [modem] and [ppp] sections of gateway.toml (README documents each key), and randomness. */
+export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'] & { rng: () => number };
 
 export interface PppWanEvents {
   /** IPCP opened (an address) or the session ended (undefined). */

@@ -36,6 +36,7 @@ labTest('PAP: the gateway dials, IPCP gives it its address and DNS servers, the 
   const ppp = g.status()['ppp'] as Record<string, unknown>;
   t.is(ppp['state'], 'up');
   t.like(ppp['ipcp'], { localAddress: '10.64.0.2', peerAddress: ISP_ADDRESS });
+  t.deepEqual(ppp['modem'], { signal: { rssi: 21, dbm: -71 }, operator: 'Lab ISP' }, 'AT+CSQ and AT+COPS? reach status');
   const page = await lab!.net.shAsync(lab!.net.lan, `curl -sS --retry 3 --retry-all-errors -m 20 http://${ISP_ADDRESS}/`);
   t.regex(page.stdout, /hello from the ISP/);
   t.regex(lab!.guest.console(), /PAP peer authentication succeeded for gateway/);

@@ -89,8 +89,21 @@ test('DESIGN.md\'s example config is valid, and defaults fill what it leaves out
   t.deepEqual(c.masq.helpers, { ftp: [21], irc: [6667] });
   t.deepEqual(c.portfw.map((p) => [p.protocol, p.firstPort, p.lastPort, formatIpv4(p.toAddress), p.toPort]), [['tcp', 8080, 8080, '192.168.0.10', 80]]);
   t.is(c.ppp.password, 's3cret');
+  t.like(c.modem, { device: 'auto', baud: 115200, dial: 'ATDT5551234', apn: '', flowControl: 'rtscts', connectTimeout: 60 });
+  t.like(c.ppp, { persist: true, holdoff: 5, maxBackoff: 300, maxfail: 0, authRetry: 300, lcpEchoInterval: 30, lcpEchoFailure: 4 });
   t.is(c.log.level, 'info');
   t.is(c.driver.packetRing, 'v2');
+});
+
+test('[modem] and [ppp] keys: a cellular setup parses; out-of-range values are errors with their lines', (t) => {
+  const ok = parseConfig('[wan]\ntype = "ppp"\n[modem]\ndevice = "/dev/ttyUSB2"\ndial = "ATD*99#"\napn = "internet"\npin = "1234"\nflow_control = "none"\n[ppp]\nholdoff = 2\nmax_backoff = 60\nauth_retry = 600\n');
+  if (!ok.ok) return t.fail(JSON.stringify(ok.errors));
+  t.like(ok.config.modem, { device: '/dev/ttyUSB2', apn: 'internet', pin: '1234', flowControl: 'none' });
+  t.like(ok.config.ppp, { holdoff: 2, maxBackoff: 60, authRetry: 600 });
+  const bad = parseConfig('[wan]\ntype = "ppp"\n[modem]\nbaud = 12\nconnect_timeout = 0\n[ppp]\nholdoff = 0\nauth_retry = "soon"\n');
+  t.false(bad.ok);
+  if (bad.ok) return;
+  t.deepEqual(bad.errors.map((e) => [e.line, e.key]), [[4, 'modem.baud'], [5, 'modem.connect_timeout'], [7, 'ppp.holdoff'], [8, 'ppp.auth_retry']]);
 });
 
 test('an Ethernet WAN: static with a gateway, or DHCP by default', (t) => {
