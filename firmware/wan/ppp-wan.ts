@@ -48,6 +48,10 @@ export class PppWan implements Link {
   private onFrames: FrameBatchHandler | undefined;
   private onState: ((s: LinkState) => void) | undefined;
   private stopped = false;
+  /** A fatal modem error (refused PIN): no more dialling until restarted. */
+  private gaveUp = false;
+  /** Between CONNECT and the hang-up. */
+  private inCall = false;
   private wake: (() => void) | undefined;
   private sessionEnded: ((reason: string) => void) | undefined;
   private tail = Buffer.alloc(0);
@@ -111,7 +115,7 @@ export class PppWan implements Link {
       this.drain();
       await Promise.race([new Promise<void>((done) => (this.sessionEnded = () => done())), sleep(1000)]);
     }
-    if (this.modem !== undefined && this.state !== 'starting') await this.modem.hangup().catch(() => undefined);
+    if (this.modem !== undefined && this.inCall) await this.modem.hangup().catch(() => undefined);
     await this.modem?.close();
     this.state = 'stopped';
   }
@@ -119,7 +123,7 @@ export class PppWan implements Link {
   private async run(): Promise<void> {
     while (!this.stopped) {
       const outcome = await this.attempt().catch((e: Error) => ({ ok: false, reason: e.message, slow: false }));
-      if (this.stopped) break;
+      if (this.stopped || this.gaveUp) break;
       this.lastError = outcome.ok ? this.lastError : outcome.reason;
       this.failures = outcome.ok ? 0 : this.failures + 1;
       if (!this.config.persist || (this.config.maxfail > 0 && this.failures >= this.config.maxfail)) {
@@ -144,7 +148,7 @@ export class PppWan implements Link {
     this.info = { ...this.info, ...result.info };
     if (result.kind === 'fatal') {
       // No retry can fix a refused PIN: stop here, say why.
-      this.stopped = true;
+      this.gaveUp = true;
       this.state = 'failed';
       this.lastError = result.reason;
       this.events.note('warn', 'modem_failed', { reason: result.reason });
@@ -156,6 +160,7 @@ export class PppWan implements Link {
       return { ok: false, reason: result.reason, slow: false };
     }
     this.connects++;
+    this.inCall = true;
     this.events.note('info', 'modem_connected', { connect: result.connect, ...this.info });
     const { reason, wasUp, auth } = await this.converse(modem, result.rest);
     if (!this.stopped) await this.hangup(modem, /NO CARRIER/.test(reason)); // stop() hangs up itself
@@ -289,6 +294,7 @@ export class PppWan implements Link {
     if (this.modem !== modem) return;
     this.state = 'hanging-up';
     const how = await modem.hangup(inCommandMode).catch((e: Error) => `failed: ${e.message}`);
+    this.inCall = false;
     this.events.note('info', 'modem_hangup', { how });
   }
 
