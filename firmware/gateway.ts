@@ -113,7 +113,7 @@ export class Gateway {
       return;
     }
     const prefix: Prefix = { address: a.localAddress, length: 32 };
-    const flushed = this.core.interfaces[this.wan]!.address === a.localAddress ? 0 : this.core.setAddress(this.wan, prefix);
+    const flushed = this.core.setAddress(this.wan, prefix); // flushes only when the address changed
     this.log.info({ event: 'wan_address', address: formatPrefix(prefix), peer: formatIpv4(a.peerAddress), dns: a.dns.map(formatIpv4), source: 'ipcp', flowsFlushed: flushed });
     this.flush();
   }

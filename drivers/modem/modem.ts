@@ -14,6 +14,7 @@ export interface ModemOptions {
 /** Hayes S12 default: one second of silence either side of `+++` (a little more, to be sure). */
 const GUARD_MS = 1100;
 const DTR_DROP_MS = 600;
+const ASCII = new TextEncoder();
 
 export class ModemError extends Error {
   constructor(readonly device: string, message: string) {
@@ -104,7 +105,7 @@ export class Modem {
     }
     await this.drain();
     await sleep(Math.max(0, this.lastWrite + GUARD_MS - Date.now()));
-    this.write(new TextEncoder().encode('+++'));
+    this.write(ASCII.encode('+++'));
     // The modem answers OK after the trailing guard time; one that already lost the call says
     // nothing (or NO CARRIER), and ATH is harmless either way.
     await this.run([{ expect: ['OK', 'NO CARRIER'], timeoutMs: GUARD_MS + 1500 }], []);
@@ -136,7 +137,7 @@ export class Modem {
   private act(actions: ReturnType<Chat['start']>): void {
     for (const a of actions) {
       if (a.kind === 'send') {
-        this.write(new TextEncoder().encode(a.text));
+        this.write(ASCII.encode(a.text));
         continue;
       }
       const chat = this.chat!;

@@ -248,10 +248,7 @@ export class PppWan implements Link {
         this.session = undefined;
         this.sessionEnded = undefined;
         modem.onData(undefined);
-        if (session.ip !== undefined) {
-          this.onState?.({ up: false, mtu: this.mtu });
-          this.events.address(undefined);
-        }
+        // IPCP is down by now (LCP leaving Opened takes it down first), so ipDown has run.
         this.events.note('warn', 'ppp_down', { reason, wasUp });
         resolve({ reason, wasUp, auth });
       };

@@ -288,8 +288,7 @@ export class ModemEmulator {
       this.simUnlocked = true;
       return 'OK';
     }
-    if (upper.startsWith('+CGDCONT=')) return 'OK';
-    return 'OK';
+    return 'OK'; // +CGDCONT= and the rest are accepted as they are
   }
 
   private async dial(): Promise<void> {
