@@ -1,7 +1,9 @@
 // The PPP lab's ISP: a QEMU guest running Debian's kernel and pppd (test/lab/isp/build.sh),
-// built once and cached under .cache/isp/<hash of the recipe>. Its first serial port is the
-// subscriber line (test/lab/modem-emulator.ts relays calls to it), the second a control channel
-// (call, hangup, freeze, thaw), the third its console, kept in console.log for the tests.
+// built once and cached under .cache/isp/<hash of the recipe>. A virtio console (hvc0) is the
+// subscriber line (test/lab/modem-emulator.ts relays calls to it): under software emulation a
+// 16550 costs a trap per byte and could not keep a 4 Mbit/s line busy. Serial ports: ttyS0
+// unused, ttyS1 a control channel (call, hangup, freeze, thaw), ttyS2 its console, kept in
+// console.log for the tests.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,7 +50,9 @@ export class IspGuest {
     const qemu = spawn('qemu-system-x86_64', [
       '-accel', accel, '-m', '192', '-nodefaults', '-display', 'none', '-no-reboot',
       '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS2 panic=-1 quiet',
-      '-serial', `unix:${join(dir, 'line.sock')},server=on,wait=on`,
+      '-chardev', `socket,id=line,path=${join(dir, 'line.sock')},server=on,wait=on`,
+      '-device', 'virtio-serial-pci', '-device', 'virtconsole,chardev=line',
+      '-serial', 'null',
       '-serial', `unix:${join(dir, 'control.sock')},server=on,wait=on`,
       '-serial', `file:${join(dir, 'console.log')}`,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });

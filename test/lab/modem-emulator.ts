@@ -1,6 +1,6 @@
 // A Hayes modem on a pty, for the PPP lab: the gateway opens the pty as its modem; in command
 // mode the emulator answers AT commands (init strings, SIM PIN, APN, CSQ, COPS), and a dial
-// connects the line to the ISP guest's first serial port. In data mode bytes are paced at the
+// connects the line to the ISP guest's line port (its virtio console). In data mode bytes are paced at the
 // line rate both ways (a pty ignores baud rates), `+++` between guard times returns to command
 // mode, and the tests can script dial results (BUSY, NO CARRIER) or drop the carrier.
 // socat makes the pty; its other end is this process's pipes.
