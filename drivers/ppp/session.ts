@@ -1,12 +1,14 @@
 // One PPP session over a byte stream (RFC 1661 §3.2 phases): Establish (LCP), Authenticate (PAP
-// or CHAP, when the peer demands it), Network (IPCP), then IP datagrams both ways. Pure: bytes
-// and `now` come in, bytes for the line collect in an output buffer the driver drains, and the
-// session's fate is told through events.
+// or CHAP, in each direction that was asked for), Network (IPCP), then IP datagrams both ways.
+// The same session dials out (we prove who we are; IPCP gives us an address) or answers a
+// caller (it proves who it is; we hand it an address). Pure: bytes and `now` come in, bytes for
+// the line collect in an output buffer the driver drains, and the session's fate is told
+// through events.
 
-import { Authenticatee } from './auth.js';
+import { Authenticatee, Authenticator, type SecretLookup } from './auth.js';
 import { State, type FsmEvents } from './fsm.js';
 import { HdlcDecoder, HdlcEncoder, PROTO_LCP, type HdlcCounters } from './hdlc.js';
-import { Ipcp, type IpcpAgreement } from './ipcp.js';
+import { Ipcp, type IpcpAgreement, type IpcpConfig } from './ipcp.js';
 import { Lcp, PROTO_CHAP, PROTO_PAP, type AuthProtocol, type LcpAgreement } from './lcp.js';
 
 export const PROTO_IP = 0x0021;
@@ -20,7 +22,13 @@ export interface PppSessionConfig {
   echoIntervalMs: number;
   echoFailures: number;
   rng: () => number;
+  /** A dial-in server's demand: the caller authenticates with this protocol against `secrets`. */
+  authenticateCaller?: { protocol: AuthProtocol; name: string; secrets: SecretLookup };
+  /** Addresses and name servers; by default a dial-up client's (everything from the peer). */
+  ipcp?: IpcpConfig;
 }
+
+const DIAL_UP_IPCP: IpcpConfig = { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [] };
 
 export interface PppSessionEvents {
   /** IPCP opened: the address and name servers the peer gave us. */
@@ -28,8 +36,10 @@ export interface PppSessionEvents {
   ipDown(): void;
   /** An IP datagram from the peer, b[start, end). Valid only during the call. */
   datagram(b: Uint8Array, start: number, end: number): void;
-  /** The peer refused our credentials, or never answered them. */
+  /** The peer refused our credentials or never answered them; or, answering a call, the caller failed. */
   authFailed(reason: string): void;
+  /** Answering a call: the caller proved it is `name`. */
+  callerAuthenticated?(name: string): void;
   /** The session is over (LCP finished, echo timeout, auth failure): hang up the line. */
   ended(reason: string): void;
   note(event: string, fields: Record<string, unknown>): void;
@@ -53,7 +63,8 @@ const OUT_INITIAL = 16 * 1024;
 export class PppSession {
   readonly lcp: Lcp;
   readonly ipcp: Ipcp;
-  private auth: Authenticatee | undefined;
+  /** Authentication in progress or done, one per direction asked for. */
+  private auths: (Authenticatee | Authenticator)[] = [];
   private readonly encoder = new HdlcEncoder();
   private readonly decoder: HdlcDecoder;
   private out = new Uint8Array(OUT_INITIAL);
@@ -71,14 +82,15 @@ export class PppSession {
       note: (event, fields) => events.note(event, fields),
     });
     const canAuth: AuthProtocol[] = config.user !== '' ? ['chap', 'pap'] : [];
+    const requireAuth = config.authenticateCaller?.protocol;
     this.lcp = new Lcp(
-      { mru: config.mru, accm: 0, canAuth, echoIntervalMs: config.echoIntervalMs, echoFailures: config.echoFailures, rng: config.rng },
+      { mru: config.mru, accm: 0, canAuth, requireAuth, echoIntervalMs: config.echoIntervalMs, echoFailures: config.echoFailures, rng: config.rng },
       {
         ...fsmEvents(PROTO_LCP),
         up: (a) => this.lcpUp(a),
         down: () => {
           this.agreement = undefined;
-          this.auth = undefined;
+          this.auths = [];
           this.encoder.setAccm(0xffffffff);
           this.encoder.options = { acfc: false, pfc: false };
           this.decoder.setAccm(0xffffffff);
@@ -98,7 +110,7 @@ export class PppSession {
       },
     );
     this.ipcp = new Ipcp(
-      { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [] },
+      config.ipcp ?? DIAL_UP_IPCP,
       {
         ...fsmEvents(PROTO_IPCP),
         up: (a) => {
@@ -122,7 +134,7 @@ export class PppSession {
     const lcp = this.lcp.fsm.state;
     if (this.endReason !== undefined && lcp !== State.Opened) return lcp === State.Closing || lcp === State.Stopping ? 'terminate' : 'dead';
     if (lcp !== State.Opened) return lcp === State.Initial || lcp === State.Starting ? 'dead' : 'establish';
-    if (this.auth !== undefined && !this.auth.done) return 'authenticate';
+    if (!this.authenticated) return 'authenticate';
     return 'network';
   }
 
@@ -145,7 +157,7 @@ export class PppSession {
     this.now = now;
     this.lcp.tick(now);
     this.ipcp.fsm.tick(now);
-    this.auth?.tick(now);
+    for (const a of this.auths) a.tick(now);
   }
 
   /** An IP datagram to the peer; false when IPCP is not open (the caller counts the drop). */
@@ -192,6 +204,11 @@ export class PppSession {
     this.events.ended(reason);
   }
 
+  /** Every authentication asked for, in either direction, has succeeded. */
+  private get authenticated(): boolean {
+    return this.auths.every((a) => a.done);
+  }
+
   private lcpUp(a: LcpAgreement): void {
     this.agreement = a;
     // LCP's own frames keep the default ACCM and full headers (RFC 1662 §7.1); the encoder
@@ -199,21 +216,25 @@ export class PppSession {
     this.encoder.setAccm(a.txAccm);
     this.encoder.options = { acfc: a.txAcfc, pfc: a.txPfc };
     this.decoder.setAccm(0); // the ACCM we asked for, acked
-    if (a.authToPeer === undefined) return this.network();
-    const protocol = a.authToPeer === 'pap' ? PROTO_PAP : PROTO_CHAP;
-    this.auth = new Authenticatee(a.authToPeer, this.config.user, this.config.password, {
-      send: (p) => this.sendFrame(protocol, p, 0, p.length),
-      succeeded: () => {
-        this.events.note('ppp_auth_ok', { protocol: a.authToPeer });
-        this.network();
+    const events = (protocol: AuthProtocol, whose: 'ours' | 'caller') => ({
+      send: (p: Uint8Array) => this.sendFrame(protocol === 'pap' ? PROTO_PAP : PROTO_CHAP, p, 0, p.length),
+      succeeded: (name?: string) => {
+        this.events.note('ppp_auth_ok', { protocol, whose, ...(name !== undefined ? { name } : {}) });
+        if (name !== undefined) this.events.callerAuthenticated?.(name);
+        // RFC 1661 §3.5: the Network phase waits for both directions.
+        if (this.authenticated) this.network();
       },
-      failed: (reason) => {
+      failed: (reason: string) => {
         this.events.authFailed(reason);
         this.close(this.now, `authentication failed: ${reason}`);
       },
-      note: (event, fields) => this.events.note(event, fields),
+      note: (event: string, fields: Record<string, unknown>) => this.events.note(event, fields),
     });
-    this.auth.start(this.now);
+    const caller = this.config.authenticateCaller;
+    if (a.authToPeer !== undefined) this.auths.push(new Authenticatee(a.authToPeer, this.config.user, this.config.password, events(a.authToPeer, 'ours')));
+    if (a.authOfPeer !== undefined && caller !== undefined) this.auths.push(new Authenticator(a.authOfPeer, caller.name, caller.secrets, events(a.authOfPeer, 'caller')));
+    if (this.auths.length === 0) return this.network();
+    for (const auth of this.auths) auth.start(this.now);
   }
 
   private network(): void {
@@ -236,10 +257,15 @@ export class PppSession {
       this.counters.discardedBeforeOpen++;
       return;
     }
-    if ((protocol === PROTO_PAP || protocol === PROTO_CHAP) && this.auth !== undefined) return this.auth.receive(b, start, end);
+    if (protocol === PROTO_PAP || protocol === PROTO_CHAP) {
+      // Each side's object takes only its own codes (a request or a reply), so both may share a protocol.
+      const name: AuthProtocol = protocol === PROTO_PAP ? 'pap' : 'chap';
+      for (const a of this.auths) if (a.protocol === name) a.receive(b, start, end);
+      return;
+    }
     // IPCP waits for authentication (RFC 1661 §3.5); until then its packets are discarded.
-    if (protocol === PROTO_IPCP && (this.auth === undefined || this.auth.done)) return this.ipcp.fsm.receive(this.now, b, start, end);
-    if (protocol === PROTO_IPCP || protocol === PROTO_PAP || protocol === PROTO_CHAP) return;
+    if (protocol === PROTO_IPCP && this.authenticated) return this.ipcp.fsm.receive(this.now, b, start, end);
+    if (protocol === PROTO_IPCP) return;
     this.counters.protocolRejects++;
     this.events.note('ppp_protocol_reject', { protocol: hex(protocol) });
     this.lcp.rejectProtocol(protocol, b.subarray(start, end));
