@@ -2,6 +2,7 @@
 // and hang-up by DTR when the port has modem-control lines, else by the `+++` escape with its
 // guard times and ATH (a pty, or a UART wired with TX/RX only, has no DTR and no DCD).
 
+import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
 import { Chat, command, FLUSH_LINE, type ChatResult, type ChatStep } from './chat.js';
 
@@ -9,7 +10,11 @@ export interface ModemOptions {
   device: string;
   baud: number;
   flowControl: 'rtscts' | 'none';
+  /** The serial driver: serialport's own for this platform unless a test brings a line of its own. */
+  binding?: SerialBinding;
 }
+
+export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding'];
 
 /** Hayes S12 default: one second of silence either side of `+++` (a little more, to be sure). */
 const GUARD_MS = 1100;
@@ -31,7 +36,7 @@ export class Modem {
   private lastWrite = 0;
   private closing = false;
 
-  private constructor(readonly device: string, private readonly port: SerialPort) {
+  private constructor(readonly device: string, private readonly port: SerialPortStream) {
     port.on('data', (b: Buffer) => this.data(b));
     port.on('error', (e: Error) => this.closedHandler?.(`serial port error: ${e.message}`));
     port.on('close', () => {
@@ -41,7 +46,8 @@ export class Modem {
 
   static open(options: ModemOptions): Promise<Modem> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPort({ path: options.device, baudRate: options.baud, rtscts: options.flowControl === 'rtscts', autoOpen: false });
+      const settings = { path: options.device, baudRate: options.baud, rtscts: options.flowControl === 'rtscts', autoOpen: false };
+      const port: SerialPortStream = options.binding === undefined ? new SerialPort(settings) : new SerialPortStream({ ...settings, binding: options.binding });
       port.open((err) => {
         if (err) return reject(new ModemError(options.device, `cannot open: ${err.message}`));
         const modem = new Modem(options.device, port);
