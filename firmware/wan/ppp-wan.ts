@@ -6,15 +6,15 @@
 import { performance } from 'node:perf_hooks';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../../drivers/link.js';
 import { dial, type ModemInfo } from '../../drivers/modem/dialer.js';
-import { Modem, sleep } from '../../drivers/modem/modem.js';
+import { Modem, sleep, type SerialBinding } from '../../drivers/modem/modem.js';
 import { probeModem, serialCandidates } from '../../drivers/modem/probe.js';
 import type { IpcpAgreement } from '../../drivers/ppp/ipcp.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { formatIpv4 } from '../core/addr.js';
 import { PppSession, type PppSessionCounters } from '../../drivers/ppp/session.js';
 
-/** The [modem] and [ppp] sections of gateway.toml (README documents each key), and randomness. */
-export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'] & { rng: () => number };
+/** The [modem] and [ppp] sections of gateway.toml (README documents each key), randomness, and the serial driver (a test's line; else the platform's). */
+export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'] & { rng: () => number; binding?: SerialBinding };
 
 export interface PppWanEvents {
   /** IPCP opened (an address) or the session ended (undefined). */
@@ -177,7 +177,7 @@ export class PppWan implements Link {
       device = found.device;
       this.events.note('info', 'modem_found', { device, attempts: found.attempts.length });
     }
-    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl });
+    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, binding: this.config.binding });
     this.device = device;
     modem.onClosed((reason) => {
       this.events.note('warn', 'modem_lost', { device, reason });
