@@ -5,7 +5,7 @@
 // the line collect in an output buffer the driver drains, and the session's fate is told
 // through events.
 
-import { Authenticatee, Authenticator, type SecretLookup } from './auth.js';
+import { Authenticatee, Authenticator, type AuthEvents, type SecretLookup } from './auth.js';
 import { State, type FsmEvents } from './fsm.js';
 import { HdlcDecoder, HdlcEncoder, PROTO_LCP, type HdlcCounters } from './hdlc.js';
 import { Ipcp, type IpcpAgreement, type IpcpConfig } from './ipcp.js';
@@ -63,8 +63,8 @@ const OUT_INITIAL = 16 * 1024;
 export class PppSession {
   readonly lcp: Lcp;
   readonly ipcp: Ipcp;
-  /** Authentication in progress or done, one per direction asked for. */
-  private auths: (Authenticatee | Authenticator)[] = [];
+  /** Authentication in each direction asked for, and whether it succeeded (`done` is also true after a failure). */
+  private auths: { auth: Authenticatee | Authenticator; ok: boolean }[] = [];
   private readonly encoder = new HdlcEncoder();
   private readonly decoder: HdlcDecoder;
   private out = new Uint8Array(OUT_INITIAL);
@@ -94,7 +94,8 @@ export class PppSession {
           this.encoder.setAccm(0xffffffff);
           this.encoder.options = { acfc: false, pfc: false };
           this.decoder.setAccm(0xffffffff);
-          this.ipcp.fsm.down(this.now);
+          // IPCP never came up when authentication failed: Down is illegal in Initial and Starting.
+          if (this.ipcp.fsm.state !== State.Initial && this.ipcp.fsm.state !== State.Starting) this.ipcp.fsm.down(this.now);
         },
         finished: () => this.end(this.endReason ?? 'LCP finished'),
         // The peer is gone: one Terminate-Request for form's sake, but no waiting for its Ack.
@@ -157,7 +158,7 @@ export class PppSession {
     this.now = now;
     this.lcp.tick(now);
     this.ipcp.fsm.tick(now);
-    for (const a of this.auths) a.tick(now);
+    for (const a of this.auths) a.auth.tick(now);
   }
 
   /** An IP datagram to the peer; false when IPCP is not open (the caller counts the drop). */
@@ -206,7 +207,7 @@ export class PppSession {
 
   /** Every authentication asked for, in either direction, has succeeded. */
   private get authenticated(): boolean {
-    return this.auths.every((a) => a.done);
+    return this.auths.every((a) => a.ok);
   }
 
   private lcpUp(a: LcpAgreement): void {
@@ -216,25 +217,32 @@ export class PppSession {
     this.encoder.setAccm(a.txAccm);
     this.encoder.options = { acfc: a.txAcfc, pfc: a.txPfc };
     this.decoder.setAccm(0); // the ACCM we asked for, acked
-    const events = (protocol: AuthProtocol, whose: 'ours' | 'caller') => ({
-      send: (p: Uint8Array) => this.sendFrame(protocol === 'pap' ? PROTO_PAP : PROTO_CHAP, p, 0, p.length),
-      succeeded: (name?: string) => {
-        this.events.note('ppp_auth_ok', { protocol, whose, ...(name !== undefined ? { name } : {}) });
-        if (name !== undefined) this.events.callerAuthenticated?.(name);
-        // RFC 1661 §3.5: the Network phase waits for both directions.
-        if (this.authenticated) this.network();
-      },
-      failed: (reason: string) => {
-        this.events.authFailed(reason);
-        this.close(this.now, `authentication failed: ${reason}`);
-      },
-      note: (event: string, fields: Record<string, unknown>) => this.events.note(event, fields),
-    });
-    const caller = this.config.authenticateCaller;
-    if (a.authToPeer !== undefined) this.auths.push(new Authenticatee(a.authToPeer, this.config.user, this.config.password, events(a.authToPeer, 'ours')));
-    if (a.authOfPeer !== undefined && caller !== undefined) this.auths.push(new Authenticator(a.authOfPeer, caller.name, caller.secrets, events(a.authOfPeer, 'caller')));
+    const begin = (protocol: AuthProtocol, whose: 'ours' | 'caller', make: (events: AuthEvents) => Authenticatee | Authenticator): void => {
+      const progress = { ok: false };
+      const auth = make({
+        send: (p) => this.sendFrame(protocol === 'pap' ? PROTO_PAP : PROTO_CHAP, p, 0, p.length),
+        succeeded: (name) => {
+          progress.ok = true;
+          this.events.note('ppp_auth_ok', { protocol, whose, ...(name !== undefined ? { name } : {}) });
+          if (name !== undefined) this.events.callerAuthenticated?.(name);
+          // RFC 1661 §3.5: the Network phase waits for both directions.
+          if (this.authenticated) this.network();
+        },
+        failed: (reason) => {
+          this.events.authFailed(reason);
+          this.close(this.now, `authentication failed: ${reason}`);
+        },
+        note: (event, fields) => this.events.note(event, fields),
+      });
+      this.auths.push(Object.assign(progress, { auth }));
+    };
+    const { user, password, authenticateCaller: caller } = this.config;
+    const toPeer = a.authToPeer;
+    const ofPeer = a.authOfPeer;
+    if (toPeer !== undefined) begin(toPeer, 'ours', (events) => new Authenticatee(toPeer, user, password, events));
+    if (ofPeer !== undefined && caller !== undefined) begin(ofPeer, 'caller', (events) => new Authenticator(ofPeer, caller.name, caller.secrets, events));
     if (this.auths.length === 0) return this.network();
-    for (const auth of this.auths) auth.start(this.now);
+    for (const { auth } of this.auths) auth.start(this.now);
   }
 
   private network(): void {
@@ -260,7 +268,7 @@ export class PppSession {
     if (protocol === PROTO_PAP || protocol === PROTO_CHAP) {
       // Each side's object takes only its own codes (a request or a reply), so both may share a protocol.
       const name: AuthProtocol = protocol === PROTO_PAP ? 'pap' : 'chap';
-      for (const a of this.auths) if (a.protocol === name) a.receive(b, start, end);
+      for (const { auth } of this.auths) if (auth.protocol === name) auth.receive(b, start, end);
       return;
     }
     // IPCP waits for authentication (RFC 1661 §3.5); until then its packets are discarded.

@@ -43,7 +43,7 @@ function end(seed: number, config: Partial<PppSessionConfig>): End {
 }
 
 /** A dial-up client (gateway/password) and a dial-in server handing out 10.64.0.2. */
-function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthenticatesServer?: boolean } = {}) {
+function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthenticatesServer?: boolean; serverPassword?: string } = {}) {
   const client = end(1, {
     user: 'gateway',
     password: opts.password ?? 's3cret',
@@ -51,7 +51,7 @@ function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthen
   });
   const server = end(2, {
     user: opts.clientAuthenticatesServer ? 'isp' : '',
-    password: opts.clientAuthenticatesServer ? 'isp-secret' : '',
+    password: opts.clientAuthenticatesServer ? (opts.serverPassword ?? 'isp-secret') : '',
     ...(opts.serverAuth ? { authenticateCaller: { protocol: opts.serverAuth, name: 'isp', secrets: lookup } } : {}),
     ipcp: { localAddress: parseIpv4('10.64.0.1'), peerAddress: parseIpv4('10.64.0.2'), requestDns: false, dnsForPeer: [parseIpv4('10.64.0.53'), parseIpv4('10.64.0.54')] },
   });
@@ -137,6 +137,17 @@ test('authentication in both directions: IPCP waits until both have succeeded (R
   t.true(ours >= 0 && theirs >= 0, c.client.events.join('\n'));
   t.true(up > ours && up > theirs);
   t.deepEqual(c.client.phases, ['establish', 'authenticate', 'network']);
+});
+
+test('authentication in both directions, one refused: the link closes without IPCP', (t) => {
+  const c = call({ serverAuth: 'chap', clientAuthenticatesServer: true, serverPassword: 'not-the-isp' });
+  c.start();
+  c.run(5000);
+  t.true(c.client.events.includes('authFailed peer "isp" failed PAP authentication'));
+  t.false(c.client.events.some((e) => e.startsWith('ipUp')));
+  t.false(c.server.events.some((e) => e.startsWith('ipUp')));
+  t.regex(c.client.events.at(-1)!, /^ended authentication failed/);
+  t.false(c.client.events.some((e) => e.startsWith('ppp_fsm_illegal_event')), c.client.events.join('\n'));
 });
 
 test('before LCP opens, non-LCP frames are discarded; after, unknown protocols get Protocol-Reject', (t) => {
