@@ -503,18 +503,28 @@ export class ForwardingCore {
     const ttl = b[ipOff + IP_TTL]!;
     b[ipOff + IP_TTL] = ttl - 1;
     patchChecksum16(b, ipOff + 10, (ttl << 8) | b[ipOff + IP_PROTO_WORD + 1]!, ((ttl - 1) << 8) | b[ipOff + IP_PROTO_WORD + 1]!);
-    this.counters.translations.forwarded++;
     const nextHop = route.gateway !== 0 ? route.gateway : readU32(b, ipOff + 16);
-    if (ipEnd - ipOff <= out.mtu) return this.transmit(now, out, b, ipOff, ipEnd, nextHop);
+    if (ipEnd - ipOff <= out.mtu) {
+      if (this.transmit(now, out, b, ipOff, ipEnd, nextHop)) this.counters.translations.forwarded++;
+      return;
+    }
     const pieces = fragmentDatagram(b, ipOff, ipEnd, out.mtu, out.headroom);
     if (pieces === undefined) return this.counters.drop('fragmentationNeeded');
     this.counters.translations.fragmentsSent += pieces.length;
-    for (const p of pieces) this.transmit(now, out, p, out.headroom, p.length, nextHop);
+    let accepted = false;
+    for (const p of pieces) accepted = this.transmit(now, out, p, out.headroom, p.length, nextHop) || accepted;
+    if (accepted) this.counters.translations.forwarded++;
   }
 
-  private transmit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): void {
+  /** Hands a datagram to the link; false when the link refused it (neighbour queue full, counted). */
+  private transmit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): boolean {
     const r = out.transmit(b, ipOff, ipEnd, nextHop, now);
-    if (r === 'full') this.counters.drop('arpQueueFull');
+    if (r === 'full') {
+      this.counters.drop('arpQueueFull');
+      return false;
+    }
+    if (r === 'requested') this.counters.translations.arpRequestsSent++;
+    return true;
   }
 
   /** Sends a datagram the core built itself (ICMP), routed by its destination. */

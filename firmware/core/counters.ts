@@ -43,6 +43,7 @@ export interface TranslationCounters {
   arpRequestsSent: number;
   arpRepliesSent: number;
   flowsFlushed: number;
+  /** Datagrams handed to their output link: sent, or waiting there for the neighbour's address. */
   forwarded: number;
   toHost: number;
   /** Datagrams for the core's own services (DHCP client). */

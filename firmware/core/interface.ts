@@ -109,9 +109,10 @@ export class CoreInterface {
   /**
    * Queues the IP datagram b[ipOff, ipEnd) to `nextHop`. For Ethernet the frame is rewritten in
    * place when there is headroom, otherwise copied; without a known neighbour it waits for ARP
-   * ('resolving'), or is refused when the neighbour queue is full ('full').
+   * ('requested' when this frame sent the request, else 'resolving'), or is refused when the
+   * neighbour queue is full ('full').
    */
-  transmit(b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number, now: number): 'sent' | 'resolving' | 'full' {
+  transmit(b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number, now: number): 'sent' | 'requested' | 'resolving' | 'full' {
     if (this.medium === 'ip') {
       this.tx.push(b, ipOff, ipEnd);
       return 'sent';
@@ -142,7 +143,10 @@ export class CoreInterface {
     const waiting = frame.slice(start, end);
     writeEthernetHeader(waiting, 0, ZERO_MAC, this.mac, ETHERTYPE_IPV4);
     const r = this.arp!.enqueue(nextHop, waiting, now);
-    if (r === 'sendRequest') this.requestNeighbour(nextHop);
+    if (r === 'sendRequest') {
+      this.requestNeighbour(nextHop);
+      return 'requested';
+    }
     return r === 'full' ? 'full' : 'resolving';
   }
 

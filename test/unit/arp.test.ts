@@ -72,3 +72,19 @@ test('the core answers ARP for the WAN address it owns, and not for the kernel-o
   lab.core.receive(lab.now, LAN, arpFrame(ARP_REQUEST, BROADCAST_MAC, HOST, '192.168.0.100', '192.168.0.1'));
   t.is(lab.core.interfaces[LAN]!.tx.count, 0);
 });
+
+test('frames for an unresolved neighbour queue up to the bound; the rest are dropped, counted, and not counted as forwarded', (t) => {
+  const lab = new Lab();
+  lab.lanHost('192.168.0.100');
+  const port = Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
+  lab.core.interfaces[LAN]!.arp!.flush();
+  lab.core.interfaces[LAN]!.forgetCachedHop();
+  const before = { ...lab.core.counters.translations };
+  for (let i = 0; i < 10; i++) lab.send(WAN, { proto: 'udp', src: '198.51.100.1', dst: '203.0.113.2', sport: 2, dport: port });
+  const c = lab.core.counters;
+  t.is(c.translations.forwarded - before.forwarded, 8, 'maxPendingPerAddress frames wait');
+  t.is(c.drops.arpQueueFull, 2);
+  t.is(c.translations.arpRequestsSent - before.arpRequestsSent, 1, 'one request for the whole queue');
+  lab.core.receive(lab.now, LAN, arpFrame(ARP_REPLY, LAN_MAC, HOST, '192.168.0.100', '192.168.0.1'));
+  t.is(lab.core.interfaces[LAN]!.tx.drain().length, 8);
+});
