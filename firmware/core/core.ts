@@ -67,6 +67,7 @@ export class ForwardingCore {
   private readonly icmpTimeout: number;
   private masqueradeNetworks: Prefix[];
   private readonly hints = new Int32Array(BATCH_HINTS);
+  private readonly batchTuples = new Int32Array(BATCH_HINTS * 4);
   private hint = NO_HINT;
   private hintGeneration = -1;
   private readonly masqueradeExplicit: boolean;
@@ -196,10 +197,14 @@ export class ForwardingCore {
     const n = Math.min(count, BATCH_HINTS);
     const hints = this.hints;
     const ipOff = iface.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0;
+    const tuples = this.batchTuples;
     for (let i = 0; i < n; i++) {
       const f = frames[i]!;
-      hints[i] = starts === undefined ? this.earlyLookup(f, ipOff, f.length) : this.earlyLookup(f, starts[i]! + ipOff, ends![i]!);
+      hints[i] = NO_HINT;
+      if (starts === undefined) this.tupleOf(f, ipOff, f.length, tuples, i * 4);
+      else this.tupleOf(f, starts[i]! + ipOff, ends![i]!, tuples, i * 4);
     }
+    this.table.lookupMany(tuples, n, hints);
     this.hintGeneration = this.table.generation;
     for (let i = 0; i < count; i++) {
       this.hint = i < n ? hints[i]! : NO_HINT;
@@ -210,12 +215,19 @@ export class ForwardingCore {
     this.hint = NO_HINT;
   }
 
-  /** The flow key of a frame with a plain IPv4 header carrying TCP or UDP, or NO_HINT. */
-  private earlyLookup(b: Uint8Array, ipOff: number, end: number): number {
-    if (end < ipOff + 24 || b[ipOff] !== 0x45 || (ipOff >= ETHERNET_HEADER_LEN && (b[ipOff - 2] !== 0x08 || b[ipOff - 1] !== 0x00))) return NO_HINT;
+  /**
+   * Writes the tuple of a frame with a plain IPv4 header carrying TCP or UDP to out[at..at+3]
+   * (src, dst, ports, protocol); protocol -1 for any other frame, which receive() looks up itself.
+   */
+  private tupleOf(b: Uint8Array, ipOff: number, end: number, out: Int32Array, at: number): void {
+    out[at + 3] = -1;
+    if (end < ipOff + 24 || b[ipOff] !== 0x45 || (ipOff >= ETHERNET_HEADER_LEN && (b[ipOff - 2] !== 0x08 || b[ipOff - 1] !== 0x00))) return;
     const protocol = b[ipOff + 9]!;
-    if ((protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) || (readU16(b, ipOff + 6) & 0x3fff) !== 0) return NO_HINT;
-    return this.table.lookup(readU32(b, ipOff + 12), readU32(b, ipOff + 16), readU32(b, ipOff + 20), protocol);
+    if ((protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) || (readU16(b, ipOff + 6) & 0x3fff) !== 0) return;
+    out[at] = readU32(b, ipOff + 12);
+    out[at + 1] = readU32(b, ipOff + 16);
+    out[at + 2] = readU32(b, ipOff + 20);
+    out[at + 3] = protocol;
   }
 
   /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */

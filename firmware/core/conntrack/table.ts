@@ -148,6 +148,38 @@ export class ConntrackTable {
   }
 
   /**
+   * lookup() for n tuples at once: tuples[4i..4i+3] = src, dst, ports, protocol; keys[i] gets
+   * the result, except for tuples with a negative protocol, skipped and their keys[i] untouched. Done in stages, every hash slot first, then every record, then the compares,
+   * so the cache and TLB misses of one stage are all in flight together instead of each lookup
+   * waiting for its slot before it can fetch its record.
+   */
+  lookupMany(tuples: Int32Array, n: number, keys: Int32Array): void {
+    const slots = this.slots;
+    const w = this.w;
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      const t = i * 4;
+      if (tuples[t + 3]! < 0) continue;
+      const h = this.hash(tuples[t]!, tuples[t + 1]!, tuples[t + 2]!, tuples[t + 3]!);
+      keys[i] = h;
+      touched ^= slots[h]!;
+    }
+    for (let i = 0; i < n; i++) {
+      if (tuples[i * 4 + 3]! < 0) continue;
+      const key = slots[keys[i]!]!;
+      if (key !== EMPTY) touched ^= w[(key >>> 1) * STRIDE]!;
+    }
+    this.prefetchSink = touched;
+    for (let i = 0; i < n; i++) {
+      const t = i * 4;
+      if (tuples[t + 3]! >= 0) keys[i] = this.lookup(tuples[t]!, tuples[t + 1]!, tuples[t + 2]!, tuples[t + 3]!);
+    }
+  }
+
+  /** Where lookupMany() leaves what its touching loads read, so the compiler cannot drop them. */
+  prefetchSink = 0;
+
+  /**
    * A key from lookup() if its flow is still alive at `now`, else -1; an expired flow is
    * removed on the spot, so traffic never revives it while it waits for the sweep.
    */
