@@ -126,7 +126,10 @@ export class ForwardingCore {
     const iface = this.interfaces[index]!;
     iface.up = up;
     if (mtu !== undefined) iface.mtu = mtu;
-    if (!up) iface.arp?.flush();
+    if (!up) {
+      iface.arp?.flush();
+      iface.forgetCachedHop();
+    }
   }
 
   /**

@@ -46,6 +46,9 @@ export class TxQueue {
 }
 
 const ZERO_MAC = new Uint8Array(6);
+const HOP_CACHE_SIZE = 64;
+const HOP_CACHE_MASK = HOP_CACHE_SIZE - 1;
+const NO_HOP = -1; // 255.255.255.255: never a next hop
 
 export class CoreInterface {
   readonly name: string;
@@ -64,9 +67,11 @@ export class CoreInterface {
   prefix: Prefix | undefined;
   broadcast = 0;
   gateway: number;
-  // The last next hop resolved: nearly every frame on a WAN link goes to the same router.
-  private lastHop = -1;
-  private lastHopMac: Uint8Array = ZERO_MAC;
+  // Next hops resolved since the last tick, direct-mapped by their low address bits: a WAN link
+  // sends nearly everything to one router, a LAN link to a few hosts; the ARP cache's Map is
+  // consulted only on a miss. Cleared on every tick, so entries never outlive ARP's ageing.
+  private readonly hopAddress = new Int32Array(HOP_CACHE_SIZE);
+  private readonly hopMac: Uint8Array[] = new Array<Uint8Array>(HOP_CACHE_SIZE).fill(ZERO_MAC);
 
   constructor(readonly index: number, o: InterfaceOptions, arpLimits: ArpLimits) {
     this.name = o.name;
@@ -93,7 +98,7 @@ export class CoreInterface {
     this.prefix = prefix;
     this.address = prefix?.address ?? 0;
     this.broadcast = prefix !== undefined && prefix.length < 31 ? broadcastOf(prefix) : 0;
-    this.lastHop = -1;
+    this.forgetCachedHop();
   }
 
   /** Is `ip` on this interface's own network? */
@@ -126,12 +131,13 @@ export class CoreInterface {
       start = 0;
       end = frame.length;
     }
-    let mac: Uint8Array | undefined = nextHop === this.lastHop ? this.lastHopMac : undefined;
+    const slot = nextHop & HOP_CACHE_MASK;
+    let mac: Uint8Array | undefined = this.hopAddress[slot] === (nextHop | 0) ? this.hopMac[slot] : undefined;
     if (mac === undefined) {
       mac = this.arp!.lookup(nextHop, now);
       if (mac !== undefined) {
-        this.lastHop = nextHop;
-        this.lastHopMac = mac;
+        this.hopAddress[slot] = nextHop;
+        this.hopMac[slot] = mac;
       }
     }
     if (mac !== undefined) {
@@ -152,7 +158,7 @@ export class CoreInterface {
 
   /** A neighbour answered or announced itself: send what waited for it. */
   learnNeighbour(ip: number, mac: Uint8Array, now: number): void {
-    if (ip === this.lastHop) this.lastHop = -1;
+    if (this.hopAddress[ip & HOP_CACHE_MASK] === (ip | 0)) this.hopAddress[ip & HOP_CACHE_MASK] = NO_HOP;
     for (const frame of this.arp!.learn(ip, mac, now)) {
       frame.set(mac, 0);
       this.tx.push(frame);
@@ -171,7 +177,7 @@ export class CoreInterface {
   }
 
   forgetCachedHop(): void {
-    this.lastHop = -1;
+    this.hopAddress.fill(NO_HOP);
   }
 
   /** RFC 5227 §2.3 announcement of a new address, so the upstream router's cache follows. */

@@ -88,3 +88,19 @@ test('frames for an unresolved neighbour queue up to the bound; the rest are dro
   lab.core.receive(lab.now, LAN, arpFrame(ARP_REPLY, LAN_MAC, HOST, '192.168.0.100', '192.168.0.1'));
   t.is(lab.core.interfaces[LAN]!.tx.drain().length, 8);
 });
+
+test('a link going down forgets its neighbours, including the next hops cached for the fast path', (t) => {
+  const lab = new Lab();
+  lab.lanHost('192.168.0.100');
+  const port = Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
+  const reply = { proto: 'udp' as const, src: '198.51.100.1', dst: '203.0.113.2', sport: 2, dport: port };
+  t.is(lab.send(WAN, reply).lan.length, 1, 'the reply goes straight out while the host is known');
+  lab.core.setLinkUp(LAN, false);
+  lab.core.setLinkUp(LAN, true);
+  const out = lab.send(WAN, reply).lan;
+  t.is(out.length, 1);
+  const req = parseArp(out[0]!, 0); // collect() strips the Ethernet header
+  if (typeof req === 'string') return t.fail(req);
+  t.is(req.operation, ARP_REQUEST, 'the host is asked for again');
+  t.is(req.targetIp, parseIpv4('192.168.0.100'));
+});
