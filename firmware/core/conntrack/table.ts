@@ -132,11 +132,15 @@ export class ConntrackTable {
 
   /** Finds the key for a tuple: flowId * 2 + direction, or -1. Expired flows are still returned. */
   lookup(src: number, dst: number, ports: number, protocol: number): number {
+    return this.probe(this.hash(src | 0, dst | 0, ports | 0, protocol), src, dst, ports, protocol);
+  }
+
+  /** Linear probing from hash slot i for a tuple's key, or -1. */
+  private probe(i: number, src: number, dst: number, ports: number, protocol: number): number {
     const s = src | 0, d = dst | 0, p = ports | 0;
     const slots = this.slots;
     const w = this.w;
     const mask = this.slotMask;
-    let i = this.hash(s, d, p, protocol);
     for (;;) {
       const key = slots[i]!;
       if (key === EMPTY) return -1;
@@ -149,32 +153,36 @@ export class ConntrackTable {
 
   /**
    * lookup() for n tuples at once: tuples[4i..4i+3] = src, dst, ports, protocol; keys[i] gets
-   * the result, except for tuples with a negative protocol, skipped and their keys[i] untouched. Done in stages, every hash slot first, then every record, then the compares,
-   * so the cache and TLB misses of one stage are all in flight together instead of each lookup
-   * waiting for its slot before it can fetch its record.
+   * the result, except for tuples with a negative protocol, skipped and their keys[i] untouched.
+   * In stages, every hash slot first, then every record, then the probes: each stage's cache
+   * and TLB misses are all in flight together, instead of each lookup waiting for its slot
+   * before it can fetch its record.
    */
   lookupMany(tuples: Int32Array, n: number, keys: Int32Array): void {
     const slots = this.slots;
-    const w = this.w;
+    const hashes = this.batchHashes.length >= n ? this.batchHashes : (this.batchHashes = new Int32Array(n));
     let touched = 0;
     for (let i = 0; i < n; i++) {
       const t = i * 4;
       if (tuples[t + 3]! < 0) continue;
       const h = this.hash(tuples[t]!, tuples[t + 1]!, tuples[t + 2]!, tuples[t + 3]!);
-      keys[i] = h;
+      hashes[i] = h;
       touched ^= slots[h]!;
     }
+    const w = this.w;
     for (let i = 0; i < n; i++) {
       if (tuples[i * 4 + 3]! < 0) continue;
-      const key = slots[keys[i]!]!;
+      const key = slots[hashes[i]!]!;
       if (key !== EMPTY) touched ^= w[(key >>> 1) * STRIDE]!;
     }
     this.prefetchSink = touched;
     for (let i = 0; i < n; i++) {
       const t = i * 4;
-      if (tuples[t + 3]! >= 0) keys[i] = this.lookup(tuples[t]!, tuples[t + 1]!, tuples[t + 2]!, tuples[t + 3]!);
+      if (tuples[t + 3]! >= 0) keys[i] = this.probe(hashes[i]!, tuples[t]!, tuples[t + 1]!, tuples[t + 2]!, tuples[t + 3]!);
     }
   }
+
+  private batchHashes = new Int32Array(256);
 
   /** Where lookupMany() leaves what its touching loads read, so the compiler cannot drop them. */
   prefetchSink = 0;
