@@ -15,13 +15,22 @@ function arpFrame(op: number, dst: Uint8Array, senderMac: Uint8Array, senderIp: 
   return ethernetFrame(dst, senderMac, body, 0x0806);
 }
 
-test('a reply for an unknown LAN host waits for ARP, then goes out', (t) => {
-  const lab = new Lab();
+/** Opens a UDP flow from the LAN host 192.168.0.100 to 198.51.100.1; returns its NAT port. */
+function openUdpFlow(lab: Lab): number {
   lab.lanHost('192.168.0.100');
-  const port = Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
-  // Forget the host: the core must ask again.
+  return Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
+}
+
+/** Makes the core forget every LAN neighbour, as if their entries had aged out. */
+function forgetLanNeighbours(lab: Lab): void {
   lab.core.interfaces[LAN]!.arp!.flush();
   lab.core.interfaces[LAN]!.forgetCachedHop();
+}
+
+test('a reply for an unknown LAN host waits for ARP, then goes out', (t) => {
+  const lab = new Lab();
+  const port = openUdpFlow(lab);
+  forgetLanNeighbours(lab); // the core must ask again
   const out = lab.send(WAN, { proto: 'udp', src: '198.51.100.1', dst: '203.0.113.2', sport: 2, dport: port });
   t.is(out.lan.length, 1, 'only the ARP request went out');
   lab.core.receive(lab.now, LAN, arpFrame(ARP_REPLY, LAN_MAC, HOST, '192.168.0.100', '192.168.0.1'));
@@ -75,10 +84,8 @@ test('the core answers ARP for the WAN address it owns, and not for the kernel-o
 
 test('frames for an unresolved neighbour queue up to the bound; the rest are dropped, counted, and not counted as forwarded', (t) => {
   const lab = new Lab();
-  lab.lanHost('192.168.0.100');
-  const port = Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
-  lab.core.interfaces[LAN]!.arp!.flush();
-  lab.core.interfaces[LAN]!.forgetCachedHop();
+  const port = openUdpFlow(lab);
+  forgetLanNeighbours(lab);
   const before = { ...lab.core.counters.translations };
   for (let i = 0; i < 10; i++) lab.send(WAN, { proto: 'udp', src: '198.51.100.1', dst: '203.0.113.2', sport: 2, dport: port });
   const c = lab.core.counters;
@@ -91,8 +98,7 @@ test('frames for an unresolved neighbour queue up to the bound; the rest are dro
 
 test('a link going down forgets its neighbours, including the next hops cached for the fast path', (t) => {
   const lab = new Lab();
-  lab.lanHost('192.168.0.100');
-  const port = Number(/:(\d+) →/.exec(lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst: '198.51.100.1', sport: 1, dport: 2 }))![1]);
+  const port = openUdpFlow(lab);
   const reply = { proto: 'udp' as const, src: '198.51.100.1', dst: '203.0.113.2', sport: 2, dport: port };
   t.is(lab.send(WAN, reply).lan.length, 1, 'the reply goes straight out while the host is known');
   lab.core.setLinkUp(LAN, false);
