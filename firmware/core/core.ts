@@ -128,7 +128,7 @@ export class ForwardingCore {
     if (mtu !== undefined) iface.mtu = mtu;
     if (!up) {
       iface.arp?.flush();
-      iface.forgetCachedHop();
+      iface.forgetCachedHops();
     }
   }
 
@@ -165,7 +165,7 @@ export class ForwardingCore {
       this.counters.drops.arpUnresolved += r.unresolvedDrops;
       for (const ip of r.request) iface.requestNeighbour(ip);
       this.counters.translations.arpRequestsSent += r.request.length;
-      iface.forgetCachedHop(); // re-read from the cache, which may have aged the entry out
+      iface.forgetCachedHops(); // re-read from the cache, which may have aged the entry out
     }
   }
 

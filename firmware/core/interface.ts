@@ -98,7 +98,7 @@ export class CoreInterface {
     this.prefix = prefix;
     this.address = prefix?.address ?? 0;
     this.broadcast = prefix !== undefined && prefix.length < 31 ? broadcastOf(prefix) : 0;
-    this.forgetCachedHop();
+    this.forgetCachedHops();
   }
 
   /** Is `ip` on this interface's own network? */
@@ -176,7 +176,7 @@ export class CoreInterface {
     this.sendArp(ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC);
   }
 
-  forgetCachedHop(): void {
+  forgetCachedHops(): void {
     this.hopAddress.fill(NO_HOP);
   }
 

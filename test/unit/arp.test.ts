@@ -24,7 +24,7 @@ function openUdpFlow(lab: Lab): number {
 /** Makes the core forget every LAN neighbour, as if their entries had aged out. */
 function forgetLanNeighbours(lab: Lab): void {
   lab.core.interfaces[LAN]!.arp!.flush();
-  lab.core.interfaces[LAN]!.forgetCachedHop();
+  lab.core.interfaces[LAN]!.forgetCachedHops();
 }
 
 test('a reply for an unknown LAN host waits for ARP, then goes out', (t) => {
