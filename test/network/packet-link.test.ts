@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { PacketLink } from '../../drivers/nic/packet-link.js';
+import { PacketLink, packetRingAddon } from '../../drivers/nic/packet-link.js';
 
 const root = process.getuid?.() === 0;
 if (!root && process.env['CI'] === 'true') throw new Error('packet-link tests need root under CI');
@@ -100,4 +100,23 @@ rootTest('link state follows the interface', async (t) => {
 rootTest('opening a missing interface is a clear error', (t) => {
   const e = t.throws(() => new PacketLink('no-such-if0'));
   t.regex(e!.message, /no-such-if0.*No such device/);
+});
+
+rootTest('the addon refuses bad arguments with clear errors, and a closed handle', (t) => {
+  const addon = packetRingAddon();
+  const nic = addon.open(A, { version: 2 });
+  try {
+    const starts = new Int32Array(4);
+    const ends = new Int32Array(4);
+    t.throws(() => addon.receive(nic.handle, new Uint32Array(4) as unknown as Int32Array, ends), { instanceOf: TypeError, message: 'starts must be an Int32Array' });
+    t.throws(() => addon.send(nic.handle, [], starts, new Float64Array(4) as unknown as Int32Array, 0), { instanceOf: TypeError, message: 'ends must be an Int32Array' });
+    t.throws(() => addon.send(nic.handle, [], starts, ends, 5), { instanceOf: RangeError, message: 'count exceeds the starts/ends arrays' });
+    ends[0] = 100;
+    t.throws(() => addon.send(nic.handle, [new Uint8Array(60)], starts, ends, 1), { instanceOf: RangeError, message: 'frame bounds outside its buffer' });
+    t.throws(() => addon.stats({} as object), { instanceOf: TypeError, message: 'expected a packet socket handle' });
+    t.is(typeof addon.stats(nic.handle)['received'], 'number');
+  } finally {
+    addon.close(nic.handle);
+  }
+  t.throws(() => addon.receive(nic.handle, new Int32Array(1), new Int32Array(1)), { message: 'packet socket is closed' });
 });

@@ -96,6 +96,33 @@ static bool is_type(napi_env env, napi_typedarray_type got, napi_typedarray_type
   return false;
 }
 
+// The handle-taking calls: fills argv (argc of them; missing ones are undefined) and returns the
+// open nic of argv[0], or NULL with a JavaScript exception pending.
+static nic_t *nic_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "ERR_PACKET_NAPI", "N-API call failed: napi_get_cb_info");
+    return NULL;
+  }
+  return unwrap(env, argv[0]);
+}
+
+// The elements of an Int32Array argument and their count, or NULL with a TypeError pending.
+static int32_t *int32_elements(napi_env env, napi_value v, const char *what, size_t *count) {
+  napi_typedarray_type ta;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &ta, count, &p, NULL, NULL) != napi_ok || ta != napi_int32_array) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  return p;
+}
+
+static napi_status set_number(napi_env env, napi_value obj, const char *key, double value) {
+  napi_value v;
+  napi_status st = napi_create_double(env, value, &v);
+  return st != napi_ok ? st : napi_set_named_property(env, obj, key, v);
+}
+
 static uint32_t get_u32(napi_env env, napi_value obj, const char *key, uint32_t fallback) {
   napi_value v;
   bool has = false;
@@ -204,7 +231,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     nic->msgs[i].msg_hdr.msg_iovlen = 1;
   }
 
-  napi_value result, handle, ab, macbuf, n;
+  napi_value result, handle, ab, macbuf;
   CHECK(napi_create_object(env, &result));
   CHECK(napi_create_external(env, nic, finalize_nic, NULL, &handle));
   CHECK(napi_create_external_arraybuffer(env, ring, ring_size, NULL, NULL, &ab));
@@ -213,10 +240,8 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, result, "handle", handle));
   CHECK(napi_set_named_property(env, result, "ring", ab));
   CHECK(napi_set_named_property(env, result, "mac", macbuf));
-  CHECK(napi_create_int32(env, mtu, &n));
-  CHECK(napi_set_named_property(env, result, "mtu", n));
-  CHECK(napi_create_int32(env, ifindex, &n));
-  CHECK(napi_set_named_property(env, result, "ifindex", n));
+  CHECK(set_number(env, result, "mtu", mtu));
+  CHECK(set_number(env, result, "ifindex", ifindex));
   return result;
 }
 
@@ -224,30 +249,29 @@ static inline struct tpacket_block_desc *block_at(nic_t *nic, unsigned i) {
   return (struct tpacket_block_desc *)(nic->ring + (size_t)i * nic->block_size);
 }
 
+// V2: the frame slot `slot` (slots never straddle blocks, so a block holds block_size / frame_size).
+static inline uint8_t *slot_at(nic_t *nic, unsigned slot) {
+  unsigned per_block = nic->block_size / nic->frame_size;
+  return nic->ring + (size_t)(slot / per_block) * nic->block_size + (size_t)(slot % per_block) * nic->frame_size;
+}
+
 // receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
 // Frames stay valid until release(); blocks are read in ring order.
 static napi_value nic_receive(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 3, argv);
   if (nic == NULL) return NULL;
-  napi_typedarray_type ta;
   size_t cap_o, cap_l;
-  void *po, *pl;
-  CHECK(napi_get_typedarray_info(env, argv[1], &ta, &cap_o, &po, NULL, NULL));
-  if (!is_type(env, ta, napi_int32_array, "starts must be an Int32Array")) return NULL;
-  CHECK(napi_get_typedarray_info(env, argv[2], &ta, &cap_l, &pl, NULL, NULL));
-  if (!is_type(env, ta, napi_int32_array, "ends must be an Int32Array")) return NULL;
-  int32_t *starts = po, *ends = pl;
+  int32_t *starts = int32_elements(env, argv[1], "starts must be an Int32Array", &cap_o);
+  if (starts == NULL) return NULL;
+  int32_t *ends = int32_elements(env, argv[2], "ends must be an Int32Array", &cap_l);
+  if (ends == NULL) return NULL;
   size_t cap = cap_o < cap_l ? cap_o : cap_l;
   size_t n = 0;
   if (nic->version == TPACKET_V2) {
     // Slots are read in order; a slot is ours while its status has TP_STATUS_USER.
     while (n < cap && nic->held < nic->frame_count) {
-      unsigned slot = (nic->cur_frame + nic->held) % nic->frame_count;
-      uint8_t *f = nic->ring + (size_t)(slot / (nic->block_size / nic->frame_size)) * nic->block_size +
-                   (size_t)(slot % (nic->block_size / nic->frame_size)) * nic->frame_size;
+      uint8_t *f = slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
       struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
       if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
       nic->held++;
@@ -297,18 +321,13 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
 
 // release(handle): gives the fully read blocks back to the kernel.
 static napi_value nic_release(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 1, argv);
   if (nic == NULL) return NULL;
   if (nic->version == TPACKET_V2) {
-    unsigned per_block = nic->block_size / nic->frame_size;
     for (; nic->held > 0; nic->held--) {
-      unsigned slot = nic->cur_frame;
-      uint8_t *f = nic->ring + (size_t)(slot / per_block) * nic->block_size + (size_t)(slot % per_block) * nic->frame_size;
-      __atomic_store_n(&((struct tpacket2_hdr *)f)->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-      nic->cur_frame = (slot + 1) % nic->frame_count;
+      __atomic_store_n(&((struct tpacket2_hdr *)slot_at(nic, nic->cur_frame))->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      nic->cur_frame = (nic->cur_frame + 1) % nic->frame_count;
     }
     return NULL;
   }
@@ -321,19 +340,15 @@ static napi_value nic_release(napi_env env, napi_callback_info info) {
 
 // send(handle, frames: Uint8Array[], starts: Int32Array, ends: Int32Array, count) -> frames sent
 static napi_value nic_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 5, argv);
   if (nic == NULL) return NULL;
-  napi_typedarray_type ta;
   size_t ns, ne;
-  void *ps, *pe;
-  CHECK(napi_get_typedarray_info(env, argv[2], &ta, &ns, &ps, NULL, NULL));
-  if (!is_type(env, ta, napi_int32_array, "starts must be an Int32Array")) return NULL;
-  CHECK(napi_get_typedarray_info(env, argv[3], &ta, &ne, &pe, NULL, NULL));
-  if (!is_type(env, ta, napi_int32_array, "ends must be an Int32Array")) return NULL;
-  const int32_t *starts = ps, *ends = pe;
+  const int32_t *starts = int32_elements(env, argv[2], "starts must be an Int32Array", &ns);
+  if (starts == NULL) return NULL;
+  const int32_t *ends = int32_elements(env, argv[3], "ends must be an Int32Array", &ne);
+  if (ends == NULL) return NULL;
+  napi_typedarray_type ta;
   uint32_t count = 0;
   CHECK(napi_get_value_uint32(env, argv[4], &count));
   if (count > ns || count > ne) {
@@ -392,10 +407,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
 
 // watch(handle, callback): calls back whenever a block is ready (libuv poll on the socket).
 static napi_value nic_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 2, argv);
   if (nic == NULL) return NULL;
   if (nic->polling) {
     napi_throw_error(env, NULL, "already watched");
@@ -417,10 +430,8 @@ static napi_value nic_watch(napi_env env, napi_callback_info info) {
 
 // link(handle) -> { up, running, mtu }
 static napi_value nic_link(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 1, argv);
   if (nic == NULL) return NULL;
   struct ifreq ifr;
   if (if_ioctl(nic->fd, nic->name, SIOCGIFFLAGS, &ifr) < 0) return throw_errno(env, "SIOCGIFFLAGS", nic->name);
@@ -433,32 +444,25 @@ static napi_value nic_link(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "up", v));
   CHECK(napi_get_boolean(env, (flags & IFF_RUNNING) != 0, &v));
   CHECK(napi_set_named_property(env, out, "running", v));
-  CHECK(napi_create_int32(env, mtu, &v));
-  CHECK(napi_set_named_property(env, out, "mtu", v));
+  CHECK(set_number(env, out, "mtu", mtu));
   return out;
 }
 
 // stats(handle) -> { received, kernelDrops, truncated, txDropped }; kernel counters reset on read.
 static napi_value nic_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  nic_t *nic = unwrap(env, argv[0]);
+  nic_t *nic = nic_args(env, info, 1, argv);
   if (nic == NULL) return NULL;
   struct tpacket_stats_v3 st;
   socklen_t sl = sizeof st;
   memset(&st, 0, sizeof st);
   getsockopt(nic->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl);
-  napi_value out, v;
+  napi_value out;
   CHECK(napi_create_object(env, &out));
-  CHECK(napi_create_double(env, st.tp_packets, &v));
-  CHECK(napi_set_named_property(env, out, "received", v));
-  CHECK(napi_create_double(env, st.tp_drops, &v));
-  CHECK(napi_set_named_property(env, out, "kernelDrops", v));
-  CHECK(napi_create_double(env, (double)nic->truncated, &v));
-  CHECK(napi_set_named_property(env, out, "truncated", v));
-  CHECK(napi_create_double(env, (double)nic->tx_dropped, &v));
-  CHECK(napi_set_named_property(env, out, "txDropped", v));
+  CHECK(set_number(env, out, "received", st.tp_packets));
+  CHECK(set_number(env, out, "kernelDrops", st.tp_drops));
+  CHECK(set_number(env, out, "truncated", (double)nic->truncated));
+  CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
   return out;
 }
 
