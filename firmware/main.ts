@@ -5,17 +5,18 @@
 //   gateway status --json [--control PATH]
 
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { createConnection } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatConfigError, parseConfig, type GatewayConfig } from './config/schema.js';
+import { askGateway } from './control/socket.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 
 const USAGE = `usage:
-  gateway run --config FILE [--state-dir DIR] [--control PATH]
+  gateway run --config FILE [--console stdio|DEVICE] [--state-dir DIR] [--control PATH]
   gateway check --config FILE
-  gateway status --json [--control PATH]`;
+  gateway status --json [--flows] [--control PATH]`;
 
 const DEFAULT_CONTROL = '/run/gateway/control.sock';
 const DEFAULT_STATE = '/var/lib/gateway';
@@ -42,17 +43,11 @@ function loadConfig(file: string | undefined): GatewayConfig | undefined {
   return r.config;
 }
 
-function run(config: GatewayConfig, stateDir: string, control: string): void {
+async function run(config: GatewayConfig, stateDir: string, control: string, consoleDevice: string | undefined): Promise<void> {
   const log = createLogger(config.log.level);
-  let gateway: Gateway;
-  try {
-    gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname() });
-    gateway.start();
-  } catch (e) {
-    log.fatal({ event: 'start_failed', error: (e as Error).message });
-    process.exitCode = 1;
-    return;
-  }
+  // The serial console comes with the console issue; until then the option is accepted and said to be idle.
+  if (consoleDevice !== undefined) log.warn({ event: 'console_not_built', console: consoleDevice });
+  const gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname() });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
@@ -60,25 +55,31 @@ function run(config: GatewayConfig, stateDir: string, control: string): void {
     log.info({ event: 'shutdown', signal });
     void gateway.stop().then(() => process.exit(0));
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP too: a closed terminal must not leave the host half-configured.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
   // Bad input never gets this far (the core counts it); this is the last line of defence, so the
   // host is restored rather than left half-configured.
   process.on('uncaughtException', (e) => {
     log.fatal({ event: 'crash', error: e.message, stack: e.stack });
     void gateway.stop().finally(() => process.exit(70));
   });
+  try {
+    await gateway.start();
+  } catch (e) {
+    log.fatal({ event: 'start_failed', error: (e as Error).message });
+    process.stderr.write(`gateway: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
 }
 
-function status(control: string): void {
-  const sock = connect(control);
-  let out = '';
-  sock.on('data', (d) => (out += d.toString()));
-  sock.on('end', () => process.stdout.write(out));
-  sock.on('error', (e) => {
-    process.stderr.write(`gateway: no running gateway at ${control}: ${e.message}\n`);
+async function status(control: string, flows: boolean): Promise<void> {
+  try {
+    const answer = await askGateway(control, { command: 'status', args: flows ? ['--flows'] : [] }, (path) => createConnection(path));
+    process.stdout.write(`${JSON.stringify(answer)}\n`);
+  } catch (e) {
+    process.stderr.write(`gateway: no running gateway at ${control}: ${(e as Error).message}\n`);
     process.exitCode = 1;
-  });
+  }
 }
 
 function main(argv: string[]): void {
@@ -93,6 +94,7 @@ function main(argv: string[]): void {
         'state-dir': { type: 'string' },
         control: { type: 'string' },
         json: { type: 'boolean' },
+        flows: { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -114,10 +116,10 @@ function main(argv: string[]): void {
         process.exitCode = 1;
         return;
       }
-      return run(config, values['state-dir'] ?? DEFAULT_STATE, control);
+      return void run(config, values['state-dir'] ?? DEFAULT_STATE, control, values.console);
     }
     case 'status':
-      return status(control);
+      return void status(control, values.flows === true);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = 2;

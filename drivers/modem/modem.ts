@@ -4,12 +4,15 @@
 
 import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
+import type { Clock, Timer } from '../../firmware/clock.js';
 import { Chat, command, FLUSH_LINE, type ChatResult, type ChatStep } from './chat.js';
 
 export interface ModemOptions {
   device: string;
   baud: number;
   flowControl: 'rtscts' | 'none';
+  /** Chat timeouts, guard times and the DTR pulse run on it. */
+  clock: Clock;
   /** The serial driver: serialport's own for this platform unless a test brings a line of its own. */
   binding?: SerialBinding;
 }
@@ -30,13 +33,13 @@ export class ModemError extends Error {
 export class Modem {
   /** DTR and DCD work on this port (a real UART or USB modem; not a pty). */
   hasControlLines = false;
-  private chat: { engine: Chat; finish: (r: ChatResult) => void; timer: NodeJS.Timeout } | undefined;
+  private chat: { engine: Chat; finish: (r: ChatResult) => void; timer: Timer } | undefined;
   private dataHandler: ((b: Uint8Array) => void) | undefined;
   private closedHandler: ((reason: string) => void) | undefined;
   private lastWrite = 0;
   private closing = false;
 
-  private constructor(readonly device: string, private readonly port: SerialPortStream) {
+  private constructor(readonly device: string, private readonly port: SerialPortStream, private readonly clock: Clock) {
     port.on('data', (b: Buffer) => this.data(b));
     port.on('error', (e: Error) => this.closedHandler?.(`serial port error: ${e.message}`));
     port.on('close', () => {
@@ -50,7 +53,7 @@ export class Modem {
       const port: SerialPortStream = options.binding === undefined ? new SerialPort(settings) : new SerialPortStream({ ...settings, binding: options.binding });
       port.open((err) => {
         if (err) return reject(new ModemError(options.device, `cannot open: ${err.message}`));
-        const modem = new Modem(options.device, port);
+        const modem = new Modem(options.device, port, options.clock);
         port.get((e) => {
           modem.hasControlLines = !e;
           resolve(modem);
@@ -69,9 +72,9 @@ export class Modem {
     if (this.chat !== undefined) return Promise.reject(new ModemError(this.device, 'a chat script is already running'));
     return new Promise((resolve) => {
       const engine = new Chat(steps, aborts);
-      const timer = setInterval(() => this.act(engine.tick(Date.now())), 100);
+      const timer = this.clock.every(100, () => this.act(engine.tick(this.clock.now())));
       this.chat = { engine, finish: resolve, timer };
-      this.act(engine.start(Date.now()));
+      this.act(engine.start(this.clock.now()));
     });
   }
 
@@ -81,7 +84,7 @@ export class Modem {
   }
 
   write(b: Uint8Array): void {
-    this.lastWrite = Date.now();
+    this.lastWrite = this.clock.now();
     this.port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   }
 
@@ -105,12 +108,12 @@ export class Modem {
     }
     if (this.hasControlLines) {
       await this.set({ dtr: false });
-      await sleep(DTR_DROP_MS);
+      await this.clock.sleep(DTR_DROP_MS);
       await this.set({ dtr: true });
       return 'dtr';
     }
     await this.drain();
-    await sleep(Math.max(0, this.lastWrite + GUARD_MS - Date.now()));
+    await this.clock.sleep(Math.max(0, this.lastWrite + GUARD_MS - this.clock.now()));
     this.write(ASCII.encode('+++'));
     // The modem answers OK after the trailing guard time; one that already lost the call says
     // nothing (or NO CARRIER), and ATH is harmless either way.
@@ -136,7 +139,7 @@ export class Modem {
 
   private data(b: Buffer): void {
     const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    if (this.chat !== undefined) return this.act(this.chat.engine.receive(Date.now(), bytes));
+    if (this.chat !== undefined) return this.act(this.chat.engine.receive(this.clock.now(), bytes));
     this.dataHandler?.(bytes);
   }
 
@@ -147,7 +150,7 @@ export class Modem {
         continue;
       }
       const chat = this.chat!;
-      clearInterval(chat.timer);
+      chat.timer.cancel();
       this.chat = undefined;
       chat.finish(a.result);
     }
@@ -156,7 +159,7 @@ export class Modem {
   private abortChat(): void {
     const chat = this.chat;
     if (chat === undefined) return;
-    clearInterval(chat.timer);
+    chat.timer.cancel();
     this.chat = undefined;
     chat.finish({ kind: 'abort', reason: 'modem closed', step: 0, lines: [] });
   }
@@ -168,8 +171,4 @@ export class Modem {
   private drain(): Promise<void> {
     return new Promise((resolve) => this.port.drain(() => resolve()));
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,6 +4,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Clock } from '../../firmware/clock.js';
 import { command, FLUSH_LINE } from './chat.js';
 import { Modem } from './modem.js';
 
@@ -37,12 +38,12 @@ export interface ProbeAttempt {
 }
 
 /** Asks each candidate `AT`; the first that answers OK is the modem. */
-export async function probeModem(candidates: readonly string[], baud: number, timeoutMs = 1500): Promise<{ device: string | undefined; attempts: ProbeAttempt[] }> {
+export async function probeModem(candidates: readonly string[], baud: number, clock: Clock, timeoutMs = 1500): Promise<{ device: string | undefined; attempts: ProbeAttempt[] }> {
   const attempts: ProbeAttempt[] = [];
   for (const device of candidates) {
     let modem: Modem | undefined;
     try {
-      modem = await Modem.open({ device, baud, flowControl: 'none' });
+      modem = await Modem.open({ device, baud, flowControl: 'none', clock });
       // A stray character from before (a half-typed line) is flushed by the first CR.
       const r = await modem.run([FLUSH_LINE, command('AT', timeoutMs)], []);
       attempts.push({ device, result: r.kind === 'ok' ? 'OK' : r.kind });

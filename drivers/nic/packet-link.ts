@@ -1,10 +1,15 @@
 // An Ethernet link over an AF_PACKET socket (the addon in ./addon): frames arrive through a
-// TPACKET_V3 ring, in batches, as (start, end) pairs over one ArrayBuffer; they leave by sendmmsg.
+// TPACKET_V2 (default) or V3 ring, in batches, as (start, end) pairs over one ArrayBuffer; they
+// leave by sendmmsg. The ring binding is a parameter, as serialport's is: the addon on a real
+// interface, or the in-memory one (./memory-ring.ts) that lets link and datapath tests run
+// without root.
 
 import { createRequire } from 'node:module';
+import { systemClock, type Clock, type Timer } from '../../firmware/clock.js';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../link.js';
 
-interface PacketRingAddon {
+/** What a packet ring driver offers: the addon's functions (packet_ring.c documents each). */
+export interface PacketRingBinding {
   open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number }): {
     handle: object;
     ring: ArrayBuffer;
@@ -21,13 +26,13 @@ interface PacketRingAddon {
   close(handle: object): void;
 }
 
-let addon: PacketRingAddon | undefined;
+let addon: PacketRingBinding | undefined;
 
 /** The compiled addon; built by `npm ci` (build/addon.sh). */
-export function packetRingAddon(): PacketRingAddon {
+export function packetRingAddon(): PacketRingBinding {
   if (addon === undefined) {
     const require = createRequire(import.meta.url);
-    addon = require('../../../drivers/nic/addon/build/Release/packet_ring.node') as PacketRingAddon;
+    addon = require('../../../drivers/nic/addon/build/Release/packet_ring.node') as PacketRingBinding;
   }
   return addon;
 }
@@ -47,22 +52,28 @@ export interface PacketLinkOptions {
   batch?: number;
   /** Link state is polled this often (ms). */
   statePollMs?: number;
+  /** The ring driver: the addon unless a test brings its own. */
+  binding?: PacketRingBinding;
+  clock?: Clock;
 }
 
 export class PacketLink implements Link {
   readonly medium = 'ethernet';
   readonly mac: Uint8Array;
   mtu: number;
-  private readonly addon = packetRingAddon();
+  private readonly addon: PacketRingBinding;
+  private readonly clock: Clock;
   private readonly handle: object;
   private readonly frames: Uint8Array[];
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
-  private statePoll: NodeJS.Timeout | undefined;
+  private statePoll: Timer | undefined;
   private lastState: LinkState | undefined;
   private closed = false;
 
   constructor(readonly name: string, private readonly options: PacketLinkOptions = {}) {
+    this.addon = options.binding ?? packetRingAddon();
+    this.clock = options.clock ?? systemClock;
     const r = this.addon.open(name, {
       blockSize: options.blockSize, blockCount: options.blockCount, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
     });
@@ -98,7 +109,7 @@ export class PacketLink implements Link {
       }
     };
     poll();
-    this.statePoll = setInterval(poll, this.options.statePollMs ?? 1000);
+    this.statePoll = this.clock.every(this.options.statePollMs ?? 1000, poll);
   }
 
   send(batch: FrameBatch): void {
@@ -112,7 +123,7 @@ export class PacketLink implements Link {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.statePoll !== undefined) clearInterval(this.statePoll);
+    this.statePoll?.cancel();
     this.addon.close(this.handle);
   }
 }

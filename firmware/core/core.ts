@@ -24,7 +24,7 @@ import {
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IcmpMessage, isIcmpError,
   UNREACH_FRAG_NEEDED, UNREACH_NET,
 } from './wire/icmp.js';
-import type { CoreOptions, LocalUdpService } from './options.js';
+import type { CoreOptions, InterfaceOptions, LocalUdpService } from './options.js';
 
 /** What the table's per-flow flags mean to the NAT layer. */
 export const FLOW_SNAT = 1; // source rewritten: masquerade (reply tuple's destination is an outside address)
@@ -53,6 +53,7 @@ export interface CoreSnapshot {
 }
 
 export class ForwardingCore {
+  /** Indexed by interface number; a detached slot stays (down, no address) until reused. */
   readonly interfaces: CoreInterface[];
   readonly table: ConntrackTable;
   readonly counters = new CoreCounters();
@@ -74,12 +75,8 @@ export class ForwardingCore {
   private readonly localUdp: LocalUdpService | undefined;
 
   constructor(private readonly options: CoreOptions) {
-    this.interfaces = options.interfaces.map((o, i) => new CoreInterface(i, o, options.arp));
-    const names = new Set<string>();
-    for (const i of this.interfaces) {
-      if (names.has(i.name)) throw new Error(`interface ${i.name} is configured twice`);
-      names.add(i.name);
-    }
+    this.interfaces = [];
+    for (const o of options.interfaces) this.attachInterface(o);
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
     this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
@@ -100,8 +97,47 @@ export class ForwardingCore {
   // ---------------------------------------------------------------------------------------
   // Control plane: addresses, link state, timers.
 
+  /**
+   * Adds an interface at run time (a dial-in call); returns its index, reusing a detached slot.
+   * Flows never refer to interfaces (routes are looked up per datagram), so nothing else moves.
+   */
+  attachInterface(o: InterfaceOptions): number {
+    if (this.interfaces.some((i) => !i.detached && i.name === o.name)) throw new Error(`interface ${o.name} is configured twice`);
+    let index = this.interfaces.findIndex((i) => i.detached);
+    if (index < 0) index = this.interfaces.length;
+    this.interfaces[index] = new CoreInterface(index, o, this.options.arp);
+    if (this.table !== undefined) this.rebuildRoutes();
+    return index;
+  }
+
+  /** Removes an interface: down, its address gone (flows bound to it flushed), its slot free. */
+  detachInterface(index: number): number {
+    const flushed = this.setAddress(index, undefined);
+    this.setLinkUp(index, false);
+    const iface = this.interfaces[index]!;
+    iface.tx.clear();
+    iface.peer = 0;
+    iface.proxyArp.clear();
+    iface.detached = true;
+    this.rebuildRoutes();
+    return flushed;
+  }
+
+  /** A point-to-point peer reached through this interface (a /32 route), or 0 for none. */
+  setPeer(index: number, peer: number): void {
+    this.interfaces[index]!.peer = peer;
+    this.rebuildRoutes();
+  }
+
+  /** Addresses this interface answers ARP for on others' behalf (RFC 1027: dial-in callers on the LAN). */
+  setProxyArp(index: number, addresses: readonly number[]): void {
+    const set = this.interfaces[index]!.proxyArp;
+    set.clear();
+    for (const a of addresses) set.add(a);
+  }
+
   interfaceIndex(name: string): number {
-    const i = this.interfaces.findIndex((x) => x.name === name);
+    const i = this.interfaces.findIndex((x) => x.name === name && !x.detached);
     if (i < 0) throw new Error(`no interface named ${name}`);
     return i;
   }
@@ -172,7 +208,7 @@ export class ForwardingCore {
   snapshot(): CoreSnapshot {
     const t = this.table;
     return {
-      interfaces: this.interfaces.map((i) => ({
+      interfaces: this.interfaces.filter((i) => !i.detached).map((i) => ({
         name: i.name, role: i.role, medium: i.medium, up: i.up, address: i.prefix ? `${formatIpv4(i.address)}/${i.prefix.length}` : null,
         mtu: i.mtu, txQueued: i.tx.count, neighbours: i.arp?.size ?? 0,
       })),
@@ -278,8 +314,9 @@ export class ForwardingCore {
     if (iface.address === 0 || isMartianSource(r.senderIp)) return;
     // Learn from messages about us or neighbours we are resolving (RFC 826 "merge" rule).
     if (r.targetIp === iface.address || iface.arp!.has(r.senderIp)) iface.learnNeighbour(r.senderIp, r.senderMac, now);
-    if (r.operation === ARP_REQUEST && r.targetIp === iface.address && iface.addressOwner === 'core') {
-      iface.replyArp(r.senderIp, r.senderMac);
+    if (r.operation !== ARP_REQUEST) return;
+    if ((r.targetIp === iface.address && iface.addressOwner === 'core') || iface.proxyArp.has(r.targetIp)) {
+      iface.replyArp(r.targetIp, r.senderIp, r.senderMac);
       this.counters.translations.arpRepliesSent++;
     }
   }
@@ -607,12 +644,14 @@ export class ForwardingCore {
     const routes: Route[] = [];
     for (const i of this.interfaces) {
       if (i.prefix !== undefined) routes.push({ prefix: i.prefix, iface: i.index, gateway: 0 });
+      if (i.peer !== 0) routes.push({ prefix: { address: i.peer, length: 32 }, iface: i.index, gateway: 0 });
     }
-    const wan = this.interfaces.find((i) => i.role === 'outside' && (i.address !== 0 || i.medium === 'ip'));
+    const wan = this.interfaces.find((i) => !i.detached && i.role === 'outside' && (i.address !== 0 || i.medium === 'ip'));
     if (wan !== undefined) routes.push({ prefix: { address: 0, length: 0 }, iface: wan.index, gateway: wan.medium === 'ethernet' ? wan.gateway : 0 });
     this.routes.set(routes);
     if (!this.masqueradeExplicit) {
       this.masqueradeNetworks = this.interfaces.filter((i) => i.role === 'inside' && i.prefix !== undefined).map((i) => i.prefix!);
+      for (const i of this.interfaces) if (i.role === 'inside' && i.peer !== 0) this.masqueradeNetworks.push({ address: i.peer, length: 32 });
     }
     this.rebuildSpoofedSources();
   }

@@ -2,7 +2,7 @@
 // Ethernet, its neighbour cache and the link-layer output path.
 
 import { ArpCache, type ArpLimits } from './arp-cache.js';
-import { broadcastOf, formatPrefix, inPrefix, type Prefix } from './addr.js';
+import { broadcastOf, inPrefix, type Prefix } from './addr.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, BROADCAST_MAC, writeEthernetHeader } from './wire/ethernet.js';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp } from './wire/arp.js';
 import type { InterfaceOptions, Medium, Role } from './options.js';
@@ -67,6 +67,12 @@ export class CoreInterface {
   prefix: Prefix | undefined;
   broadcast = 0;
   gateway: number;
+  /** Point-to-point: the far end's address (a dial-in caller), routed here; 0 for none. */
+  peer = 0;
+  /** Addresses answered for in ARP on others' behalf (proxy ARP for dial-in callers). */
+  readonly proxyArp = new Set<number>();
+  /** Removed at run time; the slot waits to be reused. */
+  detached = false;
   // Next hops resolved since the last tick, direct-mapped by their low address bits: a WAN link
   // sends nearly everything to one router, a LAN link to a few hosts; the ARP cache's Map is
   // consulted only on a miss. Cleared on every tick, so entries never outlive ARP's ageing.
@@ -165,10 +171,10 @@ export class CoreInterface {
     }
   }
 
-  sendArp(operation: number, dstMac: Uint8Array, targetIp: number, targetMac: Uint8Array): void {
+  sendArp(operation: number, dstMac: Uint8Array, targetIp: number, targetMac: Uint8Array, senderIp = this.address): void {
     const frame = new Uint8Array(ETHERNET_HEADER_LEN + ARP_LEN);
     writeEthernetHeader(frame, 0, dstMac, this.mac, ETHERTYPE_ARP);
-    emitArp({ operation, senderMac: this.mac, senderIp: this.address, targetMac, targetIp }, frame, ETHERNET_HEADER_LEN);
+    emitArp({ operation, senderMac: this.mac, senderIp, targetMac, targetIp }, frame, ETHERNET_HEADER_LEN);
     this.tx.push(frame);
   }
 
@@ -187,11 +193,8 @@ export class CoreInterface {
     }
   }
 
-  replyArp(requesterIp: number, requesterMac: Uint8Array): void {
-    this.sendArp(ARP_REPLY, requesterMac, requesterIp, requesterMac);
-  }
-
-  describe(): string {
-    return `${this.name} (${this.role}, ${this.medium}, mtu ${this.mtu}, ${this.up ? 'up' : 'down'}, ${this.prefix ? formatPrefix(this.prefix) : 'no address'})`;
+  /** Answers that `address` (ours, or one we proxy for) is at our MAC. */
+  replyArp(address: number, requesterIp: number, requesterMac: Uint8Array): void {
+    this.sendArp(ARP_REPLY, requesterMac, requesterIp, requesterMac, address);
   }
 }

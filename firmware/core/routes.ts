@@ -1,6 +1,6 @@
 // The routing table: longest-prefix match over a handful of routes (connected networks + default).
 
-import { formatPrefix, prefixMask, type Prefix } from './addr.js';
+import { prefixMask, type Prefix } from './addr.js';
 
 export interface Route {
   prefix: Prefix;
@@ -31,8 +31,4 @@ export class RouteTable {
   }
 
   list(): readonly Route[] { return this.routes; }
-
-  describe(names: readonly string[]): string[] {
-    return this.routes.map((r) => `${formatPrefix(r.prefix)} dev ${names[r.iface]}${r.gateway ? ` via ${r.gateway}` : ''}`);
-  }
 }

@@ -1,308 +1,349 @@
-// The PPP WAN: a link of medium `ip` into the core, made of a modem (drivers/modem) and a PPP
-// session (drivers/ppp), kept up by itself the way pppd's persist/holdoff/maxfail do: find or
-// open the modem, dial, negotiate, carry datagrams; on carrier loss, echo failure or a failed
-// dial, hang up and dial again after a back-off. Authentication failures are retried slowly.
+// The PPP WAN: the redial policy around calls on a modem, the way pppd's persist/holdoff/maxfail
+// do: find or open the modem, dial, run the call (drivers/ppp/line.ts: session, carrier, timers),
+// hang up, wait, dial again. Authentication failures are retried slowly; a refused SIM PIN is
+// never retried. The call's IP datagrams reach the core through a link of medium `ip` that
+// stays attached across calls: it goes down and up, and a redial that brings the same address
+// back keeps the flows.
 
-import { performance } from 'node:perf_hooks';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../../drivers/link.js';
-import { dial, type ModemInfo } from '../../drivers/modem/dialer.js';
-import { Modem, sleep, type SerialBinding } from '../../drivers/modem/modem.js';
+import { dial, type DialFailure, type ModemInfo } from '../../drivers/modem/dialer.js';
+import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
 import { probeModem, serialCandidates } from '../../drivers/modem/probe.js';
 import type { IpcpAgreement } from '../../drivers/ppp/ipcp.js';
+import { PppLine, type CallEnd } from '../../drivers/ppp/line.js';
+import type { PppPhase, PppSessionCounters } from '../../drivers/ppp/session.js';
+import type { Timer } from '../clock.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { formatIpv4 } from '../core/addr.js';
-import { PppSession, type PppSessionCounters } from '../../drivers/ppp/session.js';
+import { formatIpv4, formatPrefix, type Prefix } from '../core/addr.js';
+import type { IfaceHandle } from '../datapath.js';
+import type { WanFailure, WanPhase } from '../events.js';
+import type { Logger } from '../log.js';
+import type { Part, PartContext } from '../part.js';
 
-/** The [modem] and [ppp] sections of gateway.toml (README documents each key), randomness, and the serial driver (a test's line; else the platform's). */
-export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'] & { rng: () => number; binding?: SerialBinding };
-
-export interface PppWanEvents {
-  /** IPCP opened (an address) or the session ended (undefined). */
-  address(agreement: IpcpAgreement | undefined): void;
-  note(level: 'info' | 'warn', event: string, fields: Record<string, unknown>): void;
-}
+/** The [modem] and [ppp] sections of gateway.toml (README documents each key). */
+export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'];
 
 export type PppWanState = 'starting' | 'probing' | 'dialling' | 'negotiating' | 'up' | 'hanging-up' | 'holdoff' | 'failed' | 'stopped';
 
-const TICK_MS = 200;
-const MRU = 1500;
-const CARRIER_POLL_MS = 1000;
-/** The modem's text when the line drops (V.250 result code), seen inside the data stream. */
-const NO_CARRIER = Buffer.from('NO CARRIER');
-const NO_CARRIER_CONFIRM_MS = 1000;
-
-export class PppWan implements Link {
-  readonly medium = 'ip';
-  readonly mac = undefined;
-  mtu = MRU;
-  state: PppWanState = 'starting';
-  device: string | undefined;
-  info: ModemInfo = {};
-  lastError: string | undefined;
+export interface PppWanStatus {
+  state: PppWanState;
+  device: string | null;
+  phase: PppPhase;
+  /** Why the last attempt failed; cleared when a call comes up. */
+  lastError: string | null;
+  failure: WanFailure | null;
   /** The ISP refused our credentials (for status and the LEDs). */
-  authFailed = false;
-  failures = 0;
-  connects = 0;
+  authFailed: boolean;
+  /** Consecutive failed attempts. */
+  failures: number;
+  connects: number;
+  modem: ModemInfo;
+  ipcp: { localAddress: string; peerAddress: string; dns: string[] } | null;
+}
+
+const MRU = 1500;
+const LINK_NAME = 'ppp0';
+
+/** Session events a person follows at `info`; the rest (automaton transitions, retries) are `debug`. */
+const INFO_NOTES = new Set(['ppp_auth_ok', 'ppp_closing', 'ppp_terminate_request', 'ppp_echo_timeout', 'ppp_loopback_suspected', 'ppp_protocol_rejected_by_peer']);
+
+type Attempt = { ok: boolean; reason: string; failure: WanFailure | undefined; slow: boolean };
+
+export class PppWan implements Part<PppWanStatus> {
+  readonly name = 'ppp';
+  private ctx!: PartContext;
+  private log!: Logger;
+  private handle: IfaceHandle | undefined;
+  private state: PppWanState = 'starting';
+  private device: string | undefined;
+  private info: ModemInfo = {};
+  private lastError: string | undefined;
+  private failure: WanFailure | undefined;
+  private authFailed = false;
+  private failures = 0;
+  private connects = 0;
   private modem: Modem | undefined;
-  private session: PppSession | undefined;
-  private onFrames: FrameBatchHandler | undefined;
-  private onState: ((s: LinkState) => void) | undefined;
+  private line: PppLine | undefined;
+  private lastCounters: PppSessionCounters | undefined;
   private stopped = false;
-  /** A fatal modem error (refused PIN): no more dialling until restarted. */
-  private gaveUp = false;
   /** Between CONNECT and the hang-up. */
   private inCall = false;
-  private wake: (() => void) | undefined;
-  private sessionEnded: ((reason: string) => void) | undefined;
-  private tail = Buffer.alloc(0);
-  private readonly dropped = { txQueueFull: 0, notUp: 0 };
-  private lastCounters: PppSessionCounters | undefined;
-  private readonly batch = { frames: [new Uint8Array(0)] as Uint8Array[], starts: new Int32Array(1), ends: new Int32Array(1) };
+  private holdoff: { timer: Timer; wake: () => void } | undefined;
+  private running: Promise<void> | undefined;
+  private readonly link = new PppWanLink(this);
 
-  constructor(readonly name: string, private readonly config: PppWanConfig, private readonly events: PppWanEvents) {}
+  constructor(private readonly config: PppWanConfig, private readonly options: { binding?: SerialBinding } = {}) {}
 
-  start(onFrames: FrameBatchHandler, onState: (state: LinkState) => void): void {
-    this.onFrames = onFrames;
-    this.onState = onState;
-    void this.run();
+  start(ctx: PartContext): void {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    this.handle = ctx.datapath.attach(this.link, { role: 'outside', addressOwner: 'core', up: false });
+    this.log.info({ event: 'wan_ppp', device: this.config.device });
+    this.running = this.run();
   }
 
-  send(batch: FrameBatch): void {
-    const session = this.session;
-    if (session === undefined || session.ip === undefined || this.modem === undefined) {
-      this.dropped.notUp += batch.count;
-      return;
+  /** Ends the call politely (LCP Terminate, then the hang-up while the line is still open) and stops redialling. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.holdoff?.wake();
+    if (this.line !== undefined) {
+      await this.line.close('gateway stopping');
+    } else {
+      // Not in a call: closing the port ends a dial or probe in progress at once.
+      const modem = this.modem;
+      this.modem = undefined;
+      await modem?.close();
     }
-    // The line's queue: about a quarter second of bytes, so a slow modem keeps latency sane and
-    // TCP sees drops instead of seconds of buffering (pppd's txqueuelen is 3 frames).
-    const limit = Math.max(4 * (this.mtu + 16), this.config.baud / 40);
-    for (let i = 0; i < batch.count; i++) {
-      if (this.modem.queued + session.pendingOutput > limit) {
-        this.dropped.txQueueFull++;
-        continue;
-      }
-      session.sendDatagram(batch.frames[i]!, batch.starts[i]!, batch.ends[i]!);
-    }
-    this.drain();
+    await this.running;
+    if (this.modem !== undefined && this.inCall) await this.hangup(this.modem);
+    const modem = this.modem;
+    this.modem = undefined;
+    await modem?.close();
+    this.setState('stopped');
   }
 
-  stats(): Record<string, number> {
-    const c = this.session?.counters ?? this.lastCounters;
-    return { ...(c ?? {}), ...this.dropped, connects: this.connects, failures: this.failures };
-  }
-
-  /** For `gateway status`. */
-  status(): Record<string, unknown> {
-    const ip = this.session?.ip;
+  status(): PppWanStatus {
+    const ip = this.line?.session.ip;
     return {
-      state: this.state, device: this.device ?? null, phase: this.session?.phase ?? 'dead', lastError: this.lastError ?? null, authFailed: this.authFailed,
-      failures: this.failures, connects: this.connects, modem: this.info,
+      state: this.state, device: this.device ?? null, phase: this.line?.session.phase ?? 'dead', lastError: this.lastError ?? null,
+      failure: this.failure ?? null, authFailed: this.authFailed, failures: this.failures, connects: this.connects, modem: this.info,
       ipcp: ip === undefined ? null : { localAddress: formatIpv4(ip.localAddress), peerAddress: formatIpv4(ip.peerAddress), dns: ip.dns.map(formatIpv4) },
     };
   }
 
-  close(): void {
-    void this.stop();
+  /** The link's counters: the call's session (or the last call's), and drops. */
+  stats(): Record<string, number> {
+    const c = this.line?.counters ?? this.lastCounters;
+    return { ...(c ?? {}), txQueueFull: this.link.txQueueFull + (this.line?.txQueueFull ?? 0), notUp: this.link.notUp, connects: this.connects, failures: this.failures };
   }
 
-  /** Ends the call politely (LCP Terminate, hang-up) and stops redialling. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.wake?.();
-    if (this.session !== undefined) {
-      this.session.close(performance.now(), 'gateway stopping');
-      this.drain();
-      await Promise.race([new Promise<void>((done) => (this.sessionEnded = () => done())), sleep(1000)]);
-    }
-    if (this.modem !== undefined && this.inCall) await this.modem.hangup().catch(() => undefined);
-    await this.modem?.close();
-    this.state = 'stopped';
+  /** Datagrams from the core for the ISP. */
+  send(batch: FrameBatch): boolean {
+    const line = this.line;
+    if (line === undefined || line.session.ip === undefined) return false;
+    line.send(batch);
+    return true;
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
-      const outcome = await this.attempt().catch((e: Error) => ({ ok: false, reason: e.message, slow: false }));
-      if (this.stopped || this.gaveUp) break;
-      this.lastError = outcome.ok ? this.lastError : outcome.reason;
+      const outcome: Attempt = await this.attempt().catch((e: Error) => ({ ok: false, reason: e.message, failure: 'error' as const, slow: false }));
+      if (this.stopped) break;
+      if (outcome.failure === 'pin-refused' || outcome.failure === 'sim-locked') {
+        // No retry can fix a refused PIN or a blocked SIM: stop here, say why.
+        this.fail(outcome);
+        this.setState('failed');
+        return;
+      }
+      if (!outcome.ok) this.fail(outcome);
       this.failures = outcome.ok ? 0 : this.failures + 1;
       if (!this.config.persist || (this.config.maxfail > 0 && this.failures >= this.config.maxfail)) {
-        this.state = 'failed';
-        this.events.note('warn', 'ppp_giving_up', { failures: this.failures, lastError: this.lastError, persist: this.config.persist });
+        this.setState('failed');
+        this.log.warn({ event: 'ppp_giving_up', failures: this.failures, lastError: this.lastError, persist: this.config.persist });
         return;
       }
       const backoff = Math.min(this.config.maxBackoff, this.config.holdoff * 2 ** Math.max(0, this.failures - 1));
       const delay = outcome.slow ? Math.max(this.config.authRetry, backoff) : outcome.ok ? this.config.holdoff : backoff;
-      this.state = 'holdoff';
-      this.events.note('info', 'ppp_redial_wait', { seconds: delay, failures: this.failures, reason: outcome.reason });
+      this.setState('holdoff');
+      this.log.info({ event: 'ppp_redial_wait', seconds: delay, failures: this.failures, reason: outcome.reason });
       await this.pause(delay * 1000);
     }
   }
 
+  private fail(outcome: Attempt): void {
+    this.lastError = outcome.reason;
+    this.failure = outcome.failure;
+  }
+
   /** One call, from opening the modem to hanging up. ok: the link came up before it ended. */
-  private async attempt(): Promise<{ ok: boolean; reason: string; slow: boolean }> {
+  private async attempt(): Promise<Attempt> {
     const modem = await this.openModem();
-    this.state = 'dialling';
-    this.events.note('info', 'modem_dialling', { device: this.device });
-    const result = await dial(modem, { init: this.config.init, dial: this.config.dial, pin: this.config.pin, apn: this.config.apn, connectTimeoutMs: this.config.connectTimeout * 1000 });
+    if (modem === undefined) return { ok: false, reason: this.lastError ?? 'no modem', failure: 'modem-not-found', slow: false };
+    this.setState('dialling');
+    this.log.info({ event: 'modem_dialling', device: this.device });
+    const config = this.config;
+    const result = await dial(modem, { init: config.init, dial: config.dial, pin: config.pin, apn: config.apn, connectTimeoutMs: config.connectTimeout * 1000 });
     this.info = { ...this.info, ...result.info };
     if (result.kind === 'fatal') {
-      // No retry can fix a refused PIN: stop here, say why.
-      this.gaveUp = true;
-      this.state = 'failed';
-      this.lastError = result.reason;
-      this.events.note('warn', 'modem_failed', { reason: result.reason });
-      return { ok: false, reason: result.reason, slow: true };
+      this.log.warn({ event: 'modem_failed', reason: result.reason, code: result.code });
+      return { ok: false, reason: result.reason, failure: result.code, slow: true };
     }
     if (result.kind === 'failed') {
-      this.events.note('warn', 'modem_dial_failed', { reason: result.reason });
-      if (/timeout|does not answer/.test(result.reason)) await this.hangup(modem);
-      return { ok: false, reason: result.reason, slow: false };
+      this.log.warn({ event: 'modem_dial_failed', reason: result.reason, code: result.code });
+      if (mayStillBeDialling(result.code)) await this.hangup(modem);
+      return { ok: false, reason: result.reason, failure: result.code, slow: false };
     }
     this.connects++;
     this.inCall = true;
-    this.events.note('info', 'modem_connected', { connect: result.connect, ...this.info });
-    const { reason, wasUp, auth } = await this.converse(modem, result.rest);
-    if (!this.stopped) await this.hangup(modem, /NO CARRIER/.test(reason)); // stop() hangs up itself
-    return { ok: wasUp, reason, slow: auth };
+    this.log.info({ event: 'modem_connected', connect: result.connect, ...this.info });
+    const end = await this.converse(modem, result.rest);
+    if (!this.stopped) await this.hangup(modem, end.noCarrier); // stop() hangs up itself
+    const failure: WanFailure | undefined = end.wasUp ? undefined : end.authFailed ? 'auth-refused' : end.noCarrier ? 'no-carrier' : 'negotiation-failed';
+    return { ok: end.wasUp, reason: end.reason, failure, slow: end.authFailed };
   }
 
-  private async openModem(): Promise<Modem> {
+  private async openModem(): Promise<Modem | undefined> {
     if (this.modem !== undefined) return this.modem;
     let device = this.config.device;
+    const clock = this.ctx.clock;
     if (device === 'auto') {
-      this.state = 'probing';
-      const found = await probeModem(serialCandidates(), this.config.baud);
-      if (found.device === undefined) throw new Error(`no modem answered AT (tried: ${found.attempts.map((a) => `${a.device} ${a.result}`).join('; ') || 'no serial ports'})`);
+      this.setState('probing');
+      const found = await probeModem(serialCandidates(), this.config.baud, clock);
+      if (found.device === undefined) {
+        this.lastError = `no modem answered AT (tried: ${found.attempts.map((a) => `${a.device} ${a.result}`).join('; ') || 'no serial ports'})`;
+        this.log.warn({ event: 'modem_not_found', attempts: found.attempts });
+        return undefined;
+      }
       device = found.device;
-      this.events.note('info', 'modem_found', { device, attempts: found.attempts.length });
+      this.log.info({ event: 'modem_found', device, attempts: found.attempts.length });
     }
-    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, binding: this.config.binding });
+    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, clock, binding: this.options.binding });
     this.device = device;
     modem.onClosed((reason) => {
-      this.events.note('warn', 'modem_lost', { device, reason });
+      if (this.stopped) return;
+      this.log.warn({ event: 'modem_lost', device, reason });
       if (this.modem === modem) this.modem = undefined;
-      this.sessionEnded?.(reason);
-      this.wake?.();
+      this.line?.lineDown(reason);
+      this.holdoff?.wake();
     });
     this.modem = modem;
-    this.events.note('info', 'modem_open', { device, controlLines: modem.hasControlLines });
+    this.log.info({ event: 'modem_open', device, controlLines: modem.hasControlLines });
     return modem;
   }
 
-  /** Runs PPP over the connected line until the session ends. */
-  private converse(modem: Modem, first: Uint8Array): Promise<{ reason: string; wasUp: boolean; auth: boolean }> {
-    this.state = 'negotiating';
-    let wasUp = false;
-    let auth = false;
-    return new Promise((resolve) => {
-      const session = new PppSession(
-        { user: this.config.user, password: this.config.password, mru: MRU, echoIntervalMs: this.config.lcpEchoInterval * 1000, echoFailures: this.config.lcpEchoFailure, rng: this.config.rng },
-        {
-          ipUp: (a) => {
-            wasUp = true;
-            this.authFailed = false;
-            this.state = 'up';
-            this.mtu = Math.min(MRU, session.agreement?.peerMru ?? MRU);
-            this.events.address(a);
-            this.onState?.({ up: true, mtu: this.mtu });
-          },
-          ipDown: () => {
-            this.onState?.({ up: false, mtu: this.mtu });
-            this.events.address(undefined);
-          },
-          datagram: (b, start, end) => {
-            this.batch.frames[0] = b;
-            this.batch.starts[0] = start;
-            this.batch.ends[0] = end;
-            this.onFrames?.(this.batch.frames, this.batch.starts, this.batch.ends, 1);
-          },
-          authFailed: (reason) => {
-            auth = true;
-            this.authFailed = true;
-            this.events.note('warn', 'ppp_auth_failed', { reason });
-          },
-          ended: (reason) => finish(reason),
-          note: (event, fields) => this.events.note('info', event, fields),
+  /** Runs PPP over the connected line until the call ends. */
+  private async converse(modem: Modem, first: Uint8Array): Promise<CallEnd> {
+    this.setState('negotiating');
+    const config = this.config;
+    const log = this.log;
+    const line = new PppLine(
+      modem,
+      { user: config.user, password: config.password, mru: MRU, echoIntervalMs: config.lcpEchoInterval * 1000, echoFailures: config.lcpEchoFailure, rng: this.ctx.rng },
+      this.ctx.clock,
+      {
+        ipUp: (a) => this.ipUp(line, a),
+        ipDown: () => this.ipDown(),
+        datagram: (b, start, end) => this.link.deliver(b, start, end),
+        authFailed: (reason) => {
+          this.authFailed = true;
+          log.warn({ event: 'ppp_auth_failed', reason });
         },
-      );
-      let noCarrier: { at: number; frames: number } | undefined;
-      const timer = setInterval(() => {
-        const now = performance.now();
-        if (noCarrier !== undefined && now - noCarrier.at >= NO_CARRIER_CONFIRM_MS) {
-          if (session.counters.frames === noCarrier.frames) session.lineDown(now, 'the modem said NO CARRIER');
-          noCarrier = undefined;
-        }
-        session.tick(now);
-        this.drain();
-      }, TICK_MS);
-      const carrierTimer = modem.hasControlLines
-        ? setInterval(() => void modem.carrier().then((dcd) => dcd === false && session.lineDown(performance.now(), 'carrier lost (DCD)')), CARRIER_POLL_MS)
-        : undefined;
-      const finish = (reason: string): void => {
-        if (this.session !== session) return;
-        clearInterval(timer);
-        if (carrierTimer !== undefined) clearInterval(carrierTimer);
-        this.drain();
-        this.lastCounters = session.counters;
-        this.session = undefined;
-        this.sessionEnded = undefined;
-        modem.onData(undefined);
-        // IPCP is down by now (LCP leaving Opened takes it down first), so ipDown has run.
-        this.events.note('warn', 'ppp_down', { reason, wasUp });
-        resolve({ reason, wasUp, auth });
-      };
-      this.session = session;
-      this.sessionEnded = (reason) => session.lineDown(performance.now(), reason);
-      this.tail = Buffer.alloc(0);
-      modem.onData((b) => {
-        const now = performance.now();
-        session.receive(now, b);
-        if (this.sawNoCarrier(b)) noCarrier = { at: now, frames: session.counters.frames };
-        this.drain();
-      });
-      session.start(performance.now());
-      if (first.length > 0) session.receive(performance.now(), first);
-      this.drain();
-    });
+        note: (event, fields) => (INFO_NOTES.has(event) ? log.info({ event, ...fields }) : log.debug({ event, ...fields })),
+      },
+      Math.max(4 * (MRU + 16), config.baud / 40),
+    );
+    this.line = line;
+    const end = await line.run(first);
+    this.lastCounters = line.counters;
+    this.line = undefined;
+    // IPCP is down by now (LCP leaving Opened takes it down first), so ipDown has run.
+    log.warn({ event: 'ppp_down', reason: end.reason, wasUp: end.wasUp });
+    return end;
+  }
+
+  /** IPCP's address is the outside address (a /32 on a point-to-point link); a new one flushes old flows. */
+  private ipUp(line: PppLine, a: IpcpAgreement): void {
+    this.authFailed = false;
+    this.failures = 0;
+    this.lastError = undefined;
+    this.failure = undefined;
+    this.link.mtu = Math.min(MRU, line.session.agreement?.peerMru ?? MRU);
+    const prefix: Prefix = { address: a.localAddress, length: 32 };
+    const flushed = this.ctx.datapath.setAddress(this.handle!, prefix, { peer: a.peerAddress });
+    this.log.info({ event: 'wan_address', address: formatPrefix(prefix), peer: formatIpv4(a.peerAddress), dns: a.dns.map(formatIpv4), source: 'ipcp', flowsFlushed: flushed });
+    this.ctx.events.emit({ kind: 'address', link: LINK_NAME, address: formatPrefix(prefix), source: 'ipcp', flowsFlushed: flushed });
+    this.link.setUp(true);
+    this.setState('up');
   }
 
   /**
-   * The modem's NO CARRIER comes in the data stream, where a download could carry the same
-   * text: it only counts when no good frame follows within a moment (see the tick in converse).
-   * The text may be split across reads, so the end of the previous read is kept.
+   * The address stays while the link is down: if the redial brings the same one back, the flows
+   * survive (ip_dynaddr only flushes on a change).
    */
-  private sawNoCarrier(b: Uint8Array): boolean {
-    const chunk = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    const keep = NO_CARRIER.length - 1;
-    const edge = Buffer.concat([this.tail, chunk.subarray(0, keep)]);
-    const seen = chunk.includes(NO_CARRIER) || edge.includes(NO_CARRIER);
-    this.tail = Buffer.from(chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail, chunk]).subarray(-keep));
-    return seen;
-  }
-
-  private drain(): void {
-    const session = this.session;
-    if (session === undefined || session.pendingOutput === 0 || this.modem === undefined) return;
-    this.modem.write(session.takeOutput());
+  private ipDown(): void {
+    this.link.setUp(false);
+    this.log.info({ event: 'wan_link_down' });
   }
 
   private async hangup(modem: Modem, inCommandMode = false): Promise<void> {
     if (this.modem !== modem) return;
-    this.state = 'hanging-up';
+    this.setState('hanging-up');
     const how = await modem.hangup(inCommandMode).catch((e: Error) => `failed: ${e.message}`);
     this.inCall = false;
-    this.events.note('info', 'modem_hangup', { how });
+    this.log.info({ event: 'modem_hangup', how });
   }
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
+      const wake = (): void => {
+        this.holdoff?.timer.cancel();
+        this.holdoff = undefined;
         resolve();
-      }
-      this.wake = done;
+      };
+      this.holdoff = { timer: this.ctx.clock.after(ms, wake), wake };
     });
+  }
+
+  private setState(state: PppWanState): void {
+    if (this.state === state) return;
+    this.state = state;
+    const phase: WanPhase = state === 'hanging-up' ? 'holdoff' : state;
+    const failing = state === 'holdoff' || state === 'failed';
+    this.ctx.events.emit({
+      kind: 'wan', phase,
+      ...(failing && this.failure !== undefined ? { failure: this.failure } : {}),
+      ...(failing && this.lastError !== undefined ? { message: this.lastError } : {}),
+    });
+  }
+}
+
+/** A dial that timed out, or a modem that went quiet, may still be dialling: hang it up before the next try. */
+function mayStillBeDialling(code: DialFailure): boolean {
+  return code === 'timeout' || code === 'modem-silent';
+}
+
+/** The PPP WAN as the core sees it: a link of medium `ip` that goes up with IPCP and down with the call. */
+class PppWanLink implements Link {
+  readonly name = LINK_NAME;
+  readonly medium = 'ip';
+  readonly mac = undefined;
+  mtu = MRU;
+  txQueueFull = 0;
+  notUp = 0;
+  private onFrames: FrameBatchHandler | undefined;
+  private onState: ((s: LinkState) => void) | undefined;
+  private readonly batch = { frames: [new Uint8Array(0)] as Uint8Array[], starts: new Int32Array(1), ends: new Int32Array(1) };
+
+  constructor(private readonly wan: PppWan) {}
+
+  start(onFrames: FrameBatchHandler, onState: (state: LinkState) => void): void {
+    this.onFrames = onFrames;
+    this.onState = onState;
+  }
+
+  send(batch: FrameBatch): void {
+    if (!this.wan.send(batch)) this.notUp += batch.count;
+  }
+
+  deliver(b: Uint8Array, start: number, end: number): void {
+    this.batch.frames[0] = b;
+    this.batch.starts[0] = start;
+    this.batch.ends[0] = end;
+    this.onFrames?.(this.batch.frames, this.batch.starts, this.batch.ends, 1);
+  }
+
+  setUp(up: boolean): void {
+    this.onState?.({ up, mtu: this.mtu });
+  }
+
+  stats(): Record<string, number> {
+    return this.wan.stats();
+  }
+
+  /** The call is the part's to end (PppWan.stop): closing the link only stops delivery. */
+  close(): void {
+    this.onFrames = undefined;
+    this.onState = undefined;
   }
 }

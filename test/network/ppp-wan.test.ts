@@ -5,6 +5,7 @@ import test from 'ava';
 import { requireLab, type GatewayProcess } from '../lab/netlab.js';
 import { ISP_ADDRESS, PppLab } from '../lab/ppp-lab.js';
 import { probeModem } from '../../drivers/modem/probe.js';
+import { systemClock } from '../../firmware/clock.js';
 
 const why = requireLab();
 const labTest = why === undefined ? test.serial : test.skip;
@@ -194,7 +195,7 @@ labTest('device = "auto": the modem is found by probing serial ports with AT', a
   await gw?.stop();
   gw = undefined;
   await lab!.modem.replacePty();
-  const found = await probeModem(['/dev/ttyNONEXISTENT', lab!.modem.device], 115200);
+  const found = await probeModem(['/dev/ttyNONEXISTENT', lab!.modem.device], 115200, systemClock);
   t.is(found.device, lab!.modem.device, JSON.stringify(found.attempts));
   t.is(found.attempts.length, 2);
   t.regex(found.attempts[0]!.result, /cannot open/);

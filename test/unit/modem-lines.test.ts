@@ -1,7 +1,7 @@
 // The modem's use of modem-control lines, which a pty (the PPP lab's modem) does not have: a
 // USB modem or a UART wired with DTR and DCD. The line here is serialport's own mock driver,
 // with DTR changes recorded and DCD set by the test; behind it, for the PPP WAN, a Hayes
-// responder and our own dial-in session as the ISP.
+// responder and our own dial-in session as the ISP. Time is a manual clock: nothing sleeps.
 
 import { createRequire } from 'node:module';
 import test from 'ava';
@@ -9,10 +9,12 @@ import test from 'ava';
 import type { MockBindingInterface, MockPortBinding } from '@serialport/binding-mock' with { 'resolution-mode': 'require' };
 import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
 import { PppSession } from '../../drivers/ppp/session.js';
-import { formatIpv4, parseIpv4 } from '../../firmware/core/addr.js';
+import { ManualClock } from '../../firmware/clock.js';
+import { parseIpv4 } from '../../firmware/core/addr.js';
 import { xorshiftRng } from '../../firmware/core/nat/ports.js';
 import { parseConfig } from '../../firmware/config/schema.js';
 import { PppWan } from '../../firmware/wan/ppp-wan.js';
+import { until, world } from '../lib/parts.js';
 
 const { MockBinding } = createRequire(import.meta.url)('@serialport/binding-mock') as { MockBinding: MockBindingInterface };
 
@@ -25,7 +27,7 @@ interface Line {
   written?: (b: Buffer) => void;
 }
 
-function line(path: string, controlLines: boolean, written?: (b: Buffer) => void): Line {
+function line(clock: ManualClock, path: string, controlLines: boolean, written?: (b: Buffer) => void): Line {
   MockBinding.createPort(path, { record: true });
   const l: Line = { dcd: true, dtr: [], binding: undefined as unknown as SerialBinding, written };
   l.binding = {
@@ -39,7 +41,7 @@ function line(path: string, controlLines: boolean, written?: (b: Buffer) => void
       }
       port.set = async (o) => {
         if (!controlLines) throw new Error('Inappropriate ioctl for device');
-        if (o.dtr !== undefined) l.dtr.push({ dtr: o.dtr, at: performance.now() });
+        if (o.dtr !== undefined) l.dtr.push({ dtr: o.dtr, at: clock.now() });
       };
       port.get = async () => {
         if (!controlLines) throw new Error('Inappropriate ioctl for device');
@@ -52,15 +54,18 @@ function line(path: string, controlLines: boolean, written?: (b: Buffer) => void
 }
 
 test('with modem-control lines: DCD is read, and hang-up drops DTR for a moment instead of +++ and ATH', async (t) => {
-  const l = line('/dev/ttyUSB-mock0', true);
-  const modem = await Modem.open({ device: '/dev/ttyUSB-mock0', baud: 115200, flowControl: 'rtscts', binding: l.binding });
+  const clock = new ManualClock();
+  const l = line(clock, '/dev/ttyUSB-mock0', true);
+  const modem = await Modem.open({ device: '/dev/ttyUSB-mock0', baud: 115200, flowControl: 'rtscts', binding: l.binding, clock });
   try {
     t.true(modem.hasControlLines);
     t.is(await modem.carrier(), true);
     l.dcd = false;
     t.is(await modem.carrier(), false);
     modem.write(new TextEncoder().encode('~PPP bytes~'));
-    t.is(await modem.hangup(), 'dtr');
+    const hangup = modem.hangup();
+    await clock.run(1000);
+    t.is(await hangup, 'dtr');
     t.deepEqual(l.dtr.map((d) => d.dtr), [false, true]);
     // Long enough for a modem set to &D2 to notice (Hayes: DTR low for more than S25 hundredths).
     t.true(l.dtr[1]!.at - l.dtr[0]!.at >= 550, `${l.dtr[1]!.at - l.dtr[0]!.at} ms`);
@@ -71,9 +76,36 @@ test('with modem-control lines: DCD is read, and hang-up drops DTR for a moment 
   }
 });
 
+test('without them, hang-up is +++ between guard times, then ATH: the clock decides, nobody sleeps', async (t) => {
+  const clock = new ManualClock();
+  const said: { text: string; at: number }[] = [];
+  let port: MockPortBinding | undefined;
+  const l = line(clock, '/dev/ttyS-mock3', false, (b) => {
+    const text = b.toString('latin1');
+    said.push({ text, at: clock.now() });
+    if (text === '+++' || /ATH/.test(text)) setImmediate(() => port!.emitData(Buffer.from('\r\nOK\r\n')));
+  });
+  const modem = await Modem.open({ device: '/dev/ttyS-mock3', baud: 115200, flowControl: 'none', binding: l.binding, clock });
+  port = l.port;
+  try {
+    modem.write(new TextEncoder().encode('~last PPP frame~'));
+    const hangup = modem.hangup();
+    await clock.run(500);
+    t.false(said.some((s) => s.text === '+++'), 'nothing before the guard time has passed');
+    await clock.run(3000);
+    t.is(await hangup, 'escape');
+    const escape = said.find((s) => s.text === '+++')!;
+    t.true(escape.at - said[0]!.at >= 1000, 'one second of silence before +++ (Hayes S12)');
+    t.true(said.some((s) => /^ATH/.test(s.text) && s.at >= escape.at));
+  } finally {
+    await modem.close();
+  }
+});
+
 test('without them (as on a pty): the modem knows, and carrier() cannot tell', async (t) => {
-  const l = line('/dev/ttyS-mock1', false);
-  const modem = await Modem.open({ device: '/dev/ttyS-mock1', baud: 115200, flowControl: 'none', binding: l.binding });
+  const clock = new ManualClock();
+  const l = line(clock, '/dev/ttyS-mock1', false);
+  const modem = await Modem.open({ device: '/dev/ttyS-mock1', baud: 115200, flowControl: 'none', binding: l.binding, clock });
   try {
     t.false(modem.hasControlLines);
     t.is(await modem.carrier(), undefined);
@@ -82,21 +114,24 @@ test('without them (as on a pty): the modem knows, and carrier() cannot tell', a
   }
 });
 
-/** A Hayes modem on the line: OK to every command, CONNECT to ATD; in a call, our dial-in session answers. */
+/** A Hayes modem on the line: OK to every command, CONNECT to ATD (or BUSY while `busy` lasts); in a call, our dial-in session answers. */
 class HayesWithIsp {
   calls = 0;
+  busy = 0;
   private command = '';
   private isp: PppSession | undefined;
-  private readonly timer = setInterval(() => {
-    this.isp?.tick(performance.now());
-    this.flush();
-  }, 50);
+  private readonly timer;
 
-  constructor(private readonly l: Line) {}
+  constructor(private readonly l: Line, private readonly clock: ManualClock) {
+    this.timer = clock.every(50, () => {
+      this.isp?.tick(clock.now());
+      this.flush();
+    });
+  }
 
   fromGateway(b: Buffer): void {
     if (this.isp !== undefined) {
-      this.isp.receive(performance.now(), b);
+      this.isp.receive(this.clock.now(), b);
       return this.flush();
     }
     for (const c of b.toString('latin1')) {
@@ -109,6 +144,11 @@ class HayesWithIsp {
       if (!/^AT/i.test(command)) continue;
       if (/^ATD/i.test(command)) {
         this.calls++;
+        if (this.busy > 0) {
+          this.busy--;
+          this.say('BUSY');
+          continue;
+        }
         this.l.dcd = true;
         this.say('CONNECT 115200');
         this.answer();
@@ -121,12 +161,12 @@ class HayesWithIsp {
   /** The call drops: carrier gone, and (as a modem set to &C1 does) only DCD tells. */
   dropCarrier(): void {
     this.l.dcd = false;
-    this.isp?.lineDown(performance.now(), 'carrier lost');
+    this.isp?.lineDown(this.clock.now(), 'carrier lost');
     this.isp = undefined;
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timer.cancel();
   }
 
   private answer(): void {
@@ -139,12 +179,13 @@ class HayesWithIsp {
       { ipUp: () => {}, ipDown: () => {}, datagram: () => {}, authFailed: () => {}, ended: () => {}, note: () => {} },
     );
     this.isp = isp;
-    isp.start(performance.now());
+    isp.start(this.clock.now());
     this.flush();
   }
 
   private say(text: string): void {
-    this.l.port!.emitData(Buffer.from(`\r\n${text}\r\n`));
+    const port = this.l.port!;
+    setImmediate(() => port.emitData(Buffer.from(`\r\n${text}\r\n`)));
   }
 
   private flush(): void {
@@ -153,44 +194,70 @@ class HayesWithIsp {
   }
 }
 
+const PPP_CONFIG = '[wan]\ntype = "ppp"\n[modem]\ndevice = "/dev/ttyUSB-mock2"\ninit = ["ATZ"]\ndial = "ATD*99#"\n[ppp]\nuser = "gateway"\npassword = "s3cret"\nholdoff = 1\nmax_backoff = 8\nlcp_echo_interval = 0\n';
+
 test('the PPP WAN on a modem with DCD and DTR: carrier loss is seen on DCD, the call is hung up with DTR, and redialled', async (t) => {
+  const w = world();
+  const { clock } = w;
   let modem: HayesWithIsp | undefined;
-  const l = line('/dev/ttyUSB-mock2', true, (b) => modem?.fromGateway(b));
-  modem = new HayesWithIsp(l);
-  const parsed = parseConfig('[wan]\ntype = "ppp"\n[modem]\ndevice = "/dev/ttyUSB-mock2"\ninit = ["ATZ"]\ndial = "ATD*99#"\n[ppp]\nuser = "gateway"\npassword = "s3cret"\nholdoff = 1\nlcp_echo_interval = 0\n');
+  const l = line(clock, '/dev/ttyUSB-mock2', true, (b) => modem?.fromGateway(b));
+  modem = new HayesWithIsp(l, clock);
+  const parsed = parseConfig(PPP_CONFIG);
   if (!parsed.ok) return t.fail(JSON.stringify(parsed.errors));
-  const addresses: string[] = [];
-  const notes: { event: string; fields: Record<string, unknown> }[] = [];
-  const waitFor = async (what: () => boolean, ms: number): Promise<void> => {
-    for (const stop = Date.now() + ms; !what(); ) {
-      if (Date.now() > stop) throw new Error(`timed out; notes: ${JSON.stringify(notes)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const wan = new PppWan('ppp0', { ...parsed.config.modem, ...parsed.config.ppp, rng: xorshiftRng(Uint32Array.of(2, 7, 1, 8)), binding: l.binding }, {
-    address: (a) => addresses.push(a === undefined ? 'down' : formatIpv4(a.localAddress)),
-    note: (_level, event, fields) => notes.push({ event, fields }),
-  });
+  const logged = (event: string) => w.logs.filter((r) => r['event'] === event);
+  const addresses = () => w.heard.flatMap((e) => (e.kind === 'address' ? [e.address] : e.kind === 'link' ? [e.up ? 'up' : 'down'] : []));
+  const wan = new PppWan({ ...parsed.config.modem, ...parsed.config.ppp }, { binding: l.binding });
+  const explain = () => JSON.stringify(w.logs.slice(-8));
   try {
-    wan.start(() => {}, () => {});
-    await waitFor(() => addresses.includes('10.64.0.2'), 10_000);
-    t.true(notes.some((n) => n.event === 'modem_open' && n.fields['controlLines'] === true));
+    wan.start(w.ctx);
+    await until(clock, () => addresses().includes('10.64.0.2/32'), 10_000, explain);
+    t.true(logged('modem_open').some((r) => r['controlLines'] === true));
     t.deepEqual(l.dtr, []);
-    const droppedAt = performance.now();
+    const droppedAt = clock.now();
     modem.dropCarrier();
-    await waitFor(() => notes.some((n) => n.event === 'ppp_down'), 5_000);
-    const down = notes.find((n) => n.event === 'ppp_down')!;
-    t.is(down.fields['reason'], 'carrier lost (DCD)');
+    await until(clock, () => logged('ppp_down').length > 0, 5_000, explain);
+    t.is(logged('ppp_down')[0]!['reason'], 'carrier lost (DCD)');
     // DCD is polled once a second.
-    await waitFor(() => l.dtr.length === 2, 5_000);
-    t.true(l.dtr[0]!.at - droppedAt <= 2_000);
+    await until(clock, () => l.dtr.length === 2, 5_000, explain);
+    t.true(l.dtr[0]!.at - droppedAt <= 1_500, `${l.dtr[0]!.at - droppedAt} ms`);
     t.deepEqual(l.dtr.map((d) => d.dtr), [false, true]);
-    await waitFor(() => addresses.filter((a) => a === '10.64.0.2').length === 2, 10_000);
+    await until(clock, () => addresses().filter((a) => a === '10.64.0.2/32').length === 2, 10_000, explain);
     t.is(modem.calls, 2);
-    t.deepEqual(addresses, ['10.64.0.2', 'down', '10.64.0.2']);
-    t.is(wan.status()['state'], 'up');
+    t.deepEqual(addresses(), ['10.64.0.2/32', 'up', 'down', '10.64.0.2/32', 'up']);
+    t.is(wan.status().state, 'up');
+    t.is(wan.status().lastError, null, 'a recovered link does not show the old error');
   } finally {
-    await wan.stop();
+    const stopping = wan.stop();
+    await clock.run(3_000);
+    await stopping;
+    modem.stop();
+  }
+});
+
+test('the PPP WAN backs off holdoff × 2ⁿ⁻¹ between failed dials, up to max_backoff, on the manual clock', async (t) => {
+  const w = world();
+  const { clock } = w;
+  let modem: HayesWithIsp | undefined;
+  const l = line(clock, '/dev/ttyUSB-mock4', true, (b) => modem?.fromGateway(b));
+  modem = new HayesWithIsp(l, clock);
+  modem.busy = 5;
+  const parsed = parseConfig(PPP_CONFIG.replace('mock2', 'mock4'));
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.errors));
+  const wan = new PppWan({ ...parsed.config.modem, ...parsed.config.ppp }, { binding: l.binding });
+  const waits = () => w.logs.filter((r) => r['event'] === 'ppp_redial_wait').map((r) => r['seconds']);
+  const explain = () => JSON.stringify(w.logs.slice(-8));
+  try {
+    wan.start(w.ctx);
+    await until(clock, () => w.heard.some((e) => e.kind === 'address'), 60_000, explain);
+    t.deepEqual(waits(), [1, 2, 4, 8, 8], 'holdoff 1 s doubled per failure, capped at max_backoff 8 s');
+    t.is(modem.calls, 6);
+    const failures = w.heard.filter((e) => e.kind === 'wan' && e.phase === 'holdoff');
+    t.true(failures.length >= 5 && failures.every((e) => e.kind === 'wan' && e.failure === 'busy'), JSON.stringify(failures));
+    t.is(wan.status().failures, 0, 'the count starts again once a call comes up');
+  } finally {
+    const stopping = wan.stop();
+    await clock.run(3_000);
+    await stopping;
     modem.stop();
   }
 });

@@ -47,6 +47,8 @@ typedef struct {
   unsigned pkt_left;
   uint64_t truncated;   // frames larger than the ring's snap length (GRO on the interface)
   uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
+  uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
+  uint64_t rx_drops;
   uv_poll_t poll;
   int polling;
   int watched;
@@ -157,6 +159,10 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     block_count = get_u32(env, argv[1], "blockCount", block_count);
     retire_ms = get_u32(env, argv[1], "retireMs", retire_ms);
     version = get_u32(env, argv[1], "version", version);
+  }
+  if (version != 2 && version != 3) {
+    napi_throw_range_error(env, NULL, "version must be 2 or 3 (TPACKET_V2 or TPACKET_V3)");
+    return NULL;
   }
   long page = sysconf(_SC_PAGESIZE);
   if (block_size < (unsigned)page || (block_size & (block_size - 1)) != 0 || block_count == 0) {
@@ -448,7 +454,9 @@ static napi_value nic_link(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// stats(handle) -> { received, kernelDrops, truncated, txDropped }; kernel counters reset on read.
+// stats(handle) -> { received, kernelDrops, truncated, txDropped }, totals since open. The kernel
+// resets its counters on every read, so each read is added to the totals: two readers never
+// take each other's counts.
 static napi_value nic_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   nic_t *nic = nic_args(env, info, 1, argv);
@@ -459,8 +467,10 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   getsockopt(nic->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl);
   napi_value out;
   CHECK(napi_create_object(env, &out));
-  CHECK(set_number(env, out, "received", st.tp_packets));
-  CHECK(set_number(env, out, "kernelDrops", st.tp_drops));
+  nic->rx_packets += st.tp_packets;
+  nic->rx_drops += st.tp_drops;
+  CHECK(set_number(env, out, "received", (double)nic->rx_packets));
+  CHECK(set_number(env, out, "kernelDrops", (double)nic->rx_drops));
   CHECK(set_number(env, out, "truncated", (double)nic->truncated));
   CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
   return out;

@@ -1,0 +1,128 @@
+// An in-memory packet ring (the pattern of serialport's MockBinding): named interfaces that exist
+// only in this process, for link and datapath tests without root. A test puts frames on an
+// interface's wire (`inject`), reads what the gateway sent (`sent`), and plugs or unplugs the
+// cable (`setCarrier`). Frames arrive the way the addon hands them over: (start, end) pairs
+// over one ring buffer, delivered when the watch callback runs.
+
+import type { PacketRingBinding } from './packet-link.js';
+
+const RING_BYTES = 1 << 20;
+
+interface MemoryInterface {
+  name: string;
+  mac: Uint8Array;
+  mtu: number;
+  up: boolean;
+  /** Frames waiting to be received. */
+  rx: Uint8Array[];
+  /** Frames the gateway sent, in order. */
+  tx: Uint8Array[];
+  handle: MemoryHandle | undefined;
+}
+
+interface MemoryHandle {
+  iface: MemoryInterface;
+  ring: ArrayBuffer;
+  watch: (() => void) | undefined;
+  received: number;
+  closed: boolean;
+}
+
+export class MemoryRingBinding implements PacketRingBinding {
+  private readonly interfaces = new Map<string, MemoryInterface>();
+
+  /** Creates an interface this binding can open. */
+  addInterface(name: string, mac: Uint8Array, mtu = 1500): void {
+    this.interfaces.set(name, { name, mac: Uint8Array.from(mac), mtu, up: true, rx: [], tx: [], handle: undefined });
+  }
+
+  /** A frame arrives on the interface's wire; an open link is woken at once. */
+  inject(name: string, frame: Uint8Array): void {
+    const i = this.get(name);
+    i.rx.push(Uint8Array.from(frame));
+    const h = i.handle;
+    if (h !== undefined && !h.closed) h.watch?.();
+  }
+
+  /** What the gateway sent on the interface since the last call. */
+  sent(name: string): Uint8Array[] {
+    const i = this.get(name);
+    const out = i.tx;
+    i.tx = [];
+    return out;
+  }
+
+  setCarrier(name: string, up: boolean): void {
+    this.get(name).up = up;
+  }
+
+  isOpen(name: string): boolean {
+    const h = this.get(name).handle;
+    return h !== undefined && !h.closed;
+  }
+
+  open(name: string): { handle: object; ring: ArrayBuffer; mac: Uint8Array; mtu: number; ifindex: number } {
+    const iface = this.interfaces.get(name);
+    if (iface === undefined) throw new Error(`SIOCGIFINDEX ${name}: No such device`);
+    if (iface.handle !== undefined && !iface.handle.closed) throw new Error(`${name}: already open`);
+    const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, closed: false };
+    iface.handle = handle;
+    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ifindex: [...this.interfaces.keys()].indexOf(name) + 1 };
+  }
+
+  receive(handle: object, starts: Int32Array, ends: Int32Array): number {
+    const h = this.handleOf(handle);
+    const ring = new Uint8Array(h.ring);
+    let n = 0;
+    let at = 0;
+    while (n < starts.length && h.iface.rx.length > 0 && at + h.iface.rx[0]!.length <= ring.length) {
+      const f = h.iface.rx.shift()!;
+      ring.set(f, at);
+      starts[n] = at;
+      ends[n] = at + f.length;
+      at += f.length;
+      n++;
+    }
+    h.received += n;
+    return n;
+  }
+
+  release(handle: object): void {
+    this.handleOf(handle);
+  }
+
+  send(handle: object, frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number): number {
+    const h = this.handleOf(handle);
+    for (let i = 0; i < count; i++) h.iface.tx.push(frames[i]!.slice(starts[i]!, ends[i]!));
+    return count;
+  }
+
+  watch(handle: object, callback: () => void): void {
+    this.handleOf(handle).watch = callback;
+  }
+
+  link(handle: object): { up: boolean; running: boolean; mtu: number } {
+    const i = this.handleOf(handle).iface;
+    return { up: true, running: i.up, mtu: i.mtu };
+  }
+
+  stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number } {
+    return { received: this.handleOf(handle).received, kernelDrops: 0, truncated: 0, txDropped: 0 };
+  }
+
+  close(handle: object): void {
+    this.handleOf(handle).closed = true;
+  }
+
+  private get(name: string): MemoryInterface {
+    const i = this.interfaces.get(name);
+    if (i === undefined) throw new Error(`no in-memory interface ${name}`);
+    return i;
+  }
+
+  private handleOf(handle: object): MemoryHandle {
+    const h = handle as MemoryHandle;
+    if (h.closed) throw new Error(`${h.iface.name}: handle is closed`);
+    return h;
+  }
+}

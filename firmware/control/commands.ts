@@ -1,0 +1,40 @@
+// The one command registry (DESIGN.md, "Target shape"): each command has a name, a summary and a
+// typed result. Two front ends read it: the control socket (`gateway status`) and the serial
+// console. A part registers its commands when it starts.
+
+export interface Command<A = string[], R = unknown> {
+  name: string;
+  summary: string;
+  /** Arguments as typed after the name (console) or sent over the socket. */
+  run(args: A): R | Promise<R>;
+}
+
+export type CommandResult = { ok: true; result: unknown } | { ok: false; error: string };
+
+export class CommandRegistry {
+  private readonly commands = new Map<string, Command<string[], unknown>>();
+
+  register<R>(command: Command<string[], R>): void {
+    if (this.commands.has(command.name)) throw new Error(`command ${command.name} is registered twice`);
+    this.commands.set(command.name, command);
+  }
+
+  unregister(name: string): void {
+    this.commands.delete(name);
+  }
+
+  list(): { name: string; summary: string }[] {
+    return [...this.commands.values()].map(({ name, summary }) => ({ name, summary })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Runs a command; an unknown name or a command that throws is an error result, never a throw. */
+  async run(name: string, args: string[] = []): Promise<CommandResult> {
+    const c = this.commands.get(name);
+    if (c === undefined) return { ok: false, error: `unknown command "${name}" (known: ${this.list().map((x) => x.name).join(', ')})` };
+    try {
+      return { ok: true, result: await c.run(args) };
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// One typed bus of the gateway's state changes (DESIGN.md, "Target shape"). Parts publish what
+// happened; the status model, the LEDs and the console subscribe. Nobody reads a part's
+// internals to learn its state, and a late subscriber can ask for the last event of each kind.
+
+/** Where the WAN is on its way up (the LEDs' and console's vocabulary). */
+export type WanPhase =
+  | 'starting'
+  | 'probing'
+  | 'dialling'
+  | 'negotiating'
+  | 'waiting-dhcp'
+  | 'up'
+  | 'holdoff'
+  | 'failed'
+  | 'stopped';
+
+/** Why the WAN is not up, as a code (the message is for people). */
+export type WanFailure =
+  | 'modem-not-found'
+  | 'modem-lost'
+  | 'modem-silent'
+  | 'pin-refused'
+  | 'sim-locked'
+  | 'init-refused'
+  | 'apn-refused'
+  | 'busy'
+  | 'no-carrier'
+  | 'no-dialtone'
+  | 'no-answer'
+  | 'timeout'
+  | 'error'
+  | 'auth-refused'
+  | 'negotiation-failed'
+  | 'link-lost'
+  | 'lease-lost';
+
+export type GatewayEvent =
+  | { kind: 'wan'; phase: WanPhase; failure?: WanFailure; message?: string }
+  | { kind: 'link'; link: string; up: boolean; mtu: number }
+  | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number }
+  | { kind: 'ready' }
+  | { kind: 'stopping' };
+
+export type EventKind = GatewayEvent['kind'];
+export type EventOf<K extends EventKind> = Extract<GatewayEvent, { kind: K }>;
+
+export class EventBus {
+  private readonly listeners = new Set<(e: GatewayEvent) => void>();
+  private readonly latest = new Map<EventKind, GatewayEvent>();
+
+  /** Subscribes; returns the unsubscribe function. */
+  on(listener: (e: GatewayEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(e: GatewayEvent): void {
+    this.latest.set(e.kind, e);
+    for (const l of [...this.listeners]) l(e);
+  }
+
+  /** The last event of this kind, if any. */
+  last<K extends EventKind>(kind: K): EventOf<K> | undefined {
+    return this.latest.get(kind) as EventOf<K> | undefined;
+  }
+}
