@@ -15,7 +15,17 @@ const OFFLOADS: Record<string, string> = {
   gro: 'generic-receive-offload', sg: 'scatter-gather',
 };
 
-export class HostChanges {
+/** The host changes parts make; HostChanges does them for real, tests record them. */
+export interface Host {
+  sysctl(key: string, value: string): void;
+  linkUp(dev: string): void;
+  disableOffloads(dev: string): void;
+  addAddress(dev: string, cidr: string): void;
+  flushAddresses(dev: string): void;
+  hostLink(): HostLink;
+}
+
+export class HostChanges implements Host {
   private readonly undo: { what: string; fn: () => void }[] = [];
 
   constructor(private readonly log: Logger) {}

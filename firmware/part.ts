@@ -8,7 +8,7 @@ import type { Clock } from './clock.js';
 import type { CommandRegistry } from './control/commands.js';
 import type { Datapath } from './datapath.js';
 import type { EventBus } from './events.js';
-import type { HostChanges } from './host.js';
+import type { Host } from './host.js';
 import type { Logger } from './log.js';
 
 export interface PartContext {
@@ -18,7 +18,7 @@ export interface PartContext {
   datapath: Datapath;
   commands: CommandRegistry;
   /** Changes to the host (addresses, sysctls), undone when the gateway stops or fails to start. */
-  host: HostChanges;
+  host: Host;
   /** Opens an Ethernet port (AF_PACKET, or the in-memory ring in tests). */
   openEthernet(name: string): Link;
   /** Cryptographic randomness (ports, magic numbers, transaction ids). */

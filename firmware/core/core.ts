@@ -105,8 +105,9 @@ export class ForwardingCore {
     if (this.interfaces.some((i) => !i.detached && i.name === o.name)) throw new Error(`interface ${o.name} is configured twice`);
     let index = this.interfaces.findIndex((i) => i.detached);
     if (index < 0) index = this.interfaces.length;
-    this.interfaces[index] = new CoreInterface(index, o, this.options.arp);
+    const iface = (this.interfaces[index] = new CoreInterface(index, o, this.options.arp));
     if (this.table !== undefined) this.rebuildRoutes();
+    if (o.addressOwner === 'core') iface.announce();
     return index;
   }
 
@@ -471,15 +472,14 @@ export class ForwardingCore {
       this.counters.translations.newHairpinFlows++;
       return this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
     }
-    if (iface.isLocalDestination(dst) || iface.onLink(dst)) return this.notForwardable(iface, dst, 'forwardDenied');
-
     const route = this.routes.lookup(dst);
+    if (iface.isLocalDestination(dst) || route?.iface === iface.index) return this.notForwardable(iface, dst, 'forwardDenied');
     if (route === undefined) {
       this.sendIcmpError(now, iface, ICMP_DEST_UNREACHABLE, UNREACH_NET, 0, b, ipOff, ipEnd);
       return this.counters.drop('noRoute');
     }
     const out = this.interfaces[route.iface]!;
-    if (out.role !== 'outside') return this.counters.drop('forwardDenied');
+    if (out.role !== 'outside') return this.routeInside(now, iface, out, route, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
     if (!this.isMasqueraded(src)) return this.counters.drop('notMasqueraded');
     if (out.address === 0) return this.counters.drop('noAddress');
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
@@ -491,6 +491,21 @@ export class ForwardingCore {
     const id = this.createFlow(now, protocol, src, dst, ports, dst, out.address, replyPorts, FLOW_SNAT);
     if (id < 0) return;
     this.counters.translations.newMasqueradeFlows++;
+    this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
+  }
+
+  /**
+   * Between inside networks, untranslated: only where one side is a point-to-point link (a
+   * dial-in caller and the LAN, as the HOWTO's proxy-ARP picture has it). The host link and the
+   * LAN never route to each other.
+   */
+  private routeInside(now: number, iface: CoreInterface, out: CoreInterface, route: Route, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
+    if (iface.medium !== 'ip' && out.medium !== 'ip') return this.counters.drop('forwardDenied');
+    if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
+    if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
+    const id = this.createFlow(now, protocol, src, dst, ports, dst, src, swapPorts(ports), 0);
+    if (id < 0) return;
+    this.counters.translations.newRoutedFlows++;
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 

@@ -34,6 +34,8 @@ export interface TranslationCounters {
   newMasqueradeFlows: number;
   newPortForwardFlows: number;
   newHairpinFlows: number;
+  /** Flows between inside networks, untranslated (dial-in callers and the LAN). */
+  newRoutedFlows: number;
   icmpErrorsTranslated: number;
   mssClamped: number;
   fragmentsReassembled: number;
@@ -53,7 +55,7 @@ export interface TranslationCounters {
 export class CoreCounters {
   readonly drops: Record<DropReason, number>;
   readonly translations: TranslationCounters = {
-    original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, icmpErrorsTranslated: 0,
+    original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, newRoutedFlows: 0, icmpErrorsTranslated: 0,
     mssClamped: 0, fragmentsReassembled: 0, fragmentsSent: 0, icmpErrorsSent: 0, echoRepliesSent: 0, arpRequestsSent: 0,
     arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0, toCore: 0,
   };

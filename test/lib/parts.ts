@@ -10,7 +10,7 @@ import { defaultCoreOptions } from '../../firmware/core/options.js';
 import { xorshiftRng } from '../../firmware/core/nat/ports.js';
 import { Datapath } from '../../firmware/datapath.js';
 import { EventBus, type GatewayEvent } from '../../firmware/events.js';
-import { HostChanges } from '../../firmware/host.js';
+import type { Host } from '../../firmware/host.js';
 import type { Logger } from '../../firmware/log.js';
 import type { PartContext } from '../../firmware/part.js';
 
@@ -21,6 +21,8 @@ export interface World {
   events: EventBus;
   /** Every event emitted on the bus, in order. */
   heard: GatewayEvent[];
+  /** Host changes the parts asked for, as `verb args`. */
+  hostChanges: string[];
   /** Every log record, parsed. */
   logs: Record<string, unknown>[];
   log: Logger;
@@ -37,11 +39,22 @@ export function world(seed = 7): World {
   events.on((e) => heard.push(e));
   const rng = xorshiftRng(Uint32Array.of(seed, 1, 2, 3));
   const datapath = new Datapath({ core: defaultCoreOptions([], rng), clock, log, events });
+  const hostChanges: string[] = [];
+  const record = (verb: string) => (...args: string[]) => void hostChanges.push([verb, ...args].join(' '));
+  const host: Host = {
+    sysctl: record('sysctl'), linkUp: record('linkUp'), disableOffloads: record('disableOffloads'), addAddress: record('addAddress'),
+    flushAddresses: record('flushAddresses'),
+    hostLink: () => {
+      record('hostLink')();
+      ring.addInterface('gw-core', Uint8Array.of(2, 0, 0, 0, 0, 0xaa));
+      return { coreSide: 'gw-core', coreAddress: '169.254.255.2/30', remove: record('removeHostLink') };
+    },
+  };
   const ctx: PartContext = {
-    clock, log, events, datapath, commands: new CommandRegistry(), host: new HostChanges(log), rng,
+    clock, log, events, datapath, commands: new CommandRegistry(), host, rng,
     openEthernet: (name) => new PacketLink(name, { binding: ring, clock, statePollMs: 100 }),
   };
-  return { clock, ring, datapath, events, heard, logs, log, ctx };
+  return { clock, ring, datapath, events, heard, hostChanges, logs, log, ctx };
 }
 
 /** Advances the manual clock in steps until `what` holds; fails after `ms` of simulated time. */
