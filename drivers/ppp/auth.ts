@@ -3,7 +3,7 @@
 // callers (the authenticator). Passwords never leave this module except on the wire.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { packet, readPacket } from './fsm.js';
+import { packet, readPacket } from './control.js';
 import type { AuthProtocol } from './lcp.js';
 
 const PAP_REQUEST = 1;
@@ -84,7 +84,7 @@ export class Authenticatee {
 
   receive(b: Uint8Array, start: number, end: number): void {
     const pkt = readPacket(b, start, end);
-    if (pkt === undefined || this.done) return;
+    if (typeof pkt === 'string' || this.done) return;
     const { code, id, data } = pkt;
     if (this.protocol === 'pap') {
       if (id !== this.id || (code !== PAP_ACK && code !== PAP_NAK)) return;
@@ -123,6 +123,8 @@ export class Authenticator {
   private tries = 0;
   private deadline = Infinity;
   private challenge: Uint8Array = new Uint8Array(0);
+  /** The verdict we sent, repeated if the peer asks again. */
+  private answer: { code: number; message: Uint8Array } | undefined;
   done = false;
 
   constructor(
@@ -164,10 +166,12 @@ export class Authenticator {
 
   receive(b: Uint8Array, start: number, end: number): void {
     const pkt = readPacket(b, start, end);
-    if (pkt === undefined || this.done) return;
+    if (typeof pkt === 'string') return;
     const { code, id, data } = pkt;
     if (this.protocol === 'pap') {
       if (code !== PAP_REQUEST || data.length < 2) return;
+      // Our answer was lost and the peer asks again: the same answer, to its new id (RFC 1334 §2.2.1).
+      if (this.answer !== undefined) return this.events.send(packet(this.answer.code, id, this.answer.message));
       const ulen = data[0]!;
       const plen = data[1 + ulen];
       if (plen === undefined || 2 + ulen + plen > data.length) return this.events.note('pap_malformed_request', {});
@@ -175,18 +179,25 @@ export class Authenticator {
       const password = text(data.subarray(2 + ulen, 2 + ulen + plen));
       const ok = this.secrets(user) === password;
       const message = bytes(ok ? 'welcome' : 'authentication failed');
-      this.events.send(packet(ok ? PAP_ACK : PAP_NAK, id, Uint8Array.of(message.length, ...message)));
+      this.reply(ok ? PAP_ACK : PAP_NAK, id, Uint8Array.of(message.length, ...message));
       this.finish(ok, user);
       return;
     }
     if (code !== CHAP_RESPONSE || id !== this.id) return;
+    // A repeated Response to the challenge we already judged: the same Success or Failure (RFC 1994 §4.2).
+    if (this.answer !== undefined) return this.events.send(packet(this.answer.code, id, this.answer.message));
     const size = data[0] ?? 0;
     if (size !== 16 || 1 + size > data.length) return this.events.note('chap_malformed_response', { size });
     const user = text(data.subarray(1 + size));
     const secret = this.secrets(user);
     const ok = secret !== undefined && equal(chapMd5(id, secret, this.challenge), data.subarray(1, 1 + size));
-    this.events.send(packet(ok ? CHAP_SUCCESS : CHAP_FAILURE, id, bytes(ok ? 'welcome' : 'authentication failed')));
+    this.reply(ok ? CHAP_SUCCESS : CHAP_FAILURE, id, bytes(ok ? 'welcome' : 'authentication failed'));
     this.finish(ok, user);
+  }
+
+  private reply(code: number, id: number, message: Uint8Array): void {
+    this.answer = { code, message };
+    this.events.send(packet(code, id, message));
   }
 
   private finish(ok: boolean, user: string): void {

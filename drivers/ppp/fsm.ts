@@ -2,6 +2,8 @@
 // (as pppd's fsm.c is): the state table is data, the protocols plug in their options through
 // FsmProtocol. Time comes in as `now` (ms); nothing here sleeps or reads a clock.
 
+import { CONTROL_HEADER_LEN, emitOptions, equalBytes, packet, parseOptions, readPacket, type PppOption } from './control.js';
+
 export const enum State {
   Initial = 0,
   Starting = 1,
@@ -85,8 +87,11 @@ export interface FsmProtocol {
   acked(options: Uint8Array): void;
   naked(options: Uint8Array): void;
   rejected(options: Uint8Array): void;
-  /** Codes beyond 1-7 (LCP's Echo, Discard, Protocol-Reject); false for an unknown code. */
-  otherCode?(code: number, id: number, data: Uint8Array): boolean;
+  /**
+   * Codes beyond 1-7 (LCP's Echo, Discard, Protocol-Reject): true when the code is known (and
+   * handled, or discarded outside Opened as §5.8 asks); false for an unknown code (Code-Reject).
+   */
+  otherCode?(code: number, id: number, data: Uint8Array, opened: boolean): boolean;
   up(): void;
   down(): void;
   started(): void;
@@ -108,8 +113,6 @@ export interface FsmEvents {
   send(packet: Uint8Array): void;
   note(event: string, fields: Record<string, unknown>): void;
 }
-
-const HEADER = 4;
 
 export class Fsm {
   state: State = State.Initial;
@@ -145,12 +148,10 @@ export class Fsm {
 
   /** A packet of this protocol from the peer (after the protocol field). */
   receive(now: number, b: Uint8Array, start: number, end: number): void {
-    if (end - start < HEADER) return this.events.note('ppp_runt', { protocol: this.proto.name });
-    const code = b[start]!;
-    const id = b[start + 1]!;
-    const len = (b[start + 2]! << 8) | b[start + 3]!;
-    if (len < HEADER || len > end - start) return this.events.note('ppp_bad_length', { protocol: this.proto.name, code, len });
-    const data = b.slice(start + HEADER, start + len); // RFC 1661 §5: octets past Length are padding
+    const p = readPacket(b, start, end);
+    if (typeof p === 'string') return this.events.note('ppp_bad_packet', { protocol: this.proto.name, reason: p });
+    const { code, id } = p;
+    const data = p.data.slice();
     switch (code) {
       case Code.ConfigureRequest: {
         const verdict = this.proto.checkRequest(data);
@@ -159,9 +160,13 @@ export class Fsm {
           this.failures = 0;
           return this.run(now, 'RCR+');
         }
-        // RFC 1661 §4.6 Max-Failure: after so many Naks, Reject instead (the peer is not converging).
-        const nakToReject = verdict.code === Code.ConfigureNak && ++this.failures > this.config.maxFailure;
-        this.pendingReply = { code: nakToReject ? Code.ConfigureReject : verdict.code, id, data: nakToReject ? data : verdict.options };
+        this.pendingReply = { code: verdict.code, id, data: verdict.options };
+        // RFC 1661 §4.6 Max-Failure: after so many Naks the peer is not converging: Reject the
+        // options we would have Nak'ed, copied from its request (§5.4), and nothing else.
+        if (verdict.code === Code.ConfigureNak && ++this.failures > this.config.maxFailure) {
+          const naked = new Set((parseOptions(verdict.options) ?? []).map((o) => o.type));
+          this.pendingReply = { code: Code.ConfigureReject, id, data: emitOptions((parseOptions(data) ?? []).filter((o) => naked.has(o.type))) };
+        }
         return this.run(now, 'RCR-');
       }
       case Code.ConfigureAck:
@@ -186,9 +191,8 @@ export class Fsm {
         return this.run(now, rejected >= 1 && rejected <= 7 ? 'RXJ-' : 'RXJ+');
       }
       default:
-        if (this.state === State.Opened && this.proto.otherCode?.(code, id, data)) return;
-        if (this.proto.otherCode !== undefined && this.state !== State.Opened) return; // LCP codes outside Opened: silently dropped (§5.8)
-        this.pendingReject = b.slice(start, start + len);
+        if (this.proto.otherCode?.(code, id, data, this.state === State.Opened)) return;
+        this.pendingReject = b.slice(start, start + CONTROL_HEADER_LEN + p.data.length);
         return this.run(now, 'RUC');
     }
   }
@@ -270,47 +274,9 @@ export class Fsm {
   }
 }
 
-export function packet(code: number, id: number, data: Uint8Array): Uint8Array {
-  const p = new Uint8Array(HEADER + data.length);
-  p[0] = code;
-  p[1] = id;
-  p[2] = p.length >>> 8;
-  p[3] = p.length & 0xff;
-  p.set(data, HEADER);
-  return p;
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function printable(b: Uint8Array): string {
   return new TextDecoder().decode(b).replace(/[^\x20-\x7e]/g, '?');
 }
-
-/** Options as (type, value) pairs; undefined if their lengths do not add up (RFC 1661 §6). */
-export function parseOptions(b: Uint8Array): { type: number; value: Uint8Array }[] | undefined {
-  const out: { type: number; value: Uint8Array<ArrayBufferLike> }[] = [];
-  let o = 0;
-  while (o < b.length) {
-    if (o + 2 > b.length) return undefined;
-    const len = b[o + 1]!;
-    if (len < 2 || o + len > b.length) return undefined;
-    out.push({ type: b[o]!, value: b.subarray(o + 2, o + len) });
-    o += len;
-  }
-  return out;
-}
-
-export type PppOption = { type: number; value: Uint8Array };
-
-/** Option values are big-endian fields (RFC 1661 §6). */
-export const u16 = (v: number): Uint8Array => Uint8Array.of(v >>> 8, v & 0xff);
-export const u32 = (v: number): Uint8Array => Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-export const readU16 = (b: Uint8Array): number => (b[0]! << 8) | b[1]!;
-export const readU32 = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 
 /**
  * RFC 1661 §5.2-5.4: Reject the options we cannot accept at all if there are any; else Nak the
@@ -320,23 +286,4 @@ export function verdictOf(reject: readonly PppOption[], nak: readonly PppOption[
   if (reject.length > 0) return { code: Code.ConfigureReject, options: emitOptions(reject) };
   if (nak.length > 0) return { code: Code.ConfigureNak, options: emitOptions(nak) };
   return { code: Code.ConfigureAck };
-}
-
-/** A control packet's fields, or undefined when shorter than its header (Length trims padding). */
-export function readPacket(b: Uint8Array, start: number, end: number): { code: number; id: number; data: Uint8Array } | undefined {
-  if (end - start < HEADER) return undefined;
-  const len = Math.min(end - start, (b[start + 2]! << 8) | b[start + 3]!);
-  return { code: b[start]!, id: b[start + 1]!, data: b.subarray(start + HEADER, start + Math.max(HEADER, len)) };
-}
-
-export function emitOptions(options: readonly { type: number; value: Uint8Array }[]): Uint8Array {
-  const out = new Uint8Array(options.reduce((n, o) => n + 2 + o.value.length, 0));
-  let o = 0;
-  for (const opt of options) {
-    out[o] = opt.type;
-    out[o + 1] = 2 + opt.value.length;
-    out.set(opt.value, o + 2);
-    o += 2 + opt.value.length;
-  }
-  return out;
 }

@@ -2,7 +2,8 @@
 // from the peer's Naks; as a server we hand the peer its address. VJ header compression and
 // the old IP-Addresses option are refused with Configure-Reject.
 
-import { Code, emitOptions, Fsm, parseOptions, readU32, u32, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { emitOptions, parseOptions, readU32, u32 } from './control.js';
+import { Code, Fsm, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 // Also known, and rejected: 1 IP-Addresses (deprecated, RFC 1332 §3.1) and 2 IP-Compression-
 // Protocol (Van Jacobson, §3.2: not implemented).

@@ -2,7 +2,8 @@
 // what only LCP has: magic-number loop-back detection, echo keep-alive (pppd's lcp-echo-interval
 // and lcp-echo-failure), Protocol-Reject and Discard.
 
-import { Code, emitOptions, Fsm, packet, parseOptions, readU16, readU32, u16, u32, verdictOf, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { emitOptions, packet, parseOptions, readU16, readU32, u16, u32 } from './control.js';
+import { Code, Fsm, verdictOf, State, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
 
 export const PROTO_PAP = 0xc023;
 export const PROTO_CHAP = 0xc223;
@@ -192,7 +193,9 @@ export class Lcp implements FsmProtocol {
     }
   }
 
-  otherCode(code: number, id: number, data: Uint8Array): boolean {
+  otherCode(code: number, id: number, data: Uint8Array, opened: boolean): boolean {
+    const known = code === ECHO_REQUEST || code === ECHO_REPLY || code === DISCARD_REQUEST || code === PROTOCOL_REJECT;
+    if (!known || !opened) return known; // §5.7-5.9: known LCP codes outside Opened are silently discarded
     switch (code) {
       case ECHO_REQUEST:
         if (data.length >= 4 && readU32(data) === this.magic && this.magic !== 0) this.loopbackSuspected++;

@@ -75,6 +75,7 @@ export class PppSession {
   ip: IpcpAgreement | undefined;
   agreement: LcpAgreement | undefined;
   readonly counters: PppSessionCounters;
+  private readonly protocols = this.buildProtocols();
 
   constructor(private readonly config: PppSessionConfig, private readonly events: PppSessionEvents) {
     const fsmEvents = (protocol: number): FsmEvents => ({
@@ -105,7 +106,7 @@ export class PppSession {
           this.lineDown(this.now, reason);
         },
         protocolRejected: (p) => {
-          events.note('ppp_protocol_rejected_by_peer', { protocol: hex(p) });
+          events.note('ppp_protocol_rejected_by_peer', { protocol: protocolName(p) });
           if (p === PROTO_IPCP) this.close(this.now, 'the peer refused IPCP');
         },
       },
@@ -250,33 +251,53 @@ export class PppSession {
     this.ipcp.fsm.open(this.now);
   }
 
+  /**
+   * The protocol table, in the manner of pppd's `struct protent`: each protocol we speak, the
+   * phases in which its packets are taken (RFC 1661 §3: only LCP before LCP opens; IPCP and IP
+   * only once authentication is done), and its input. Anything else gets Protocol-Reject once
+   * LCP is open (§5.7); in the wrong phase, packets are silently discarded.
+   */
+  private buildProtocols(): Map<number, PppProtocol> {
+    const auth = (name: AuthProtocol) => (b: Uint8Array, start: number, end: number): void => {
+      // Each side's object takes only its own codes (a request or a reply), so both may share a protocol.
+      for (const { auth } of this.auths) if (auth.protocol === name) auth.receive(b, start, end);
+    };
+    const table: PppProtocol[] = [
+      { number: PROTO_LCP, name: 'LCP', phases: ['dead', 'establish', 'authenticate', 'network', 'terminate'], input: (b, s, e) => this.lcp.fsm.receive(this.now, b, s, e) },
+      { number: PROTO_PAP, name: 'PAP', phases: ['authenticate', 'network'], input: auth('pap') },
+      { number: PROTO_CHAP, name: 'CHAP', phases: ['authenticate', 'network'], input: auth('chap') },
+      { number: PROTO_IPCP, name: 'IPCP', phases: ['network'], input: (b, s, e) => this.ipcp.fsm.receive(this.now, b, s, e) },
+      { number: PROTO_IP, name: 'IP', phases: ['network'], input: (b, s, e) => this.ipInput(b, s, e) },
+    ];
+    return new Map(table.map((p) => [p.number, p]));
+  }
+
+  /** One demultiplexer for every frame the decoder delivers. */
   private frame(protocol: number, b: Uint8Array, start: number, end: number): void {
-    if (protocol === PROTO_IP) {
-      if (this.ip === undefined) {
-        this.counters.ipDroppedNotOpen++;
-        return;
-      }
-      this.counters.ipIn++;
-      this.events.datagram(b, start, end);
-      return;
-    }
-    if (protocol === PROTO_LCP) return this.lcp.fsm.receive(this.now, b, start, end);
+    const p = this.protocols.get(protocol);
+    const phase = this.phase;
+    if (p !== undefined && p.phases.includes(phase)) return p.input(b, start, end);
     if (this.lcp.fsm.state !== State.Opened) {
       this.counters.discardedBeforeOpen++;
       return;
     }
-    if (protocol === PROTO_PAP || protocol === PROTO_CHAP) {
-      // Each side's object takes only its own codes (a request or a reply), so both may share a protocol.
-      const name: AuthProtocol = protocol === PROTO_PAP ? 'pap' : 'chap';
-      for (const { auth } of this.auths) if (auth.protocol === name) auth.receive(b, start, end);
+    if (p !== undefined) {
+      // Ours, but not yet (IPCP or IP during authentication): discarded (§3.5).
+      if (protocol === PROTO_IP) this.counters.ipDroppedNotOpen++;
       return;
     }
-    // IPCP waits for authentication (RFC 1661 §3.5); until then its packets are discarded.
-    if (protocol === PROTO_IPCP && this.authenticated) return this.ipcp.fsm.receive(this.now, b, start, end);
-    if (protocol === PROTO_IPCP) return;
     this.counters.protocolRejects++;
-    this.events.note('ppp_protocol_reject', { protocol: hex(protocol) });
+    this.events.note('ppp_protocol_reject', { protocol: protocolName(protocol) });
     this.lcp.rejectProtocol(protocol, b.subarray(start, end));
+  }
+
+  private ipInput(b: Uint8Array, start: number, end: number): void {
+    if (this.ip === undefined) {
+      this.counters.ipDroppedNotOpen++;
+      return;
+    }
+    this.counters.ipIn++;
+    this.events.datagram(b, start, end);
   }
 
   private sendFrame(protocol: number, info: Uint8Array, start: number, end: number): void {
@@ -290,7 +311,26 @@ export class PppSession {
   }
 }
 
-function hex(p: number): string {
-  return `0x${p.toString(16).padStart(4, '0')}`;
+/** Assigned PPP protocol numbers worth a name in logs (IANA "PPP DLL Protocol Numbers"). */
+const PROTOCOL_NAMES = new Map<number, string>([
+  [PROTO_IP, 'IP'], [PROTO_IPCP, 'IPCP'], [PROTO_LCP, 'LCP'], [PROTO_PAP, 'PAP'], [PROTO_CHAP, 'CHAP'],
+  [0x0057, 'IPv6'], [0x8057, 'IPv6CP'], [0x80fd, 'CCP'], [0x00fd, 'compressed datagram'], [0x802b, 'IPXCP'], [0x8029, 'AppleTalkCP'],
+  [0x0029, 'AppleTalk'], [0x002b, 'IPX'], [0x002d, 'VJ compressed TCP/IP'], [0x002f, 'VJ uncompressed TCP/IP'], [0xc025, 'LQR'],
+  [0x8281, 'MPLSCP'], [0x0281, 'MPLS'], [0xc029, 'CBCP'], [0xc02b, 'BACP'], [0x80fb, 'single-link CCP'], [0x8053, 'ECP'], [0xc227, 'EAP'],
+  [0x003d, 'multilink'], [0x8207, 'CDPCP'],
+]);
+
+/** A protocol as people read it: "CCP (0x80fd)", or the number alone. */
+export function protocolName(p: number): string {
+  const hex = `0x${p.toString(16).padStart(4, '0')}`;
+  const name = PROTOCOL_NAMES.get(p);
+  return name === undefined ? hex : `${name} (${hex})`;
+}
+
+interface PppProtocol {
+  number: number;
+  name: string;
+  phases: readonly PppPhase[];
+  input(b: Uint8Array, start: number, end: number): void;
 }
 

@@ -6,7 +6,8 @@ import test from 'ava';
 import { formatIpv4, parseIpv4 } from '../../firmware/core/addr.js';
 import { xorshiftRng } from '../../firmware/core/nat/ports.js';
 import { Authenticatee, Authenticator, chapMd5 } from '../../drivers/ppp/auth.js';
-import { Code, DEFAULT_FSM_CONFIG, Fsm, packet, State, type FsmProtocol } from '../../drivers/ppp/fsm.js';
+import { packet } from '../../drivers/ppp/control.js';
+import { Code, DEFAULT_FSM_CONFIG, Fsm, State, type FsmProtocol } from '../../drivers/ppp/fsm.js';
 import { Ipcp, type IpcpAgreement } from '../../drivers/ppp/ipcp.js';
 import { Lcp, type AuthProtocol, type LcpAgreement } from '../../drivers/ppp/lcp.js';
 

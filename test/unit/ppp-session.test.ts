@@ -167,7 +167,7 @@ test('before LCP opens, non-LCP frames are discarded; after, unknown protocols g
   c.client.session.receive(0, frame(0x80fd)); // CCP: we do not speak it
   t.is(c.client.session.counters.protocolRejects, 1);
   c.pump();
-  t.true(c.server.events.includes('ppp_protocol_rejected_by_peer {"protocol":"0x80fd"}'), c.server.events.join('\n'));
+  t.true(c.server.events.includes('ppp_protocol_rejected_by_peer {"protocol":"CCP (0x80fd)"}'), c.server.events.join('\n'));
   t.is(c.client.session.phase, 'network');
 });
 
