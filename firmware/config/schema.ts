@@ -1,7 +1,8 @@
 // gateway.toml → a validated GatewayConfig, or every error found, each with its line and key.
-// Defaults live here and only here; README's config table mirrors them.
+// Types, bounds and defaults come from the key table (keys.ts), which README's table mirrors.
 
-import { formatIpv4, formatPrefix, inPrefix, parseCidr, parseIpv4, type Prefix } from '../core/addr.js';
+import { broadcastOf, formatIpv4, formatPrefix, inPrefix, networkOf, parseCidr, parseIpv4, prefixMask, type Prefix } from '../core/addr.js';
+import { keysOf, SECTIONS, specOf } from './keys.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 
 export interface PortForwardConfig {
@@ -79,8 +80,7 @@ export function parseConfig(text: string): ConfigResult {
   return v.errors.length > 0 ? { ok: false, errors: v.errors.sort((a, b) => a.line - b.line) } : { ok: true, config };
 }
 
-const SECTIONS = ['lan', 'wan', 'modem', 'ppp', 'masq', 'portfw', 'log', 'driver'];
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+type LogLevel = GatewayConfig['log']['level'];
 
 class Validator {
   readonly errors: ConfigError[] = [];
@@ -91,73 +91,101 @@ class Validator {
     for (const k of Object.keys(this.root)) {
       if (!SECTIONS.includes(k)) this.error(k, `unknown section [${k}] (known: ${SECTIONS.join(', ')})`);
     }
-    const lan = this.section('lan', ['interface', 'address']);
-    const wan = this.section('wan', ['type', 'interface', 'address', 'gateway', 'mtu']);
-    const modem = this.section('modem', ['device', 'baud', 'init', 'dial', 'pin', 'apn', 'flow_control', 'connect_timeout']);
-    const ppp = this.section('ppp', ['user', 'password', 'persist', 'holdoff', 'max_backoff', 'maxfail', 'auth_retry', 'lcp_echo_interval', 'lcp_echo_failure']);
-    const masq = this.section('masq', ['tcp_timeout', 'tcp_fin_timeout', 'udp_timeout', 'icmp_timeout', 'ports', 'max_flows', 'helpers']);
-    const log = this.section('log', ['level']);
-    const driver = this.section('driver', ['packet_ring']);
+    const lan = this.section('lan');
+    const wan = this.section('wan');
+    const modem = this.section('modem');
+    const ppp = this.section('ppp');
+    const masq = this.section('masq');
+    const log = this.section('log');
+    const driver = this.section('driver');
 
-    const type = this.oneOf(wan, 'wan', 'type', ['ethernet', 'ppp'] as const, undefined);
-    const wanAddress = this.string(wan, 'wan', 'address', 'dhcp');
+    const type = this.oneOf(wan, 'wan', 'type') as 'ethernet' | 'ppp' | undefined;
+    const wanAddress = this.string(wan, 'wan', 'address');
     let address: Prefix | 'dhcp' = 'dhcp';
     if (wanAddress !== 'dhcp') address = this.parse('wan.address', wanAddress, parseCidr, 'is neither "dhcp" nor an address/prefix like "203.0.113.2/24"') ?? 'dhcp';
-    const gatewayText = this.string(wan, 'wan', 'gateway', '');
+    const gatewayText = wan['gateway'] === undefined ? '' : this.string(wan, 'wan', 'gateway');
     const gateway = gatewayText === '' ? undefined : this.parse('wan.gateway', gatewayText, parseIpv4, 'is not an IPv4 address');
     if (type === 'ethernet' && address !== 'dhcp' && gatewayText === '') this.error('wan.address', 'a static WAN address needs wan.gateway (the upstream router)');
     if (type === 'ppp' && wan['interface'] !== undefined) this.error('wan.interface', 'applies to type = "ethernet" only (PPP runs on [modem] device)');
 
-    const lanAddress = this.parse('lan.address', this.string(lan, 'lan', 'address', '192.168.0.1/24'), parseCidr, 'is not an address/prefix like "192.168.0.1/24"');
+    const lanAddress = this.parse('lan.address', this.string(lan, 'lan', 'address'), parseCidr, 'is not an address/prefix like "192.168.0.1/24"');
     if (lanAddress !== undefined && (lanAddress.length < 8 || lanAddress.length > 30)) this.error('lan.address', 'prefix length must be between /8 and /30');
 
-    const tcpTimeout = this.integer(masq, 'masq', 'tcp_timeout', 7200, 1, 864000);
-    const tcpFinTimeout = this.integer(masq, 'masq', 'tcp_fin_timeout', 10, 1, 86400);
-    const udpTimeout = this.integer(masq, 'masq', 'udp_timeout', 160, 1, 86400);
-    const icmpTimeout = this.integer(masq, 'masq', 'icmp_timeout', 30, 1, 86400);
-    const ports = this.portRange('masq.ports', masq['ports'] ?? '61000-65095', 1024) ?? { first: 61000, last: 65095 };
-    const maxFlows = this.integer(masq, 'masq', 'max_flows', 65536, 64, 4194304);
-
     const config: GatewayConfig = {
-      lan: { interface: this.string(lan, 'lan', 'interface', 'eth0'), address: lanAddress ?? parseCidr('192.168.0.1/24') },
+      lan: { interface: this.string(lan, 'lan', 'interface'), address: lanAddress ?? parseCidr('192.168.0.1/24') },
       wan: {
         type: type ?? 'ethernet',
-        interface: this.string(wan, 'wan', 'interface', 'eth1'),
+        interface: this.string(wan, 'wan', 'interface'),
         address,
         gateway,
-        mtu: wan['mtu'] === undefined ? undefined : this.integer(wan, 'wan', 'mtu', 1500, 576, 9000),
+        mtu: this.optionalInteger(wan, 'wan', 'mtu'),
       },
       modem: {
-        device: this.string(modem, 'modem', 'device', 'auto'),
-        baud: this.integer(modem, 'modem', 'baud', 115200, 300, 4000000),
-        init: this.strings(modem, 'modem', 'init', ['ATZ']),
-        dial: this.string(modem, 'modem', 'dial', 'ATD*99#'),
-        pin: this.string(modem, 'modem', 'pin', ''),
-        apn: this.string(modem, 'modem', 'apn', ''),
-        flowControl: this.oneOf(modem, 'modem', 'flow_control', ['rtscts', 'none'] as const, 'rtscts') ?? 'rtscts',
-        connectTimeout: this.integer(modem, 'modem', 'connect_timeout', 60, 1, 600),
+        device: this.string(modem, 'modem', 'device'),
+        baud: this.integer(modem, 'modem', 'baud'),
+        init: this.strings(modem, 'modem', 'init'),
+        dial: this.string(modem, 'modem', 'dial'),
+        pin: this.string(modem, 'modem', 'pin'),
+        apn: this.string(modem, 'modem', 'apn'),
+        flowControl: this.oneOf(modem, 'modem', 'flow_control') as 'rtscts' | 'none',
+        connectTimeout: this.integer(modem, 'modem', 'connect_timeout'),
       },
       ppp: {
-        user: this.string(ppp, 'ppp', 'user', ''),
-        password: this.string(ppp, 'ppp', 'password', ''),
-        persist: this.boolean(ppp, 'ppp', 'persist', true),
-        holdoff: this.integer(ppp, 'ppp', 'holdoff', 5, 1, 3600),
-        maxBackoff: this.integer(ppp, 'ppp', 'max_backoff', 300, 1, 86400),
-        maxfail: this.integer(ppp, 'ppp', 'maxfail', 0, 0, 1000000),
-        authRetry: this.integer(ppp, 'ppp', 'auth_retry', 300, 1, 86400),
-        lcpEchoInterval: this.integer(ppp, 'ppp', 'lcp_echo_interval', 30, 0, 3600),
-        lcpEchoFailure: this.integer(ppp, 'ppp', 'lcp_echo_failure', 4, 0, 100),
+        user: this.string(ppp, 'ppp', 'user'),
+        password: this.string(ppp, 'ppp', 'password'),
+        persist: this.boolean(ppp, 'ppp', 'persist'),
+        holdoff: this.integer(ppp, 'ppp', 'holdoff'),
+        maxBackoff: this.integer(ppp, 'ppp', 'max_backoff'),
+        maxfail: this.integer(ppp, 'ppp', 'maxfail'),
+        authRetry: this.integer(ppp, 'ppp', 'auth_retry'),
+        lcpEchoInterval: this.integer(ppp, 'ppp', 'lcp_echo_interval'),
+        lcpEchoFailure: this.integer(ppp, 'ppp', 'lcp_echo_failure'),
       },
-      masq: { tcpTimeout, tcpFinTimeout, udpTimeout, icmpTimeout, ports, maxFlows, helpers: this.helpers(masq['helpers']) },
+      masq: {
+        tcpTimeout: this.integer(masq, 'masq', 'tcp_timeout'),
+        tcpFinTimeout: this.integer(masq, 'masq', 'tcp_fin_timeout'),
+        udpTimeout: this.integer(masq, 'masq', 'udp_timeout'),
+        icmpTimeout: this.integer(masq, 'masq', 'icmp_timeout'),
+        ports: this.portRange('masq.ports', masq['ports'] ?? (specOf('masq', 'ports').default as string), 1024) ?? { first: 61000, last: 65095 },
+        maxFlows: this.integer(masq, 'masq', 'max_flows'),
+        helpers: this.helpers(masq['helpers']),
+      },
       portfw: this.portForwards(),
-      log: { level: this.oneOf(log, 'log', 'level', LOG_LEVELS, 'info') ?? 'info' },
-      driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring', ['v2', 'v3'] as const, 'v2') ?? 'v2' },
+      log: { level: this.oneOf(log, 'log', 'level') as LogLevel },
+      driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring') as 'v2' | 'v3' },
     };
     if (type === undefined && this.errors.every((e) => e.key !== 'wan.type')) this.error('wan', 'the [wan] section needs type = "ethernet" or "ppp"');
-    config.portfw.forEach((r, i) => {
-      if (lanAddress !== undefined && !inPrefix(r.toAddress, lanAddress)) this.error(`portfw[${i}].to`, `${formatIpv4(r.toAddress)} is not on the LAN (${formatPrefix(lanAddress)})`);
-    });
+    if (lanAddress !== undefined) this.checkTopology(config, lanAddress);
     return config;
+  }
+
+  /**
+   * What `gateway run` would otherwise find out on the host, too late: every such mistake is a
+   * config error, reported by `check` before anything is touched.
+   */
+  private checkTopology(config: GatewayConfig, lan: Prefix): void {
+    const { wan } = config;
+    const hostAddress = (key: string, p: Prefix): void => {
+      if (p.length >= 31) return;
+      if (p.address === networkOf(p)) this.error(key, `${formatPrefix(p)} is the network's own address, not a host's`);
+      else if (p.address === broadcastOf(p)) this.error(key, `${formatPrefix(p)} is the network's broadcast address, not a host's`);
+    };
+    hostAddress('lan.address', lan);
+    if (wan.type === 'ethernet') {
+      if (wan.interface === config.lan.interface) this.error('wan.interface', `"${wan.interface}" is already the LAN port ([lan] interface): the WAN needs a port of its own`);
+      if (wan.address !== 'dhcp') {
+        hostAddress('wan.address', wan.address);
+        if (overlaps(wan.address, lan)) this.error('wan.address', `${formatPrefix(wan.address)} overlaps the LAN ${formatPrefix(lan)}: the WAN must be another network`);
+        if (wan.gateway !== undefined && !inPrefix(wan.gateway, wan.address)) this.error('wan.gateway', `${formatIpv4(wan.gateway)} is not on the WAN's network ${formatPrefix({ address: networkOf(wan.address), length: wan.address.length })}`);
+        if (wan.gateway !== undefined && wan.gateway === wan.address.address) this.error('wan.gateway', `${formatIpv4(wan.gateway)} is the gateway's own WAN address`);
+      }
+    }
+    config.portfw.forEach((r, i) => {
+      const key = `portfw[${i}].to`;
+      if (!inPrefix(r.toAddress, lan)) this.error(key, `${formatIpv4(r.toAddress)} is not on the LAN (${formatPrefix(lan)})`);
+      else if (r.toAddress === lan.address) this.error(key, `${formatIpv4(r.toAddress)} is the gateway's own LAN address`);
+      else if (r.toAddress === networkOf(lan) || r.toAddress === broadcastOf(lan)) this.error(key, `${formatIpv4(r.toAddress)} is not a host address on the LAN`);
+    });
   }
 
   private lineOf(key: string): number {
@@ -172,30 +200,38 @@ class Validator {
     this.errors.push({ line: this.lineOf(key), key, message });
   }
 
-  private section(name: string, keys: readonly string[]): TomlTable {
+  private section(name: string): TomlTable {
     const s = this.root[name];
     if (s === undefined) return {};
     if (!isTable(s)) {
       this.error(name, `must be a table ([${name}])`);
       return {};
     }
-    for (const k of Object.keys(s)) {
-      if (!keys.includes(k)) this.error(`${name}.${k}`, `unknown key (known in [${name}]: ${keys.join(', ')})`);
-    }
+    this.knownKeys(s, name, `[${name}]`);
     return s;
   }
 
-  private string(t: TomlTable, section: string, key: string, fallback: string): string {
+  private knownKeys(t: TomlTable, section: string, where: string, at = section): void {
+    const keys = keysOf(section);
+    for (const k of Object.keys(t)) {
+      if (!keys.includes(k)) this.error(`${at}.${k}`, `unknown key (known in ${where}: ${keys.join(', ')})`);
+    }
+  }
+
+  private string(t: TomlTable, section: string, key: string, at = section): string {
+    const fallback = String(specOf(section, key).default ?? '');
     const v = t[key];
     if (v === undefined) return fallback;
     if (typeof v !== 'string') {
-      this.error(`${section}.${key}`, `must be a string (in quotes), not ${describe(v)}`);
+      this.error(`${at}.${key}`, `must be a string (in quotes), not ${describe(v)}`);
       return fallback;
     }
     return v;
   }
 
-  private strings(t: TomlTable, section: string, key: string, fallback: string[]): string[] {
+  private strings(t: TomlTable, section: string, key: string): string[] {
+    const spec = specOf(section, key);
+    const fallback = spec.type === 'strings' ? spec.default : [];
     const v = t[key];
     if (v === undefined) return fallback;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
@@ -205,7 +241,9 @@ class Validator {
     return v as string[];
   }
 
-  private boolean(t: TomlTable, section: string, key: string, fallback: boolean): boolean {
+  private boolean(t: TomlTable, section: string, key: string): boolean {
+    const spec = specOf(section, key);
+    const fallback = spec.type === 'boolean' && spec.default;
     const v = t[key];
     if (v === undefined) return fallback;
     if (typeof v !== 'boolean') {
@@ -215,24 +253,32 @@ class Validator {
     return v;
   }
 
-  private integer(t: TomlTable, section: string, key: string, fallback: number, min: number, max: number): number {
+  private integer(t: TomlTable, section: string, key: string): number {
+    return this.optionalInteger(t, section, key) ?? (specOf(section, key).default as number);
+  }
+
+  private optionalInteger(t: TomlTable, section: string, key: string): number | undefined {
+    const spec = specOf(section, key);
+    if (spec.type !== 'integer') throw new Error(`${section}.${key} is not an integer key`);
     const v = t[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.error(`${section}.${key}`, `must be an integer from ${min} to ${max}, not ${describe(v)}`);
-      return fallback;
+    if (v === undefined) return spec.default;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
+      this.error(`${section}.${key}`, `must be an integer from ${spec.min} to ${spec.max}, not ${describe(v)}`);
+      return spec.default;
     }
     return v;
   }
 
-  private oneOf<T extends string>(t: TomlTable, section: string, key: string, allowed: readonly T[], fallback: T | undefined): T | undefined {
+  private oneOf(t: TomlTable, section: string, key: string, at = section): string | undefined {
+    const spec = specOf(section, key);
+    if (spec.type !== 'enum') throw new Error(`${section}.${key} is not an enumerated key`);
     const v = t[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-      this.error(`${section}.${key}`, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, not ${describe(v)}`);
-      return fallback;
+    if (v === undefined) return spec.default;
+    if (typeof v !== 'string' || !spec.values.includes(v)) {
+      this.error(`${at}.${key}`, `must be one of ${spec.values.map((a) => `"${a}"`).join(', ')}, not ${describe(v)}`);
+      return spec.default;
     }
-    return v as T;
+    return v;
   }
 
   private parse<T>(key: string, text: string, parse: (s: string) => T, what: string): T | undefined {
@@ -289,10 +335,8 @@ class Validator {
     list.forEach((rule, i) => {
       const at = `portfw[${i}]`;
       if (!isTable(rule)) return this.error(at, 'must be a table');
-      for (const k of Object.keys(rule)) {
-        if (!['protocol', 'port', 'to'].includes(k)) this.error(`${at}.${k}`, 'unknown key (known in [[portfw]]: protocol, port, to)');
-      }
-      const protocol = this.oneOf(rule, at, 'protocol', ['tcp', 'udp'] as const, undefined);
+      this.knownKeys(rule, 'portfw', '[[portfw]]', at);
+      const protocol = this.oneOf(rule, 'portfw', 'protocol', at) as 'tcp' | 'udp' | undefined;
       if (protocol === undefined && rule['protocol'] === undefined) this.error(at, 'needs protocol = "tcp" or "udp"');
       const range = rule['port'] === undefined ? this.error(`${at}`, 'needs port = N or "N-M"') : this.portRange(`${at}.port`, rule['port'], 1);
       const to = rule['to'];
@@ -323,4 +367,11 @@ function describe(v: TomlValue): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'a table';
   return String(v);
+}
+
+/** Do two networks share any address? */
+function overlaps(a: Prefix, b: Prefix): boolean {
+  const len = Math.min(a.length, b.length);
+  const mask = prefixMask(len);
+  return ((a.address & mask) >>> 0) === ((b.address & mask) >>> 0);
 }

@@ -1,7 +1,7 @@
-// A TOML reader for gateway.toml that remembers where every key was written, so that schema
-// errors can name the line. It covers the TOML 1.0 a config file needs: tables, arrays of tables,
-// dotted and quoted keys, basic and literal strings, integers, floats, booleans, arrays (across
-// lines) and inline tables. Dates and multi-line strings are refused with a clear error.
+// gateway.toml through a maintained TOML 1.0 parser (toml-eslint-parser), keeping where every key
+// was written so that schema errors can name the line. Syntax errors carry the parser's line.
+
+import { getStaticTOMLValue, parseTOML, type AST } from 'toml-eslint-parser';
 
 export type TomlValue = string | number | boolean | TomlValue[] | TomlTable;
 export interface TomlTable {
@@ -16,301 +16,93 @@ export class TomlError extends Error {
 
 export interface TomlDocument {
   root: TomlTable;
-  /** Line of a key by its path: `lan.address`, `portfw[1].to`; tables by their header. */
+  /** Line of a key by its path: `lan.address`, `portfw[1].to`, `masq.helpers.ftp`; tables by their header. */
   lines: Map<string, number>;
 }
 
-const BARE_KEY = /[A-Za-z0-9_-]/;
-
 export function parseToml(text: string): TomlDocument {
-  return new Reader(text).document();
+  let ast: AST.TOMLProgram;
+  try {
+    ast = parseTOML(text);
+  } catch (e) {
+    const err = e as { lineNumber?: number; message: string };
+    throw new TomlError(lineOfError(text, err.lineNumber ?? 1), friendly(err.message));
+  }
+  const lines = new Map<string, number>();
+  for (const top of ast.body) {
+    for (const node of top.body) {
+      if (node.type === 'TOMLTable') {
+        const path = pathOf(node.resolvedKey);
+        lines.set(path, node.loc.start.line);
+        for (const kv of node.body) keyLines(kv, path, lines);
+      } else {
+        keyLines(node, '', lines);
+      }
+    }
+  }
+  return { root: plain(getStaticTOMLValue(ast)) as TomlTable, lines };
 }
 
-class Reader {
-  private pos = 0;
-  private line = 1;
-  private readonly root: TomlTable = {};
-  private readonly lines = new Map<string, number>();
-  /** Tables created by a header or by dotted keys, which a second header may not redefine. */
-  private readonly defined = new Set<TomlTable>();
-  private readonly arrayTables = new Set<TomlValue[]>();
+/** The parser's words, with ours in front for the mistakes people make by hand. */
+const FRIENDLY: [RegExp, string][] = [
+  [/^Unspecified values/, 'a key with no value'],
+  [/^Defining a key multiple times/, 'defined twice'],
+  [/^Unterminated table-key/, 'unterminated table header (a missing "]")'],
+  [/^Must be a newline/, 'something follows the value on the same line'],
+  [/^Unexpected character/, 'not a value (strings need quotes)'],
+  [/^Unterminated string/, 'unterminated string (a missing quote)'],
+  [/^Unterminated array/, 'unterminated array (a missing "]")'],
+  [/escape sequence/, 'bad escape in a string (write \\\\ for a backslash)'],
+];
 
-  constructor(private readonly text: string) {}
+function friendly(message: string): string {
+  const f = FRIENDLY.find(([re]) => re.test(message));
+  return f === undefined ? message : `${f[1]} (${message})`;
+}
 
-  document(): TomlDocument {
-    let table = this.root;
-    let path = '';
-    for (;;) {
-      this.skipBlank();
-      if (this.pos >= this.text.length) break;
-      if (this.peek() === '[') {
-        [table, path] = this.header();
-      } else {
-        this.keyValue(table, path);
-      }
-      this.endOfLine();
-    }
-    return { root: this.root, lines: this.lines };
+/**
+ * The parser notices an unfinished value where the next token should be, often on the next
+ * line: the error belongs to the last line with something on it.
+ */
+function lineOfError(text: string, line: number): number {
+  const lines = text.split('\n');
+  let l = Math.min(line, lines.length);
+  while (l > 1 && (lines[l - 1] ?? '').trim() === '') l--;
+  return l;
+}
+
+/** `['portfw', 0, 'to']` → `portfw[0].to`. */
+function pathOf(keys: readonly (string | number)[], prefix = ''): string {
+  let out = prefix;
+  for (const k of keys) out = typeof k === 'number' ? `${out}[${k}]` : out === '' ? k : `${out}.${k}`;
+  return out;
+}
+
+function keyLines(kv: AST.TOMLKeyValue, prefix: string, lines: Map<string, number>): void {
+  const names = kv.key.keys.map((k) => (k.type === 'TOMLBare' ? k.name : k.value));
+  const line = kv.loc.start.line;
+  // Every prefix of a dotted key names something too (`a.b = 1` defines table `a`).
+  for (let i = 1; i <= names.length; i++) {
+    const path = pathOf(names.slice(0, i), prefix);
+    if (!lines.has(path)) lines.set(path, line);
   }
-
-  private fail(reason: string): never {
-    throw new TomlError(this.line, reason);
-  }
-
-  private peek(): string {
-    return this.text[this.pos] ?? '';
-  }
-
-  /** Spaces and tabs only. */
-  private skipSpace(): void {
-    while (this.peek() === ' ' || this.peek() === '\t') this.pos++;
-  }
-
-  private skipComment(): void {
-    if (this.peek() !== '#') return;
-    while (this.pos < this.text.length && this.peek() !== '\n') this.pos++;
-  }
-
-  /** Whitespace, newlines and comments (between statements and inside arrays). */
-  private skipBlank(): void {
-    for (;;) {
-      this.skipSpace();
-      this.skipComment();
-      if (this.peek() === '\n') {
-        this.pos++;
-        this.line++;
-      } else if (this.peek() === '\r' && this.text[this.pos + 1] === '\n') {
-        this.pos += 2;
-        this.line++;
-      } else {
-        return;
-      }
-    }
-  }
-
-  private endOfLine(): void {
-    this.skipSpace();
-    this.skipComment();
-    if (this.pos >= this.text.length) return;
-    if (this.peek() === '\r') this.pos++;
-    if (this.peek() !== '\n') this.fail(`unexpected "${this.peek()}" after a value (one key = value per line)`);
-  }
-
-  private header(): [TomlTable, string] {
-    const array = this.text.startsWith('[[', this.pos);
-    this.pos += array ? 2 : 1;
-    this.skipSpace();
-    const keys = this.dottedKey();
-    this.skipSpace();
-    if (!this.text.startsWith(array ? ']]' : ']', this.pos)) this.fail(`unterminated table header`);
-    this.pos += array ? 2 : 1;
-    let table = this.root;
-    let path = '';
-    for (let i = 0; i < keys.length - 1; i++) [table, path] = this.descend(table, path, keys[i]!);
-    const last = keys[keys.length - 1]!;
-    const here = join(path, last);
-    if (array) {
-      let list = table[last];
-      if (list === undefined) {
-        list = [];
-        table[last] = list;
-        this.arrayTables.add(list);
-      } else if (!Array.isArray(list) || !this.arrayTables.has(list)) {
-        this.fail(`"${here}" is already defined and is not an array of tables`);
-      }
-      const t: TomlTable = {};
-      list.push(t);
-      const at = `${here}[${list.length - 1}]`;
-      this.lines.set(at, this.line);
-      if (!this.lines.has(here)) this.lines.set(here, this.line);
-      return [t, at];
-    }
-    const existing = table[last];
-    if (existing === undefined) {
-      const t: TomlTable = {};
-      table[last] = t;
-      this.defined.add(t);
-      this.lines.set(here, this.line);
-      return [t, here];
-    }
-    if (!isTable(existing) || this.defined.has(existing)) this.fail(`table [${here}] is defined twice`);
-    this.defined.add(existing);
-    this.lines.set(here, this.line);
-    return [existing, here];
-  }
-
-  /** The table at table[key], created implicitly if absent; through the last element of an array of tables. */
-  private descend(table: TomlTable, path: string, key: string): [TomlTable, string] {
-    const v = table[key];
-    const here = join(path, key);
-    if (v === undefined) {
-      const t: TomlTable = {};
-      table[key] = t;
-      return [t, here];
-    }
-    if (Array.isArray(v) && this.arrayTables.has(v)) {
-      const last = v[v.length - 1];
-      if (isTable(last)) return [last, `${here}[${v.length - 1}]`];
-    }
-    if (!isTable(v)) this.fail(`"${here}" is a value, not a table`);
-    return [v, here];
-  }
-
-  private keyValue(table: TomlTable, path: string): void {
-    const line = this.line;
-    const keys = this.dottedKey();
-    this.skipSpace();
-    if (this.peek() !== '=') this.fail(`expected "=" after key "${keys.join('.')}"`);
-    this.pos++;
-    this.skipSpace();
-    let t = table;
-    let p = path;
-    for (let i = 0; i < keys.length - 1; i++) {
-      [t, p] = this.descend(t, p, keys[i]!);
-      this.defined.add(t);
-    }
-    const last = keys[keys.length - 1]!;
-    const here = join(p, last);
-    if (Object.hasOwn(t, last)) this.fail(`key "${here}" is defined twice`);
-    this.lines.set(here, line);
-    t[last] = this.value(here);
-  }
-
-  private dottedKey(): string[] {
-    const keys = [this.simpleKey()];
-    for (;;) {
-      this.skipSpace();
-      if (this.peek() !== '.') return keys;
-      this.pos++;
-      this.skipSpace();
-      keys.push(this.simpleKey());
-    }
-  }
-
-  private simpleKey(): string {
-    const c = this.peek();
-    if (c === '"') return this.basicString();
-    if (c === "'") return this.literalString();
-    const start = this.pos;
-    while (BARE_KEY.test(this.peek())) this.pos++;
-    if (this.pos === start) this.fail(c === '' || c === '\n' ? 'expected a key' : `unexpected "${c}" where a key was expected`);
-    return this.text.slice(start, this.pos);
-  }
-
-  private value(path: string): TomlValue {
-    const c = this.peek();
-    if (c === '"') {
-      if (this.text.startsWith('"""', this.pos)) this.fail('multi-line strings are not supported');
-      return this.basicString();
-    }
-    if (c === "'") {
-      if (this.text.startsWith("'''", this.pos)) this.fail('multi-line strings are not supported');
-      return this.literalString();
-    }
-    if (c === '[') return this.array(path);
-    if (c === '{') return this.inlineTable(path);
-    const m = /^[A-Za-z0-9_+\-.:]+/.exec(this.text.slice(this.pos, this.pos + 64));
-    if (m === null) this.fail(c === '' || c === '\n' || c === '\r' ? `key "${path}" has no value` : `unexpected "${c}" where a value was expected`);
-    const word = m[0];
-    this.pos += word.length;
-    if (word === 'true') return true;
-    if (word === 'false') return false;
-    if (/^[+-]?(0|[1-9](_?\d)*)$/.test(word)) return Number(word.replace(/_/g, ''));
-    if (/^0x[0-9A-Fa-f](_?[0-9A-Fa-f])*$/.test(word)) return Number.parseInt(word.slice(2).replace(/_/g, ''), 16);
-    if (/^[+-]?(0|[1-9](_?\d)*)(\.\d(_?\d)*)?([eE][+-]?\d(_?\d)*)?$/.test(word)) return Number(word.replace(/_/g, ''));
-    if (/^\d{4}-\d{2}-\d{2}/.test(word)) this.fail('dates and times are not supported');
-    this.fail(`"${word}" is not a value (strings need quotes)`);
-  }
-
-  private array(path: string): TomlValue[] {
-    const startLine = this.line;
-    this.pos++;
-    const out: TomlValue[] = [];
-    for (;;) {
-      this.skipBlank();
-      if (this.peek() === ']') break;
-      if (this.pos >= this.text.length) throw new TomlError(startLine, `unterminated array "${path}"`);
-      const item = `${path}[${out.length}]`;
-      this.lines.set(item, this.line);
-      out.push(this.value(item));
-      this.skipBlank();
-      if (this.peek() === ',') {
-        this.pos++;
-        continue;
-      }
-      if (this.pos >= this.text.length) throw new TomlError(startLine, `unterminated array "${path}"`);
-      if (this.peek() !== ']') this.fail(`expected "," or "]" in array "${path}"`);
-    }
-    this.pos++;
-    return out;
-  }
-
-  private inlineTable(path: string): TomlTable {
-    this.pos++;
-    const t: TomlTable = {};
-    this.skipSpace();
-    if (this.peek() === '}') {
-      this.pos++;
-      return t;
-    }
-    for (;;) {
-      this.skipSpace();
-      this.keyValue(t, path);
-      this.skipSpace();
-      if (this.peek() === ',') {
-        this.pos++;
-        continue;
-      }
-      if (this.peek() === '}') break;
-      this.fail(`expected "," or "}" in inline table "${path}"`);
-    }
-    this.pos++;
-    this.defined.add(t);
-    return t;
-  }
-
-  private basicString(): string {
-    this.pos++;
-    let out = '';
-    for (;;) {
-      const c = this.peek();
-      if (c === '' || c === '\n') this.fail('unterminated string');
-      this.pos++;
-      if (c === '"') return out;
-      if (c !== '\\') {
-        out += c;
-        continue;
-      }
-      const e = this.peek();
-      this.pos++;
-      const simple: Record<string, string> = { b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', '"': '"', '\\': '\\' };
-      if (e in simple) {
-        out += simple[e];
-      } else if (e === 'u' || e === 'U') {
-        const n = e === 'u' ? 4 : 8;
-        const hex = this.text.slice(this.pos, this.pos + n);
-        if (!/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== n) this.fail(`bad \\${e} escape`);
-        out += String.fromCodePoint(Number.parseInt(hex, 16));
-        this.pos += n;
-      } else {
-        this.fail(`bad escape "\\${e}" in string`);
-      }
-    }
-  }
-
-  private literalString(): string {
-    this.pos++;
-    const end = this.text.indexOf("'", this.pos);
-    const nl = this.text.indexOf('\n', this.pos);
-    if (end < 0 || (nl >= 0 && nl < end)) this.fail('unterminated string');
-    const s = this.text.slice(this.pos, end);
-    this.pos = end + 1;
-    return s;
+  if (kv.value.type === 'TOMLInlineTable') {
+    for (const inner of kv.value.body) keyLines(inner, pathOf(names, prefix), lines);
   }
 }
 
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
+/**
+ * The parser's values as the schema reads them: big integers as numbers (the schema bounds
+ * them), dates and times as their TOML text (no key of ours takes one, so they fail as strings
+ * would, with a clear message), ±inf and nan as numbers.
+ */
+function plain(v: unknown): TomlValue {
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Date) return v.toISOString();
+  if (v === null) return Number.NaN;
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, plain(x)]));
+  return v as string | number | boolean;
 }
 
 export function isTable(v: TomlValue | undefined): v is TomlTable {

@@ -1,0 +1,98 @@
+// Every key of gateway.toml, once: its type, bounds, default and meaning. The validator
+// (schema.ts) reads types and defaults from here, and README's key table is this table rendered
+// (test/unit/config.test.ts compares them), so documentation and behaviour cannot drift.
+
+export type KeySpec =
+  | { type: 'string'; default: string | undefined }
+  | { type: 'integer'; default: number | undefined; min: number; max: number }
+  | { type: 'boolean'; default: boolean }
+  | { type: 'strings'; default: string[] }
+  | { type: 'enum'; values: readonly string[]; default: string | undefined }
+  /** Parsed by its own rule in schema.ts (addresses, port ranges, helper tables). */
+  | { type: 'custom'; default: string | number | undefined };
+
+export interface KeyDoc {
+  section: string;
+  key: string;
+  spec: KeySpec;
+  /** The README's default column when the value alone does not say it ("none", "the interface's"). */
+  shown?: string;
+  doc: string;
+}
+
+const str = (d: string | undefined): KeySpec => ({ type: 'string', default: d });
+const int = (d: number | undefined, min: number, max: number): KeySpec => ({ type: 'integer', default: d, min, max });
+const oneOf = (values: readonly string[], d: string | undefined): KeySpec => ({ type: 'enum', values, default: d });
+const custom = (d: string | number | undefined): KeySpec => ({ type: 'custom', default: d });
+
+export const KEYS: readonly KeyDoc[] = [
+  { section: 'lan', key: 'interface', spec: str('eth0'), doc: 'the LAN port' },
+  { section: 'lan', key: 'address', spec: custom('192.168.0.1/24'), doc: 'the gateway\'s LAN address and the masqueraded network (a host address, /8 to /30)' },
+  { section: 'wan', key: 'type', spec: oneOf(['ethernet', 'ppp'], undefined), doc: '`"ethernet"` (cable/DSL modem) or `"ppp"` (serial modem, `[modem]` and `[ppp]`)' },
+  { section: 'wan', key: 'interface', spec: str('eth1'), doc: 'Ethernet WAN port; not the LAN port' },
+  { section: 'wan', key: 'address', spec: custom('dhcp'), doc: '`"dhcp"` or a static `"203.0.113.2/24"` (a host address, outside the LAN)' },
+  { section: 'wan', key: 'gateway', spec: custom(undefined), shown: 'none', doc: 'upstream router, on the WAN\'s network; required with a static address' },
+  { section: 'wan', key: 'mtu', spec: int(undefined, 576, 9000), shown: 'the interface\'s', doc: 'e.g. 1492 behind a PPPoE modem; MSS is clamped and datagrams fragmented to fit' },
+  { section: 'modem', key: 'device', spec: str('auto'), doc: 'serial device (`"/dev/ttyUSB0"`, `"/dev/ttyAMA0"`, a pty path); `"auto"` asks every serial port in `/sys/class/tty` (USB modems first) `AT` and takes the first to answer OK' },
+  { section: 'modem', key: 'baud', spec: int(115200, 300, 4000000), doc: 'line speed, 300 to 4000000' },
+  { section: 'modem', key: 'flow_control', spec: oneOf(['rtscts', 'none'], 'rtscts'), doc: 'or `"none"` (three-wire UARTs, ptys)' },
+  { section: 'modem', key: 'init', spec: { type: 'strings', default: ['ATZ'] }, doc: 'init strings, each must answer OK' },
+  { section: 'modem', key: 'dial', spec: str('ATD*99#'), doc: 'dial command (`"ATDT5551234"` for dial-up); CONNECT is awaited' },
+  { section: 'modem', key: 'connect_timeout', spec: int(60, 1, 600), doc: 'seconds to wait for CONNECT' },
+  { section: 'modem', key: 'pin', spec: str(''), doc: 'SIM PIN, sent with `AT+CPIN=` when the SIM asks; never logged, and never retried when refused (three wrong PINs block a SIM)' },
+  { section: 'modem', key: 'apn', spec: str(''), doc: 'cellular APN, set with `AT+CGDCONT=1,"IP","…"` before dialling' },
+  { section: 'ppp', key: 'user', spec: str(''), doc: 'PAP or CHAP-MD5 user name for the ISP' },
+  { section: 'ppp', key: 'password', spec: str(''), doc: 'its password (never logged)' },
+  { section: 'ppp', key: 'persist', spec: { type: 'boolean', default: true }, doc: 'redial after the link drops; false: give up after the first call ends' },
+  { section: 'ppp', key: 'holdoff', spec: int(5, 1, 3600), doc: 'seconds before redialling after a working link dropped; also the first step of the back-off' },
+  { section: 'ppp', key: 'max_backoff', spec: int(300, 1, 86400), doc: 'failed dials (BUSY, NO CARRIER, no answer) wait holdoff × 2ⁿ⁻¹ seconds, up to this' },
+  { section: 'ppp', key: 'maxfail', spec: int(0, 0, 1000000), doc: 'consecutive failed attempts before giving up (0: never), as pppd\'s maxfail' },
+  { section: 'ppp', key: 'auth_retry', spec: int(300, 1, 86400), doc: 'seconds before trying again after the ISP refused our credentials' },
+  { section: 'ppp', key: 'lcp_echo_interval', spec: int(30, 0, 3600), doc: 'seconds between LCP echo requests (0: off)' },
+  { section: 'ppp', key: 'lcp_echo_failure', spec: int(4, 0, 100), doc: 'that many unanswered echo requests in a row end the call (0: never)' },
+  { section: 'masq', key: 'tcp_timeout', spec: int(7200, 1, 864000), doc: 'seconds an idle established TCP flow lives (`ipchains -M -S 7200 10 160`)' },
+  { section: 'masq', key: 'tcp_fin_timeout', spec: int(10, 1, 86400), doc: 'seconds after the first FIN' },
+  { section: 'masq', key: 'udp_timeout', spec: int(160, 1, 86400), doc: 'seconds a replied UDP flow lives (unreplied: 30, or less if this is less)' },
+  { section: 'masq', key: 'icmp_timeout', spec: int(30, 1, 86400), doc: 'seconds an ICMP echo flow lives' },
+  { section: 'masq', key: 'ports', spec: custom('61000-65095'), doc: 'outside ports for masqueraded flows, chosen at random (RFC 6056); at least 1024' },
+  { section: 'masq', key: 'max_flows', spec: int(65536, 64, 4194304), doc: 'bound of the connection table (about 5 MB)' },
+  { section: 'masq', key: 'helpers', spec: custom(undefined), shown: 'none', doc: '`{ ftp = [21], irc = [6667] }`: accepted, but the helpers are not built yet (a warning is logged)' },
+  { section: 'portfw', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: '`"tcp"` or `"udp"`' },
+  { section: 'portfw', key: 'port', spec: custom(undefined), doc: 'outside port `8080` or range `"6000-6010"`' },
+  { section: 'portfw', key: 'to', spec: custom(undefined), doc: '`"192.168.0.10:80"`, a host on the LAN; a range maps port by port' },
+  { section: 'log', key: 'level', spec: oneOf(['trace', 'debug', 'info', 'warn', 'error'], 'info'), doc: '`trace`, `debug`, `info`, `warn`, `error`' },
+  { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
+];
+
+/** Sections written as arrays of tables (`[[portfw]]`). */
+export const ARRAY_SECTIONS: ReadonlySet<string> = new Set(['portfw']);
+
+export const SECTIONS: readonly string[] = [...new Set(KEYS.map((k) => k.section))];
+
+export function keysOf(section: string): string[] {
+  return KEYS.filter((k) => k.section === section).map((k) => k.key);
+}
+
+export function specOf(section: string, key: string): KeySpec {
+  const k = KEYS.find((x) => x.section === section && x.key === key);
+  if (k === undefined) throw new Error(`no key ${section}.${key} in the key table`);
+  return k.spec;
+}
+
+/** README's key table, rendered from KEYS: `| key | default | meaning |`. */
+export function renderKeyTable(): string {
+  const rows = KEYS.map((k) => {
+    const name = ARRAY_SECTIONS.has(k.section) ? `[[${k.section}]] ${k.key}` : `[${k.section}] ${k.key}`;
+    return `| \`${name}\` | ${shownDefault(k)} | ${k.doc} |`;
+  });
+  return ['| key | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+function shownDefault(k: KeyDoc): string {
+  if (k.shown !== undefined) return k.shown;
+  const d = k.spec.default;
+  if (d === undefined) return 'required';
+  if (typeof d === 'string') return `\`"${d}"\``;
+  if (Array.isArray(d)) return `\`[${d.map((x) => `"${x}"`).join(', ')}]\``;
+  return `${d}`;
+}
