@@ -17,15 +17,22 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-$(ADDON): drivers/nic/addon/packet_ring.c drivers/nic/addon/binding.gyp node_modules/.installed
+# npm ci builds the addon (the package's install script); this rebuilds it only when its sources
+# change. node_modules is order-only: a fresh install does not make the new addon look stale.
+$(ADDON): drivers/nic/addon/packet_ring.c drivers/nic/addon/binding.gyp | node_modules/.installed
 	sh build/addon.sh
 
 # Debian packages of the lab (curl, iperf3, dnsmasq, nmap, ...): installed when root.
 host-deps:
 	sh build/host-deps.sh
 
-build: deps $(ADDON)
-	$(TSC) -p .
+# TypeScript builds incrementally (tsc --incremental): an unchanged tree compiles nothing.
+TS_SOURCES := $(shell find firmware drivers test bench build -name '*.ts' -not -path '*/node_modules/*' 2>/dev/null) tsconfig.json
+dist/.built: $(TS_SOURCES) node_modules/.installed
+	$(TSC) -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo
+	@touch $@
+
+build: deps $(ADDON) dist/.built
 
 test: build host-deps
 	$(AVA)

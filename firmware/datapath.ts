@@ -6,7 +6,7 @@
 import type { Link } from '../drivers/link.js';
 import type { Clock, Timer } from './clock.js';
 import { formatPrefix, type Prefix } from './core/addr.js';
-import { ForwardingCore, type CoreSnapshot } from './core/core.js';
+import { ForwardingCore, type CoreSnapshot, type FlowRecord } from './core/core.js';
 import type { CoreOptions, InterfaceOptions, Role } from './core/options.js';
 import { readU16 } from './core/wire/bytes.js';
 import type { EventBus } from './events.js';
@@ -53,7 +53,12 @@ export type LocalUdpHandler = (iface: IfaceHandle, datagram: Uint8Array) => void
 
 export interface DatapathSnapshot extends CoreSnapshot {
   links: ({ name: string } & Record<string, number | string>)[];
+  /** With `flows`: the live flows, at most FLOW_LISTING_LIMIT. */
+  flows?: FlowRecord[];
 }
+
+/** A listing is for people and scripts, not a dump of a million flows. */
+export const FLOW_LISTING_LIMIT = 10000;
 
 const TICK_MS = 250;
 
@@ -168,9 +173,10 @@ export class Datapath {
     return { prefix: i.prefix, gateway: i.gateway };
   }
 
-  snapshot(): DatapathSnapshot {
+  snapshot(options: { flows?: boolean } = {}): DatapathSnapshot {
     return {
       ...this.core.snapshot(),
+      ...(options.flows === true ? { flows: this.core.listFlows(this.clock.now(), FLOW_LISTING_LIMIT) } : {}),
       links: [...this.attached.values()].map((h) => {
         const link = this.entry(h).link;
         return { name: link.name, ...link.stats() };

@@ -76,7 +76,7 @@ export class Gateway {
       ? new PppWan({ ...config.modem, ...config.ppp }, { binding: options.serial })
       : new EthernetWan(config.wan, { stateDir: options.stateDir, hostname: options.hostname });
     this.parts = [new LanPort(config.lan), new HostPort(), wan, new ControlSocket(options.controlSocket)];
-    this.commands.register({ name: 'status', summary: 'live state: interfaces, flows, counters, links, WAN', run: () => this.status() });
+    this.commands.register({ name: 'status', summary: 'live state: interfaces, flows, counters, links, WAN (--flows lists the flows)', run: (args) => this.status({ flows: args.includes('--flows') }) });
     this.commands.register({ name: 'help', summary: 'the commands', run: () => this.commands.list() });
   }
 
@@ -112,10 +112,10 @@ export class Gateway {
   }
 
   /** Live state for `gateway status --json`: the datapath's, then each part's under its name. */
-  status(): Record<string, unknown> {
+  status(options: { flows?: boolean } = {}): Record<string, unknown> {
     const parts = Object.fromEntries(this.parts.map((p) => [p.name, p.status()]));
     const wan = parts['wan'] as { dhcp?: unknown } | undefined;
-    return { ...this.datapath.snapshot(), ...parts, dhcp: wan?.dhcp ?? null, ppp: parts['ppp'] ?? null };
+    return { ...this.datapath.snapshot(options), ...parts, dhcp: wan?.dhcp ?? null, ppp: parts['ppp'] ?? null };
   }
 
   /** Stops the parts in reverse, closes the links, undoes the host changes. Idempotent. */

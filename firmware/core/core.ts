@@ -9,19 +9,22 @@ import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from 
 import { fragmentDatagram, Reassembler } from './fragments.js';
 import { RouteTable, type Route } from './routes.js';
 import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
-import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState } from './conntrack/tcp-states.js';
+import { FlowClass, nextTcpState, TCP_STATE_NAMES, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState } from './conntrack/tcp-states.js';
 import { PortAllocator } from './nat/ports.js';
 import { PortForwardTable } from './nat/portfw.js';
-import { refreshIcmpChecksum, rewriteDatagram, rewriteOuterAddresses, tuplePortsOf } from './nat/translate.js';
-import { readU16, readU32 } from './wire/bytes.js';
-import { patchChecksum16 } from './wire/checksum.js';
+import { refreshIcmpChecksum, rewriteDatagram, tuplePortsOf } from './nat/translate.js';
 import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macAt, writeEthernetHeader } from './wire/ethernet.js';
 import { ARP_REQUEST, parseArp } from './wire/arp.js';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, Ipv4Packet } from './wire/ipv4.js';
-import { TCP_ACK, TCP_SYN, TcpSegment } from './wire/tcp.js';
+import {
+  decrementTtl, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, ipv4Destination, ipv4DontFragment, ipv4HeaderLength, ipv4IsFragment, ipv4IsPlain,
+  Ipv4Packet, ipv4Protocol, ipv4Source, ipv4TotalLength, ipv4Ttl, setIpv4Addresses,
+} from './wire/ipv4.js';
+import { TCP_ACK, TCP_SYN, tcpFlags, TcpSegment } from './wire/tcp.js';
+import { destinationPort, transportPorts } from './wire/view.js';
+import { readU16 } from './wire/bytes.js';
 import { UdpDatagram } from './wire/udp.js';
 import {
-  ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IcmpMessage, isIcmpError,
+  ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IcmpMessage, icmpType, isIcmpError,
   UNREACH_FRAG_NEEDED, UNREACH_NET,
 } from './wire/icmp.js';
 import type { CoreOptions, InterfaceOptions, LocalUdpService } from './options.js';
@@ -34,8 +37,6 @@ export const FLOW_UDP_MAPPING = 4; // holds a reference on an endpoint-independe
 const UDP_REPLIED = 1;
 const NO_HINT = -2;
 const BATCH_HINTS = 256;
-const IP_TTL = 8;
-const IP_PROTO_WORD = 8; // TTL and protocol share one 16-bit checksum word
 const TCP_HEADER_MIN_WITH_MSS = 40; // IPv4 + TCP headers without options: MSS = MTU − 40 (RFC 879)
 
 /** Swaps the two ports of a packed tuple: the key of the reverse direction. */
@@ -50,6 +51,19 @@ export interface CoreSnapshot {
   translations: CoreCounters['translations'];
   fragmentsPending: number;
   udpMappings: number;
+}
+
+/** One flow as `gateway status --flows` shows it. */
+export interface FlowRecord {
+  protocol: 'tcp' | 'udp' | 'icmp';
+  /** What the flow does: source NAT, a port forward, both (hairpin), or neither (routed). */
+  kind: 'masquerade' | 'portfw' | 'hairpin' | 'routed';
+  /** The original direction as it arrived, and the reply direction as it arrives. */
+  original: string;
+  reply: string;
+  state: string;
+  /** Seconds until it expires unless traffic refreshes it. */
+  expiresIn: number;
 }
 
 export class ForwardingCore {
@@ -183,7 +197,7 @@ export class ForwardingCore {
     }
     const frame = new Uint8Array(ETHERNET_HEADER_LEN + datagram.length);
     frame.set(datagram, ETHERNET_HEADER_LEN);
-    const dst = readU32(datagram, 16);
+    const dst = ipv4Destination(datagram, 0);
     if (dst === 0xffffffff) {
       writeEthernetHeader(frame, 0, BROADCAST_MAC, iface.mac, ETHERTYPE_IPV4);
       iface.tx.push(frame);
@@ -224,6 +238,34 @@ export class ForwardingCore {
     };
   }
 
+  /** Live flows, at most `limit` (a status listing; walks the table). */
+  listFlows(now: number, limit: number): FlowRecord[] {
+    const t = this.table;
+    const out: FlowRecord[] = [];
+    const tuple = (key: number, protocol: number): string => {
+      const p = t.ports(key);
+      if (protocol === IPPROTO_ICMP) return `${formatIpv4(t.src(key))} → ${formatIpv4(t.dst(key))} id ${(p >>> 16) | (p & 0xffff)}`;
+      return `${formatIpv4(t.src(key))}:${p >>> 16} → ${formatIpv4(t.dst(key))}:${p & 0xffff}`;
+    };
+    t.forEachLive((id) => {
+      if (out.length >= limit) return false;
+      const protocol = t.protocolOf(id);
+      const flags = t.flagsOf(id);
+      const snat = (flags & FLOW_SNAT) !== 0;
+      const dnat = (flags & FLOW_DNAT) !== 0;
+      out.push({
+        protocol: protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : 'icmp',
+        kind: snat && dnat ? 'hairpin' : snat ? 'masquerade' : dnat ? 'portfw' : 'routed',
+        original: tuple(id * 2, protocol),
+        reply: tuple(id * 2 + 1, protocol),
+        state: protocol === IPPROTO_TCP ? TCP_STATE_NAMES[t.stateOf(id)] ?? String(t.stateOf(id)) : t.stateOf(id) === UDP_REPLIED ? 'REPLIED' : 'UNREPLIED',
+        expiresIn: Math.max(0, Math.round((t.expiresAt(id) - now) / 1000)),
+      });
+      return true;
+    });
+    return out;
+  }
+
   // ---------------------------------------------------------------------------------------
   // Data plane.
 
@@ -261,12 +303,12 @@ export class ForwardingCore {
    */
   private tupleOf(b: Uint8Array, ipOff: number, end: number, out: Int32Array, at: number): void {
     out[at + 3] = -1;
-    if (end < ipOff + 24 || b[ipOff] !== 0x45 || (ipOff >= ETHERNET_HEADER_LEN && (b[ipOff - 2] !== 0x08 || b[ipOff - 1] !== 0x00))) return;
-    const protocol = b[ipOff + 9]!;
-    if ((protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) || (readU16(b, ipOff + 6) & 0x3fff) !== 0) return;
-    out[at] = readU32(b, ipOff + 12);
-    out[at + 1] = readU32(b, ipOff + 16);
-    out[at + 2] = readU32(b, ipOff + 20);
+    if (end < ipOff + IPV4_MIN_HEADER_LEN + 4 || !ipv4IsPlain(b, ipOff) || (ipOff >= ETHERNET_HEADER_LEN && readU16(b, ipOff - 2) !== ETHERTYPE_IPV4)) return;
+    const protocol = ipv4Protocol(b, ipOff);
+    if ((protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) || ipv4IsFragment(b, ipOff)) return;
+    out[at] = ipv4Source(b, ipOff);
+    out[at + 1] = ipv4Destination(b, ipOff);
+    out[at + 2] = transportPorts(b, ipOff + IPV4_MIN_HEADER_LEN);
     out[at + 3] = protocol;
   }
 
@@ -292,10 +334,10 @@ export class ForwardingCore {
 
   /** Broadcast or multicast IPv4: DHCP replies for the core's own client, else the host's. */
   private groupIpInput(iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
-    if (this.localUdp !== undefined && iface.role === 'outside' && Ipv4Packet.check(b, ipOff, end) === undefined && b[ipOff + 9] === IPPROTO_UDP) {
-      const ipEnd = ipOff + readU16(b, ipOff + 2);
-      const l4 = ipOff + (b[ipOff]! & 0xf) * 4;
-      if ((readU16(b, ipOff + 6) & 0x3fff) === 0 && UdpDatagram.check(b, l4, ipEnd) === undefined && this.deliverLocalUdp(iface, b, ipOff, ipEnd, readU16(b, l4 + 2))) return;
+    if (this.localUdp !== undefined && iface.role === 'outside' && Ipv4Packet.check(b, ipOff, end) === undefined && ipv4Protocol(b, ipOff) === IPPROTO_UDP) {
+      const ipEnd = ipOff + ipv4TotalLength(b, ipOff);
+      const l4 = ipOff + ipv4HeaderLength(b, ipOff);
+      if (!ipv4IsFragment(b, ipOff) && UdpDatagram.check(b, l4, ipEnd) === undefined && this.deliverLocalUdp(iface, b, ipOff, ipEnd, destinationPort(b, l4))) return;
     }
     this.counters.translations.toHost++;
   }
@@ -325,9 +367,9 @@ export class ForwardingCore {
   private ipInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
     const err = Ipv4Packet.check(b, ipOff, end);
     if (err !== undefined) return this.counters.drop(err);
-    let ipEnd = ipOff + readU16(b, ipOff + 2);
-    const src = readU32(b, ipOff + 12);
-    const dst = readU32(b, ipOff + 16);
+    let ipEnd = ipOff + ipv4TotalLength(b, ipOff);
+    const src = ipv4Source(b, ipOff);
+    const dst = ipv4Destination(b, ipOff);
     if (isMartianSource(src) || src === 0xffffffff) return this.counters.drop('martianSource');
     if (iface.role === 'outside' && this.isSpoofedSource(src)) return this.counters.drop('spoofedSource');
     if (isMulticast(dst) || dst === 0xffffffff || (iface.broadcast !== 0 && dst === iface.broadcast)) {
@@ -336,7 +378,7 @@ export class ForwardingCore {
     }
     if (isMartianDestination(dst)) return this.counters.drop('martianDestination');
 
-    if ((readU16(b, ipOff + 6) & 0x3fff) !== 0) {
+    if (ipv4IsFragment(b, ipOff)) {
       const r = this.reassembler.add(now, b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
       if (r === 'pending') return;
       if (typeof r === 'string') return this.counters.drop(r);
@@ -346,8 +388,8 @@ export class ForwardingCore {
       ipEnd = b.length;
     }
 
-    const protocol = b[ipOff + 9]!;
-    const l4 = ipOff + (b[ipOff]! & 0xf) * 4;
+    const protocol = ipv4Protocol(b, ipOff);
+    const l4 = ipOff + ipv4HeaderLength(b, ipOff);
     let l4err: DropReason | undefined;
     if (protocol === IPPROTO_TCP) l4err = TcpSegment.check(b, l4, ipEnd);
     else if (protocol === IPPROTO_UDP) l4err = UdpDatagram.check(b, l4, ipEnd);
@@ -357,7 +399,7 @@ export class ForwardingCore {
 
     const ports = tuplePortsOf(b, protocol, l4);
     if (ports < 0) {
-      if (isIcmpError(b[l4]!)) return this.icmpErrorInput(now, iface, b, ipOff, l4, ipEnd);
+      if (isIcmpError(icmpType(b, l4))) return this.icmpErrorInput(now, iface, b, ipOff, l4, ipEnd);
       return this.notForwardable(iface, dst, 'unsupportedProtocol');
     }
     // The batch's first pass already looked this tuple up, unless the table changed since.
@@ -398,7 +440,7 @@ export class ForwardingCore {
     const out = this.interfaces[route.iface]!;
     const protocol = t.protocolOf(id);
     if (protocol === IPPROTO_TCP) {
-      const flags = b[l4 + 13]!;
+      const flags = tcpFlags(b, l4);
       let state = t.stateOf(id);
       const next = nextTcpState(dir, tcpEvent(flags), state);
       if (next === TcpState.Invalid) return this.counters.drop('tcpInvalid');
@@ -434,12 +476,12 @@ export class ForwardingCore {
       this.counters.drop('linkDown');
       return false;
     }
-    if (b[ipOff + IP_TTL]! <= 1) {
+    if (ipv4Ttl(b, ipOff) <= 1) {
       this.sendIcmpError(now, iface, ICMP_TIME_EXCEEDED, 0, 0, b, ipOff, ipEnd);
       this.counters.drop('ttlExceeded');
       return false;
     }
-    if (ipEnd - ipOff > out.mtu && (readU16(b, ipOff + 6) & IPV4_FLAG_DF) !== 0) {
+    if (ipEnd - ipOff > out.mtu && ipv4DontFragment(b, ipOff)) {
       this.sendIcmpError(now, iface, ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, out.mtu, b, ipOff, ipEnd);
       this.counters.drop('fragmentationNeeded');
       return false;
@@ -526,7 +568,7 @@ export class ForwardingCore {
 
   /** Traffic for an address the core itself answers for: echo requests only. */
   private localInput(now: number, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, protocol: number): void {
-    if (protocol === IPPROTO_ICMP && b[l4] === ICMP_ECHO_REQUEST && this.options.answerPing) {
+    if (protocol === IPPROTO_ICMP && icmpType(b, l4) === ICMP_ECHO_REQUEST && this.options.answerPing) {
       const reply = buildEchoReply(b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
       this.counters.translations.echoRepliesSent++;
       return this.sendLocal(now, reply, ETHERNET_HEADER_LEN);
@@ -539,27 +581,27 @@ export class ForwardingCore {
     const q = l4 + ICMP_HEADER_LEN;
     const qerr = Ipv4Packet.check(b, q, ipEnd, false);
     // The quote may be cut short (RFC 792 asks for the header + 8 bytes), so its total length is not checked against ipEnd.
-    const qihl = (b[q]! & 0xf) * 4;
+    const qihl = ipv4HeaderLength(b, q);
     if ((qerr !== undefined && qerr !== 'badTotalLength') || ipEnd - q < qihl + 8) return this.counters.drop('badIcmpQuote');
-    const qproto = b[q + 9]!;
+    const qproto = ipv4Protocol(b, q);
     const ql4 = q + qihl;
-    if (qproto !== IPPROTO_TCP && qproto !== IPPROTO_UDP && qproto !== IPPROTO_ICMP) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+    if (qproto !== IPPROTO_TCP && qproto !== IPPROTO_UDP && qproto !== IPPROTO_ICMP) return this.notForwardable(iface, ipv4Destination(b, ipOff), 'icmpErrorNoFlow');
     const qports = tuplePortsOf(b, qproto, ql4);
     if (qports < 0) return this.counters.drop('badIcmpQuote');
-    const key = this.table.unlessExpired(this.table.lookup(readU32(b, q + 16), readU32(b, q + 12), swapPorts(qports), qproto), now);
-    if (key < 0) return this.notForwardable(iface, readU32(b, ipOff + 16), 'icmpErrorNoFlow');
+    const key = this.table.unlessExpired(this.table.lookup(ipv4Destination(b, q), ipv4Source(b, q), swapPorts(qports), qproto), now);
+    if (key < 0) return this.notForwardable(iface, ipv4Destination(b, ipOff), 'icmpErrorNoFlow');
 
     const t = this.table;
     const other = key ^ 1;
-    const outerSrc = readU32(b, ipOff + 12);
-    const outerDst = readU32(b, ipOff + 16);
+    const outerSrc = ipv4Source(b, ipOff);
+    const outerDst = ipv4Destination(b, ipOff);
     const newDst = outerDst === t.dst(key) ? t.src(other) : outerDst;
     const newSrc = outerSrc === t.src(key) ? t.dst(other) : outerSrc;
     const route = this.pathTo(now, iface, newDst, b, ipOff, ipEnd);
     if (route === undefined) return;
     // The quoted datagram travelled the other way: after translation it is exactly the other tuple.
     rewriteDatagram(b, q, ql4, ipEnd, qproto, t.src(other), t.dst(other), t.ports(other));
-    rewriteOuterAddresses(b, ipOff, newSrc, newDst);
+    setIpv4Addresses(b, ipOff, newSrc, newDst);
     refreshIcmpChecksum(b, l4, ipEnd);
     this.counters.translations.icmpErrorsTranslated++;
     this.output(now, this.interfaces[route.iface]!, route, b, ipOff, ipEnd);
@@ -567,10 +609,8 @@ export class ForwardingCore {
 
   /** Decrements TTL, then sends, fragmenting if the link needs it. */
   private output(now: number, out: CoreInterface, route: Route, b: Uint8Array, ipOff: number, ipEnd: number): void {
-    const ttl = b[ipOff + IP_TTL]!;
-    b[ipOff + IP_TTL] = ttl - 1;
-    patchChecksum16(b, ipOff + 10, (ttl << 8) | b[ipOff + IP_PROTO_WORD + 1]!, ((ttl - 1) << 8) | b[ipOff + IP_PROTO_WORD + 1]!);
-    const nextHop = route.gateway !== 0 ? route.gateway : readU32(b, ipOff + 16);
+    decrementTtl(b, ipOff);
+    const nextHop = route.gateway !== 0 ? route.gateway : ipv4Destination(b, ipOff);
     if (ipEnd - ipOff <= out.mtu) {
       if (this.transmit(now, out, b, ipOff, ipEnd, nextHop)) this.counters.translations.forwarded++;
       return;
@@ -596,7 +636,7 @@ export class ForwardingCore {
 
   /** Sends a datagram the core built itself (ICMP), routed by its destination. */
   private sendLocal(now: number, b: Uint8Array, ipOff: number): void {
-    const dst = readU32(b, ipOff + 16);
+    const dst = ipv4Destination(b, ipOff);
     const route = this.routes.lookup(dst);
     if (route === undefined) return this.counters.drop('noRoute');
     const out = this.interfaces[route.iface]!;
@@ -702,5 +742,5 @@ export class ForwardingCore {
 
 /** A connection opens with SYN alone; anything else without a flow belongs to no connection we know. */
 function isInitialSyn(b: Uint8Array, l4: number): boolean {
-  return (b[l4 + 13]! & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+  return (tcpFlags(b, l4) & (TCP_SYN | TCP_ACK)) === TCP_SYN;
 }

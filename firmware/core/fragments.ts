@@ -1,9 +1,10 @@
 // IPv4 fragments: reassembly before translation ("always defragment") with bounded memory and
 // time, and fragmentation on output when the next link's MTU is smaller (RFC 791 §3.2, RFC 815).
 
-import { readU16, readU32, writeU16 } from './wire/bytes.js';
-import { checksum } from './wire/checksum.js';
-import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
+import {
+  IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_MIN_HEADER_LEN, ipv4Destination, ipv4DontFragment, ipv4FragmentOffset, ipv4HeaderLength, ipv4Identification,
+  ipv4MoreFragments, Ipv4Packet, ipv4Protocol, ipv4Source,
+} from './wire/ipv4.js';
 import type { DropReason } from './counters.js';
 
 export interface ReassemblyLimits {
@@ -51,17 +52,17 @@ export class Reassembler {
    * buffer with `headroom` bytes before its header, 'pending', or why the fragment was dropped.
    */
   add(now: number, b: Uint8Array, ipOff: number, ipEnd: number, headroom: number): ReassemblyResult {
-    const ihl = (b[ipOff]! & 0xf) * 4;
-    const ff = readU16(b, ipOff + 6);
-    const start = (ff & 0x1fff) * 8;
-    const more = (ff & 0x2000) !== 0;
+    const ihl = ipv4HeaderLength(b, ipOff);
+    const start = ipv4FragmentOffset(b, ipOff);
+    const more = ipv4MoreFragments(b, ipOff);
     const len = ipEnd - ipOff - ihl;
     const end = start + len;
     if (len === 0) return 'zeroLengthFragment';
     if (more && len % 8 !== 0) return 'badFragmentLength';
     if (ihl + end > MAX_DATAGRAM) return 'fragmentTooLarge';
 
-    const key = `${readU32(b, ipOff + 12)}>${readU32(b, ipOff + 16)}#${readU16(b, ipOff + 4)}/${b[ipOff + 9]}`;
+    // RFC 791: fragments belong together by source, destination, identification and protocol.
+    const key = `${ipv4Source(b, ipOff)}>${ipv4Destination(b, ipOff)}#${ipv4Identification(b, ipOff)}/${ipv4Protocol(b, ipOff)}`;
     let d = this.datagrams.get(key);
     if (d === undefined) {
       if (this.datagrams.size >= this.limits.maxDatagrams) this.evictOldest();
@@ -104,10 +105,10 @@ export class Reassembler {
     const out = new Uint8Array(headroom + ihl + d.totalPayload);
     out.set(d.header, headroom);
     for (const p of d.pieces) out.set(p.data, headroom + ihl + p.start);
-    writeU16(out, headroom + 2, ihl + d.totalPayload);
-    writeU16(out, headroom + 6, readU16(out, headroom + 6) & 0x4000); // keep DF, clear MF and offset
-    writeU16(out, headroom + 10, 0);
-    writeU16(out, headroom + 10, checksum(out, headroom, headroom + ihl));
+    const ip = new Ipv4Packet(out, headroom);
+    ip.totalLength = ihl + d.totalPayload;
+    ip.flagsFragment &= IPV4_FLAG_DF; // keep DF, clear MF and offset
+    ip.fillChecksum();
     this.forget(d);
     return { done: out, ipOffset: headroom };
   }
@@ -139,13 +140,13 @@ export class Reassembler {
  * Returns undefined if the MTU cannot carry even 8 bytes of payload.
  */
 export function fragmentDatagram(b: Uint8Array, ipOff: number, ipEnd: number, mtu: number, headroom: number): Uint8Array[] | undefined {
-  const ihl = (b[ipOff]! & 0xf) * 4;
+  const ihl = ipv4HeaderLength(b, ipOff);
   const laterHeader = copiedOptionsHeader(b, ipOff, ihl);
   const payloadStart = ipOff + ihl;
   const payloadLen = ipEnd - payloadStart;
-  const ff = readU16(b, ipOff + 6);
-  const baseOffset = (ff & 0x1fff) * 8;
-  const baseMore = (ff & 0x2000) !== 0;
+  const baseOffset = ipv4FragmentOffset(b, ipOff);
+  const baseMore = ipv4MoreFragments(b, ipOff);
+  const df = ipv4DontFragment(b, ipOff) ? IPV4_FLAG_DF : 0;
   const out: Uint8Array[] = [];
   let pos = 0;
   while (pos < payloadLen) {
@@ -158,12 +159,11 @@ export function fragmentDatagram(b: Uint8Array, ipOff: number, ipEnd: number, mt
     const o = headroom;
     frag.set(header, o);
     frag.set(b.subarray(payloadStart + pos, payloadStart + pos + chunk), o + header.length);
-    frag[o] = 0x40 | (header.length / 4);
-    writeU16(frag, o + 2, header.length + chunk);
-    const more = !last || baseMore;
-    writeU16(frag, o + 6, (ff & 0x4000) | (more ? 0x2000 : 0) | ((baseOffset + pos) / 8));
-    writeU16(frag, o + 10, 0);
-    writeU16(frag, o + 10, checksum(frag, o, o + header.length));
+    const ip = new Ipv4Packet(frag, o);
+    frag[o] = 0x40 | (header.length / 4); // version 4, and this piece's header length
+    ip.totalLength = header.length + chunk;
+    ip.flagsFragment = df | (!last || baseMore ? IPV4_FLAG_MF : 0) | ((baseOffset + pos) / 8);
+    ip.fillChecksum();
     out.push(frag);
     pos += chunk;
   }

@@ -1,10 +1,9 @@
 // ICMP messages the gateway itself sends (RFC 792, RFC 1812 §4.3): errors quoting a datagram,
 // echo replies for addresses the core owns, and the rate limit that keeps them polite.
 
-import { readU16, readU32, writeU16 } from './wire/bytes.js';
 import { checksum } from './wire/checksum.js';
-import { emitIpv4Header, IPPROTO_ICMP, IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
-import { ICMP_ECHO_REPLY, ICMP_HEADER_LEN, isIcmpError } from './wire/icmp.js';
+import { emitIpv4Header, IPPROTO_ICMP, IPV4_MIN_HEADER_LEN, ipv4Destination, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Source } from './wire/ipv4.js';
+import { ICMP_ECHO_REPLY, ICMP_HEADER_LEN, IcmpMessage, icmpType, isIcmpError } from './wire/icmp.js';
 import { isMartianSource, isMulticast } from './addr.js';
 
 /** RFC 1812 §4.3.2.3: quote as much as fits in a 576-byte datagram. */
@@ -34,13 +33,12 @@ export class TokenBucket {
  * broadcast, multicast or martian source.
  */
 export function mayAnswerWithError(b: Uint8Array, ipOff: number, ipEnd: number): boolean {
-  const ihl = (b[ipOff]! & 0xf) * 4;
-  const fragOffset = readU16(b, ipOff + 6) & 0x1fff;
-  if (fragOffset !== 0) return false;
-  const src = readU32(b, ipOff + 12);
-  const dst = readU32(b, ipOff + 16);
+  const ihl = ipv4HeaderLength(b, ipOff);
+  if (ipv4FragmentOffset(b, ipOff) !== 0) return false;
+  const src = ipv4Source(b, ipOff);
+  const dst = ipv4Destination(b, ipOff);
   if (isMartianSource(src) || isMulticast(dst) || dst === 0xffffffff) return false;
-  if (b[ipOff + 9] === IPPROTO_ICMP && ipEnd - ipOff >= ihl + 1 && isIcmpError(b[ipOff + ihl]!)) return false;
+  if (ipv4Protocol(b, ipOff) === IPPROTO_ICMP && ipEnd - ipOff >= ihl + 1 && isIcmpError(icmpType(b, ipOff + ihl))) return false;
   return true;
 }
 
@@ -54,31 +52,30 @@ export function buildIcmpError(type: number, code: number, word: number, source:
   const out = new Uint8Array(headroom + total);
   const ip = headroom;
   const icmp = ip + IPV4_MIN_HEADER_LEN;
-  const dest = readU32(quoted, qOff + 12);
-  emitIpv4Header({ ttl: 64, protocol: IPPROTO_ICMP, source, destination: dest, totalLength: total, tos: 0xc0 }, out, ip);
-  out[icmp] = type;
-  out[icmp + 1] = code;
-  writeU16(out, icmp + 4, word >>> 16);
-  writeU16(out, icmp + 6, word & 0xffff);
-  out.set(quoted.subarray(qOff, qOff + quoteLen), icmp + ICMP_HEADER_LEN);
-  writeU16(out, icmp + 2, checksum(out, icmp, ip + total));
+  emitIpv4Header({ ttl: 64, protocol: IPPROTO_ICMP, source, destination: ipv4Source(quoted, qOff), totalLength: total, tos: 0xc0 }, out, ip);
+  const m = new IcmpMessage(out, icmp);
+  m.type = type;
+  m.code = code;
+  m.identifier = word >>> 16; // the second word: unused, or the next-hop MTU (RFC 1191)
+  m.sequence = word & 0xffff;
+  out.set(quoted.subarray(qOff, qOff + quoteLen), m.quoteOffset);
+  m.checksum = checksum(out, icmp, ip + total);
   return out;
 }
 
 /** Turns an echo request addressed to us into its reply, in a new buffer with `headroom`. */
 export function buildEchoReply(b: Uint8Array, ipOff: number, ipEnd: number, headroom: number): Uint8Array {
-  const ihl = (b[ipOff]! & 0xf) * 4;
+  const ihl = ipv4HeaderLength(b, ipOff);
   const icmpLen = ipEnd - ipOff - ihl;
   const total = IPV4_MIN_HEADER_LEN + icmpLen;
   const out = new Uint8Array(headroom + total);
-  const src = readU32(b, ipOff + 12);
-  const dst = readU32(b, ipOff + 16);
-  emitIpv4Header({ ttl: 64, protocol: IPPROTO_ICMP, source: dst, destination: src, totalLength: total }, out, headroom);
+  emitIpv4Header({ ttl: 64, protocol: IPPROTO_ICMP, source: ipv4Destination(b, ipOff), destination: ipv4Source(b, ipOff), totalLength: total }, out, headroom);
   const icmp = headroom + IPV4_MIN_HEADER_LEN;
   out.set(b.subarray(ipOff + ihl, ipEnd), icmp);
-  out[icmp] = ICMP_ECHO_REPLY;
-  out[icmp + 1] = 0;
-  writeU16(out, icmp + 2, 0);
-  writeU16(out, icmp + 2, checksum(out, icmp, headroom + total));
+  const m = new IcmpMessage(out, icmp);
+  m.type = ICMP_ECHO_REPLY;
+  m.code = 0;
+  m.checksum = 0;
+  m.checksum = checksum(out, icmp, headroom + total);
   return out;
 }

@@ -84,19 +84,27 @@ Ctrl-C stops the gateway (releasing its lease) and removes the lab.
 }
 
 const gw = spawn('ip', ['netns', 'exec', lab.gw, join(REPO, 'node_modules/.bin/node'), join(REPO, 'dist/firmware/main.js'), 'run',
-  '--config', config, '--state-dir', join(lab.dir, 'state'), '--control', join(lab.dir, 'control.sock')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  '--config', config, '--state-dir', join(lab.dir, 'state'), '--control', join(lab.dir, 'control.sock')], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
 
+// The gateway, the modem's pty and the ISP guest run in process groups of their own, so that
+// the terminal's signals reach only this process, which stops the gateway first (hang-up,
+// release) and then removes the lab. A closed terminal (SIGHUP) does the same as Ctrl-C.
 let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
   if (gw.exitCode === null) gw.kill('SIGTERM');
 };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
+// After SIGHUP the terminal is gone: writing to it fails, which must not stop the clean-up.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 gw.on('exit', (code) => {
   if (isp !== undefined) isp.destroy();
   else lab.destroy();
-  console.log(`\ngateway exited (${code}); lab removed`);
-  process.exit(code ?? 0);
+  try {
+    console.log(`\ngateway exited (${code}); lab removed`);
+  } finally {
+    process.exit(code ?? 0);
+  }
 });

@@ -55,7 +55,7 @@ export class IspGuest {
       '-serial', 'null',
       '-serial', `unix:${join(dir, 'control.sock')},server=on,wait=on`,
       '-serial', `file:${join(dir, 'console.log')}`,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true }); // own process group: the demo's Ctrl-C is for the gateway
     let stderr = '';
     qemu.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const guest = new IspGuest(qemu, dir);

@@ -183,7 +183,7 @@ export class ModemEmulator {
   private spawnPty(): void {
     // wait-slave: nothing flows until the gateway opens the pty; when it closes it, socat
     // sees EIO and exits, and a fresh pty takes its place (as DTR drop ends a call, &D2).
-    const socat = spawn('socat', ['-b', '4096', `PTY,link=${this.device},raw,echo=0,wait-slave,pty-interval=0.02`, 'STDIO'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const socat = spawn('socat', ['-b', '4096', `PTY,link=${this.device},raw,echo=0,wait-slave,pty-interval=0.02`, 'STDIO'], { stdio: ['pipe', 'pipe', 'ignore'], detached: true }); // own process group: a Ctrl-C at the demo's terminal must not close the gateway's modem
     this.socat = socat;
     socat.stdout!.on('data', (b: Buffer) => this.fromGateway(b));
     socat.stdin!.on('error', () => undefined);

@@ -83,6 +83,11 @@ test('frames in on the LAN leave the WAN masqueraded once ARP resolves the route
   t.is(snap.conntrack.flows, 1);
   t.deepEqual(snap.links.map((l) => [l.name, l['received']]), [['lan0', 2], ['wan0', 2]]);
   t.deepEqual(w.datapath.snapshot().links.map((l) => l['received']), [2, 2], 'reading the counters does not reset them');
+  t.deepEqual(w.datapath.snapshot({ flows: true }).flows, [{
+    protocol: 'udp', kind: 'masquerade', original: '192.168.0.100:5000 → 198.51.100.7:53', reply: `198.51.100.7:53 → 203.0.113.2:${natPort}`,
+    state: 'REPLIED', expiresIn: 160,
+  }]);
+  t.is(w.datapath.snapshot().flows, undefined, 'flows only when asked');
   w.datapath.stop();
 });
 

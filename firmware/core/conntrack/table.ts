@@ -264,6 +264,13 @@ export class ConntrackTable {
     return removed;
   }
 
+  /** Calls `fn` with every live flow's id (status listings; never on the forwarding path). */
+  forEachLive(fn: (id: number) => boolean | void): void {
+    for (let id = 0; id < this.capacity; id++) {
+      if (this.getClass(id) !== CLASS_FREE && fn(id) === false) return;
+    }
+  }
+
   /** Removes every flow `predicate` selects (address changes, config reloads). */
   removeWhere(predicate: (id: number) => boolean): number {
     let n = 0;

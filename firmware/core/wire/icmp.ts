@@ -15,6 +15,7 @@ const IDENT = 4;
 const SEQ = 6;
 const NEXT_HOP_MTU = 6; // RFC 1191 §4
 export const ICMP_HEADER_LEN = 8;
+export const ICMP_CHECKSUM_OFFSET = CHECKSUM;
 
 export const ICMP_ECHO_REPLY = 0;
 export const ICMP_DEST_UNREACHABLE = 3;
@@ -66,3 +67,7 @@ export function isIcmpError(type: number): boolean {
   return type === ICMP_DEST_UNREACHABLE || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM || type === ICMP_SOURCE_QUENCH;
 }
 
+export const icmpType = (b: Uint8Array, o: number): number => b[o + TYPE]!;
+/** Echo request and reply identifier (RFC 792). */
+export const icmpIdentifier = (b: Uint8Array, o: number): number => readU16(b, o + IDENT);
+export const setIcmpIdentifier = (b: Uint8Array, o: number, id: number): void => writeU16(b, o + IDENT, id);

@@ -2,7 +2,7 @@
 
 import { HeaderView } from './view.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
-import { checksum, sum16 } from './checksum.js';
+import { applyChecksumDelta, checksum, checksumDelta32, patchChecksum16, sum16 } from './checksum.js';
 import { formatIpv4 } from '../addr.js';
 
 //  0                   1                   2                   3
@@ -101,6 +101,53 @@ export class Ipv4Packet extends HeaderView {
 
 export const IPV4_FLAG_DF = FLAG_DF;
 export const IPV4_FLAG_MF = FLAG_MF;
+
+// The same fields without a view object, for the forwarding path (nothing allocated per
+// packet): `b` is the buffer, `o` the header's offset, already validated by Ipv4Packet.check.
+
+/** Version 4 and a 20-byte header: the common case the batch lookup reads without options. */
+export const ipv4IsPlain = (b: Uint8Array, o: number): boolean => b[o + VER_IHL] === 0x45;
+export const ipv4HeaderLength = (b: Uint8Array, o: number): number => (b[o + VER_IHL]! & 0xf) * 4;
+export const ipv4TotalLength = (b: Uint8Array, o: number): number => readU16(b, o + TOTAL_LEN);
+export const ipv4Protocol = (b: Uint8Array, o: number): number => b[o + PROTOCOL]!;
+export const ipv4Ttl = (b: Uint8Array, o: number): number => b[o + TTL]!;
+export const ipv4Source = (b: Uint8Array, o: number): number => readU32(b, o + SRC);
+export const ipv4Destination = (b: Uint8Array, o: number): number => readU32(b, o + DST);
+/** Any piece of a fragmented datagram: MF set or a non-zero offset. */
+export const ipv4IsFragment = (b: Uint8Array, o: number): boolean => (readU16(b, o + FLAGS_FRAG) & (FLAG_MF | OFFSET_MASK)) !== 0;
+export const ipv4DontFragment = (b: Uint8Array, o: number): boolean => (readU16(b, o + FLAGS_FRAG) & FLAG_DF) !== 0;
+export const ipv4MoreFragments = (b: Uint8Array, o: number): boolean => (readU16(b, o + FLAGS_FRAG) & FLAG_MF) !== 0;
+/** In bytes (the field counts 8-byte units). */
+export const ipv4FragmentOffset = (b: Uint8Array, o: number): number => (readU16(b, o + FLAGS_FRAG) & OFFSET_MASK) * 8;
+export const ipv4Identification = (b: Uint8Array, o: number): number => readU16(b, o + IDENT);
+
+/** TTL minus one, the header checksum patched (RFC 1624): TTL and protocol share one 16-bit word. */
+export function decrementTtl(b: Uint8Array, o: number): void {
+  const ttl = b[o + TTL]!;
+  const proto = b[o + PROTOCOL]!;
+  b[o + TTL] = ttl - 1;
+  patchChecksum16(b, o + CHECKSUM, (ttl << 8) | proto, ((ttl - 1) << 8) | proto);
+}
+
+/**
+ * New source and destination, the header checksum fixed incrementally. Returns the sum of the
+ * changes, which the transport checksum's pseudo-header needs too (RFC 793 §3.1, RFC 768).
+ */
+export function setIpv4Addresses(b: Uint8Array, o: number, src: number, dst: number): number {
+  let delta = 0;
+  const oldSrc = readU32(b, o + SRC);
+  const oldDst = readU32(b, o + DST);
+  if (oldSrc !== src) {
+    delta += checksumDelta32(oldSrc, src);
+    writeU32(b, o + SRC, src);
+  }
+  if (oldDst !== dst) {
+    delta += checksumDelta32(oldDst, dst);
+    writeU32(b, o + DST, dst);
+  }
+  if (delta !== 0) writeU16(b, o + CHECKSUM, applyChecksumDelta(readU16(b, o + CHECKSUM), delta));
+  return delta;
+}
 
 export interface Ipv4HeaderFields {
   tos?: number;

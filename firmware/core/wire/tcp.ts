@@ -22,6 +22,7 @@ const WINDOW = 14;
 const CHECKSUM = 16;
 const URGENT = 18;
 export const TCP_MIN_HEADER_LEN = 20;
+export const TCP_CHECKSUM_OFFSET = CHECKSUM;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -111,3 +112,5 @@ export class TcpSegment extends PortsHeaderView {
   }
 }
 
+/** The flags byte (CWR … FIN), without a view object. */
+export const tcpFlags = (b: Uint8Array, o: number): number => b[o + FLAGS]!;

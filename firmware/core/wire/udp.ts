@@ -13,6 +13,7 @@ import { emitIpv4Header, IPPROTO_UDP, IPV4_MIN_HEADER_LEN } from './ipv4.js';
 const LENGTH = 4;
 const CHECKSUM = 6;
 export const UDP_HEADER_LEN = 8;
+export const UDP_CHECKSUM_OFFSET = CHECKSUM;
 
 export type UdpError = 'truncatedUdp' | 'badUdpLength';
 
@@ -51,3 +52,4 @@ export function emitUdpDatagram(source: number, destination: number, sourcePort:
   writeU16(b, u + CHECKSUM, c === 0 ? 0xffff : c);
   return b;
 }
+
