@@ -5,7 +5,8 @@
 /**
  * A received batch: frame i is frames[i][starts[i], ends[i]). The frames may be views of a
  * receive ring: they are valid only until the handler returns, so everything the handler queues
- * for sending must be sent before it returns (see flush in firmware/main).
+ * for sending must be sent before it returns (firmware/datapath.ts flushes the core's transmit
+ * queues before it returns).
  */
 export type FrameBatchHandler = (frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number) => void;
 

@@ -25,12 +25,16 @@ export class ControlSocket implements Part<{ path: string; requests: number }> {
 
   start(ctx: PartContext): Promise<void> {
     const { commands, log } = ctx;
-    mkdirSync(dirname(this.path), { recursive: true });
-    rmSync(this.path, { force: true });
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      rmSync(this.path, { force: true });
+    } catch (e) {
+      throw new Error(`control socket ${this.path}: ${(e as Error).message}`);
+    }
     const server = (this.server = createServer((sock) => this.serve(sock, commands)));
     server.on('error', (e) => log.warn({ event: 'control_socket_error', path: this.path, error: e.message }));
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (e) => reject(new Error(`control socket ${this.path}: ${e.message}`)));
       server.listen(this.path, () => {
         server.off('error', reject);
         resolve();

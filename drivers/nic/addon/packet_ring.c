@@ -141,7 +141,8 @@ static int if_ioctl(int fd, const char *name, unsigned long req, struct ifreq *i
   return ioctl(fd, req, ifr);
 }
 
-// open(ifname, { blockSize, blockCount, retireMs }) -> { handle, ring, mac, mtu, ifindex }
+// open(ifname, { blockSize, blockCount, retireMs, version }) -> { handle, ring, mac, mtu, ifindex }. version 2 or 3;
+// 3 when omitted here, but PacketLink always passes one (its default, and [driver] packet_ring's, is 2).
 static napi_value nic_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];

@@ -49,6 +49,8 @@ export class TcpSegment extends PortsHeaderView {
   get acknowledgment(): number { return readU32(this.bytes, this.offset + ACK); }
   set acknowledgment(v: number) { writeU32(this.bytes, this.offset + ACK, v >>> 0); }
   get headerLength(): number { return (this.bytes[this.offset + DATA_OFFSET]! >>> 4) * 4; }
+  /** Data offset in bytes (a multiple of 4, 20 to 60); the reserved bits are cleared. */
+  set headerLength(v: number) { this.bytes[this.offset + DATA_OFFSET] = (v / 4) << 4; }
   get flags(): number { return this.bytes[this.offset + FLAGS]!; }
   set flags(v: number) { this.bytes[this.offset + FLAGS] = v; }
   get window(): number { return readU16(this.bytes, this.offset + WINDOW); }
