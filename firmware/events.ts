@@ -2,6 +2,8 @@
 // happened; the status model, the LEDs and the console subscribe. Nobody reads a part's
 // internals to learn its state, and a late subscriber can ask for the last event of each kind.
 
+import type { DialFailure, DialFatal } from '../drivers/modem/dialer.js';
+
 /** Where the WAN is on its way up (the LEDs' and console's vocabulary). */
 export type WanPhase =
   | 'starting'
@@ -14,21 +16,12 @@ export type WanPhase =
   | 'failed'
   | 'stopped';
 
-/** Why the WAN is not up, as a code (the message is for people). */
+/** Why the WAN is not up, as a code (the message is for people): the modem's, or the link's. */
 export type WanFailure =
+  | DialFailure
+  | DialFatal
   | 'modem-not-found'
   | 'modem-lost'
-  | 'modem-silent'
-  | 'pin-refused'
-  | 'sim-locked'
-  | 'init-refused'
-  | 'apn-refused'
-  | 'busy'
-  | 'no-carrier'
-  | 'no-dialtone'
-  | 'no-answer'
-  | 'timeout'
-  | 'error'
   | 'auth-refused'
   | 'negotiation-failed'
   | 'link-lost'

@@ -194,6 +194,14 @@ class HayesWithIsp {
   }
 }
 
+/** Stops the WAN while the manual clock runs (the polite close and the hang-up wait on it). */
+async function stopOnClock(wan: PppWan, clock: ManualClock, modem: HayesWithIsp): Promise<void> {
+  const stopping = wan.stop();
+  await clock.run(3_000);
+  await stopping;
+  modem.stop();
+}
+
 const PPP_CONFIG = '[wan]\ntype = "ppp"\n[modem]\ndevice = "/dev/ttyUSB-mock2"\ninit = ["ATZ"]\ndial = "ATD*99#"\n[ppp]\nuser = "gateway"\npassword = "s3cret"\nholdoff = 1\nmax_backoff = 8\nlcp_echo_interval = 0\n';
 
 test('the PPP WAN on a modem with DCD and DTR: carrier loss is seen on DCD, the call is hung up with DTR, and redialled', async (t) => {
@@ -227,10 +235,7 @@ test('the PPP WAN on a modem with DCD and DTR: carrier loss is seen on DCD, the 
     t.is(wan.status().state, 'up');
     t.is(wan.status().lastError, null, 'a recovered link does not show the old error');
   } finally {
-    const stopping = wan.stop();
-    await clock.run(3_000);
-    await stopping;
-    modem.stop();
+    await stopOnClock(wan, clock, modem);
   }
 });
 
@@ -255,9 +260,6 @@ test('the PPP WAN backs off holdoff × 2ⁿ⁻¹ between failed dials, up to max
     t.true(failures.length >= 5 && failures.every((e) => e.kind === 'wan' && e.failure === 'busy'), JSON.stringify(failures));
     t.is(wan.status().failures, 0, 'the count starts again once a call comes up');
   } finally {
-    const stopping = wan.stop();
-    await clock.run(3_000);
-    await stopping;
-    modem.stop();
+    await stopOnClock(wan, clock, modem);
   }
 });
