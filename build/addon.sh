@@ -1,6 +1,8 @@
 #!/bin/sh
-# Builds the AF_PACKET addon (drivers/nic/addon) with node-gyp against the headers of the Node.js
-# the gateway runs on (the npm package `node`, which ships include/node), so nothing is downloaded.
+# Builds the native code with node-gyp against the headers of the Node.js the gateway runs on
+# (the npm package `node`, which ships include/node), so nothing is downloaded: our AF_PACKET
+# addon (drivers/nic/addon), and the product's native dependencies that npm built against the
+# machine's own Node.js (`epoll` under onoff, `raw-socket`), whose ABI differs from Node 24's.
 # Run by `npm ci` (the package's install script) and by `make build`.
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,3 +20,8 @@ if [ -z "$gyp" ]; then
   gyp="node $npm_root/npm/node_modules/node-gyp/bin/node-gyp.js"
 fi
 $gyp rebuild --directory=drivers/nic/addon --nodedir="$nodedir" --loglevel=warn
+for dep in epoll raw-socket; do
+  if [ -f "node_modules/$dep/binding.gyp" ]; then
+    $gyp rebuild --directory="node_modules/$dep" --nodedir="$nodedir" --loglevel=warn
+  fi
+done

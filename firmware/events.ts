@@ -31,6 +31,7 @@ export type GatewayEvent =
   | { kind: 'wan'; phase: WanPhase; failure?: WanFailure; message?: string }
   | { kind: 'link'; link: string; up: boolean; mtu: number }
   | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number }
+  | { kind: 'watchdog'; ok: boolean; host: string; misses: number }
   | { kind: 'ready' }
   | { kind: 'stopping' };
 

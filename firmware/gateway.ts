@@ -18,6 +18,7 @@ import { EventBus } from './events.js';
 import { HostChanges } from './host.js';
 import { HostPort } from './lan/host-port.js';
 import { LanPort } from './lan/lan-port.js';
+import { StatusLeds } from './status/leds-part.js';
 import type { Logger } from './log.js';
 import type { Part, PartContext } from './part.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   controlSocket: string;
   hostname?: string;
   clock?: Clock;
+  /** Where sysfs is (LEDs): '/sys' unless a test brings a tree of its own. */
+  sysRoot?: string;
   /** Test drivers: an in-memory packet ring, a mock serial line. */
   packetRing?: PacketRingBinding;
   serial?: SerialBinding;
@@ -52,6 +55,7 @@ export class Gateway {
   readonly events = new EventBus();
   readonly commands = new CommandRegistry();
   readonly datapath: Datapath;
+  readonly leds: StatusLeds;
   private readonly parts: Part[];
   private readonly started: Part[] = [];
   private readonly host: HostChanges;
@@ -75,7 +79,9 @@ export class Gateway {
     const wan = config.wan.type === 'ppp'
       ? new PppWan({ ...config.modem, ...config.ppp }, { binding: options.serial })
       : new EthernetWan(config.wan, { stateDir: options.stateDir, hostname: options.hostname });
-    this.parts = [new LanPort(config.lan), new HostPort(), wan, new ControlSocket(options.controlSocket)];
+    // The LEDs first, so that they show the boot; the control socket last, once there is state.
+    this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface });
+    this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new ControlSocket(options.controlSocket)];
     this.commands.register({ name: 'status', summary: 'live state: interfaces, flows, counters, links, WAN (--flows lists the flows)', run: (args) => this.status({ flows: args.includes('--flows') }) });
     this.commands.register({ name: 'help', summary: 'the commands', run: () => this.commands.list() });
   }

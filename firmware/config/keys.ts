@@ -60,6 +60,11 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'portfw', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: '`"tcp"` or `"udp"`' },
   { section: 'portfw', key: 'port', spec: custom(undefined), doc: 'outside port `8080` or range `"6000-6010"`' },
   { section: 'portfw', key: 'to', spec: custom(undefined), doc: '`"192.168.0.10:80"`, a host on the LAN; a range maps port by port' },
+  { section: 'leds', key: 'status', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the status LED (as on Pi pin-out charts, e.g. 17); README\'s LED table says what it shows' },
+  { section: 'leds', key: 'wan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the WAN LED (e.g. 27)' },
+  { section: 'leds', key: 'lan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the LAN LED (e.g. 22)' },
+  { section: 'leds', key: 'active_low', spec: { type: 'boolean', default: false }, doc: 'true when a pin lights its LED by going low (LED wired to 3.3 V)' },
+  { section: 'leds', key: 'onboard', spec: { type: 'boolean', default: true }, doc: 'also drive the board\'s own LEDs: PWR (red) shows the status LED, ACT (green) the WAN LED' },
   { section: 'log', key: 'level', spec: oneOf(['trace', 'debug', 'info', 'warn', 'error'], 'info'), doc: '`trace`, `debug`, `info`, `warn`, `error`' },
   { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
 ];

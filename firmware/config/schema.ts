@@ -49,6 +49,7 @@ export interface GatewayConfig {
     helpers: Record<string, number[]>;
   };
   portfw: PortForwardConfig[];
+  leds: { status: number | undefined; wan: number | undefined; lan: number | undefined; activeLow: boolean; onboard: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   driver: { packetRing: 'v2' | 'v3' };
 }
@@ -96,6 +97,7 @@ class Validator {
     const modem = this.section('modem');
     const ppp = this.section('ppp');
     const masq = this.section('masq');
+    const leds = this.section('leds');
     const log = this.section('log');
     const driver = this.section('driver');
 
@@ -151,6 +153,13 @@ class Validator {
         helpers: this.helpers(masq['helpers']),
       },
       portfw: this.portForwards(),
+      leds: {
+        status: this.optionalInteger(leds, 'leds', 'status'),
+        wan: this.optionalInteger(leds, 'leds', 'wan'),
+        lan: this.optionalInteger(leds, 'leds', 'lan'),
+        activeLow: this.boolean(leds, 'leds', 'active_low'),
+        onboard: this.boolean(leds, 'leds', 'onboard'),
+      },
       log: { level: this.oneOf(log, 'log', 'level') as LogLevel },
       driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring') as 'v2' | 'v3' },
     };

@@ -1,0 +1,92 @@
+// The status LEDs as a part: the status model fed from the event bus and the core's counters,
+// its patterns played on whatever LEDs could be opened (drivers/gpio). Fail safe: a LED that
+// cannot be opened is reported once and the gateway goes on.
+
+import { openLeds, type Led, type LedPins } from '../../drivers/gpio/leds.js';
+import type { Timer } from '../clock.js';
+import type { Part, PartContext } from '../part.js';
+import { StatusModel, type LedRole, type StatusInput } from './model.js';
+
+export interface LedsStatus {
+  /** The pattern each LED shows, by name (README's LED table explains them). */
+  showing: Record<LedRole, string>;
+  /** The LEDs driven, per role. */
+  driven: Record<LedRole, string[]>;
+  problems: string[];
+}
+
+/** Patterns are played at this resolution; LAN activity is sampled at twice it. */
+const FRAME_MS = 50;
+
+export class StatusLeds implements Part<LedsStatus> {
+  readonly name = 'leds';
+  readonly model: StatusModel;
+  private leds = new Map<LedRole, Led[]>();
+  private problems: string[] = [];
+  private timer: Timer | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private ctx: PartContext | undefined;
+  private lastTraffic = -1;
+  private frame = 0;
+
+  constructor(private readonly pins: LedPins, private readonly options: { sysRoot: string; lanLink: string }) {
+    this.model = new StatusModel(options.lanLink);
+  }
+
+  async start(ctx: PartContext): Promise<void> {
+    this.ctx = ctx;
+    const { clock, events, log, datapath, commands } = ctx;
+    // Hear the bus from now on, and what it said before we were there.
+    for (const kind of ['wan', 'ready'] as const) {
+      const last = events.last(kind);
+      if (last !== undefined) this.model.apply(clock.now(), last);
+    }
+    this.unsubscribe = events.on((e) => this.input(e));
+    const opened = await openLeds(this.pins, this.options.sysRoot, clock, (led, e) => log.warn({ event: 'led_failed', led, error: e.message }));
+    this.leds = opened.leds;
+    this.problems = opened.problems;
+    for (const problem of opened.problems) log.warn({ event: 'led_unavailable', problem });
+    this.timer = clock.every(FRAME_MS, () => {
+      const now = clock.now();
+      if (++this.frame % 2 === 0) {
+        const t = datapath.core.counters.translations;
+        const traffic = t.original + t.reply;
+        if (this.lastTraffic >= 0 && traffic !== this.lastTraffic) this.model.apply(now, { kind: 'lan-activity' });
+        this.lastTraffic = traffic;
+      }
+      this.show(now);
+    });
+    this.show(clock.now());
+    commands.register({ name: 'leds', summary: 'what each LED shows, and which LEDs are driven', run: () => this.status() });
+  }
+
+  /** State the bus does not carry (a config error at boot, an internal error). */
+  input(e: StatusInput): void {
+    if (this.ctx === undefined) return;
+    this.model.apply(this.ctx.clock.now(), e);
+    this.show(this.ctx.clock.now());
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.unsubscribe?.();
+    for (const list of this.leds.values()) for (const led of list) led.close();
+    this.leds.clear();
+  }
+
+  status(): LedsStatus {
+    const now = this.ctx?.clock.now() ?? 0;
+    const p = this.model.patterns(now);
+    const names = (role: LedRole): string[] => (this.leds.get(role) ?? []).map((l) => l.name);
+    return {
+      showing: { status: p.status.name, wan: p.wan.name, lan: p.lan.name },
+      driven: { status: names('status'), wan: names('wan'), lan: names('lan') },
+      problems: this.problems,
+    };
+  }
+
+  private show(now: number): void {
+    const levels = this.model.levels(now);
+    for (const [role, list] of this.leds) for (const led of list) led.set(levels[role]);
+  }
+}
