@@ -2,7 +2,6 @@
 // or a pipe (the image's journal, tests); a short human-readable line on a terminal.
 
 import { pino, type Logger } from 'pino';
-import { Writable } from 'node:stream';
 
 export type { Logger };
 
@@ -26,14 +25,54 @@ export function prettyLine(json: string): string {
   return `${time} ${level} ${String(o['event'] ?? o['msg'] ?? '')}${fields ? ` ${fields}` : ''}${o['msg'] && o['event'] ? ` — ${String(o['msg'])}` : ''}\n`;
 }
 
-export function createLogger(level: string, pretty = process.stdout.isTTY === true): Logger {
-  const options = { level, base: undefined, redact: { paths: ['password', 'pin', '*.password', '*.pin'], censor: '[secret]' } };
-  if (!pretty) return pino(options, pino.destination({ dest: 1, sync: true }));
-  const out = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      process.stdout.write(prettyLine(chunk.toString().trimEnd()));
-      done();
-    },
-  });
-  return pino(options, out);
+/**
+ * Where log records go: standard output (JSON, or the readable line on a terminal), the last
+ * few hundred kept for `log tail`, and whoever listens (the console prints them above its
+ * prompt). The console on the terminal diverts standard output to itself.
+ */
+export class LogSink {
+  private readonly ring: string[] = [];
+  private readonly listeners = new Set<(line: string) => void>();
+  private diverted: ((line: string) => void) | undefined;
+
+  private readonly out: (text: string) => void;
+
+  constructor(private readonly pretty = process.stdout.isTTY === true, out?: (text: string) => void, private readonly keep = 500) {
+    if (out === undefined) {
+      // Synchronous writes to fd 1 (SonicBoom retries a full pipe): the last lines before an exit are never lost.
+      const dest = pino.destination({ dest: 1, sync: true });
+      out = (t) => void dest.write(t);
+    }
+    this.out = out;
+  }
+
+  write(json: string): void {
+    const record = json.trimEnd();
+    const line = prettyLine(record).trimEnd();
+    this.ring.push(line);
+    if (this.ring.length > this.keep) this.ring.shift();
+    if (this.diverted !== undefined) this.diverted(line);
+    else this.out(this.pretty ? `${line}\n` : `${record}\n`);
+    for (const l of this.listeners) l(line);
+  }
+
+  /** The last `n` lines, readable. */
+  tail(n: number): string[] {
+    return this.ring.slice(-n);
+  }
+
+  on(listener: (line: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Sends the lines to `to` instead of standard output (undefined: back to it). */
+  divert(to: ((line: string) => void) | undefined): void {
+    this.diverted = to;
+  }
+}
+
+export function createLogger(level: string, sink = new LogSink()): Logger {
+  const options = { level, base: undefined, redact: { paths: ['password', 'pin', '*.password', '*.pin', '*.*.password', '*.*.pin'], censor: '[secret]' } };
+  return pino(options, { write: (s: string) => sink.write(s) });
 }

@@ -11,12 +11,12 @@ import { parseArgs } from 'node:util';
 import { formatConfigError, parseConfig, type GatewayConfig } from './config/schema.js';
 import { askGateway } from './control/socket.js';
 import { Gateway } from './gateway.js';
-import { createLogger } from './log.js';
+import { createLogger, LogSink } from './log.js';
 
 const USAGE = `usage:
   gateway run --config FILE [--console stdio|DEVICE] [--state-dir DIR] [--control PATH]
   gateway check --config FILE
-  gateway status --json [--flows] [--control PATH]`;
+  gateway status [--json [--flows]] [--control PATH]`;
 
 const DEFAULT_CONTROL = '/run/gateway/control.sock';
 const DEFAULT_STATE = '/var/lib/gateway';
@@ -43,11 +43,10 @@ function loadConfig(file: string | undefined): GatewayConfig | undefined {
   return r.config;
 }
 
-async function run(config: GatewayConfig, stateDir: string, control: string, consoleDevice: string | undefined): Promise<void> {
-  const log = createLogger(config.log.level);
-  // The serial console comes with the console issue; until then the option is accepted and said to be idle.
-  if (consoleDevice !== undefined) log.warn({ event: 'console_not_built', console: consoleDevice });
-  const gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname() });
+async function run(config: GatewayConfig, configFile: string, stateDir: string, control: string, consoleDevice: string | undefined): Promise<void> {
+  const sink = new LogSink();
+  const log = createLogger(config.log.level, sink);
+  const gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname(), configFile, console: consoleDevice, sink });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
@@ -72,10 +71,10 @@ async function run(config: GatewayConfig, stateDir: string, control: string, con
   }
 }
 
-async function status(control: string, flows: boolean): Promise<void> {
+async function status(control: string, json: boolean, flows: boolean): Promise<void> {
   try {
-    const answer = await askGateway(control, { command: 'status', args: flows ? ['--flows'] : [] }, (path) => createConnection(path));
-    process.stdout.write(`${JSON.stringify(answer)}\n`);
+    const answer = await askGateway(control, { command: 'status', args: flows ? ['--flows'] : [], format: json ? 'json' : 'text' }, (path) => createConnection(path));
+    process.stdout.write(typeof answer === 'string' ? `${answer}\n` : `${JSON.stringify(answer)}\n`);
   } catch (e) {
     process.stderr.write(`gateway: no running gateway at ${control}: ${(e as Error).message}\n`);
     process.exitCode = 1;
@@ -116,10 +115,10 @@ function main(argv: string[]): void {
         process.exitCode = 1;
         return;
       }
-      return void run(config, values['state-dir'] ?? DEFAULT_STATE, control, values.console);
+      return void run(config, values.config!, values['state-dir'] ?? DEFAULT_STATE, control, values.console);
     }
     case 'status':
-      return void status(control, values.flows === true);
+      return void status(control, values.json === true, values.flows === true);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = 2;

@@ -30,9 +30,22 @@ export class ModemError extends Error {
   }
 }
 
+/** One line of the conversation with the modem in command mode (the console's `modem`). */
+export interface ModemExchange {
+  at: number;
+  /** '>' we sent, '<' the modem said. */
+  dir: '>' | '<';
+  text: string;
+}
+
+const TRANSCRIPT_LINES = 40;
+
 export class Modem {
   /** DTR and DCD work on this port (a real UART or USB modem; not a pty). */
   hasControlLines = false;
+  /** The last lines exchanged in command mode, the SIM PIN masked. */
+  readonly transcript: ModemExchange[] = [];
+  private heard = '';
   private chat: { engine: Chat; finish: (r: ChatResult) => void; timer: Timer } | undefined;
   private dataHandler: ((b: Uint8Array) => void) | undefined;
   private closedHandler: ((reason: string) => void) | undefined;
@@ -139,13 +152,30 @@ export class Modem {
 
   private data(b: Buffer): void {
     const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    if (this.chat !== undefined) return this.act(this.chat.engine.receive(this.clock.now(), bytes));
+    if (this.chat !== undefined) {
+      this.hear(b.toString('latin1'));
+      return this.act(this.chat.engine.receive(this.clock.now(), bytes));
+    }
     this.dataHandler?.(bytes);
+  }
+
+  private record(dir: '>' | '<', text: string): void {
+    this.transcript.push({ at: this.clock.now(), dir, text: text.replace(/(AT\+CPIN=)\S+/i, '$1****') });
+    if (this.transcript.length > TRANSCRIPT_LINES) this.transcript.shift();
+  }
+
+  /** What the modem said, by whole lines. */
+  private hear(text: string): void {
+    this.heard += text;
+    const lines = this.heard.split(/\r\n|\r|\n/);
+    this.heard = lines.pop()!.slice(-256);
+    for (const l of lines) if (l.trim() !== '') this.record('<', l.trim());
   }
 
   private act(actions: ReturnType<Chat['start']>): void {
     for (const a of actions) {
       if (a.kind === 'send') {
+        if (a.text.trim() !== '') this.record('>', a.text.trim());
         this.write(ASCII.encode(a.text));
         continue;
       }

@@ -65,6 +65,8 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'leds', key: 'lan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the LAN LED (e.g. 22)' },
   { section: 'leds', key: 'active_low', spec: { type: 'boolean', default: false }, doc: 'true when a pin lights its LED by going low (LED wired to 3.3 V)' },
   { section: 'leds', key: 'onboard', spec: { type: 'boolean', default: true }, doc: 'also drive the board\'s own LEDs: PWR (red) shows the status LED, ACT (green) the WAN LED' },
+  { section: 'console', key: 'baud', spec: int(115200, 300, 4000000), doc: 'speed of the serial console (`gateway run --console /dev/ttyAMA0`), 8N1' },
+  { section: 'console', key: 'password', spec: str(''), doc: 'asked before the console takes commands (none: no password); compared in constant time, never logged, wrong ones slowed down' },
   { section: 'log', key: 'level', spec: oneOf(['trace', 'debug', 'info', 'warn', 'error'], 'info'), doc: '`trace`, `debug`, `info`, `warn`, `error`' },
   { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
 ];

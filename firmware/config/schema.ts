@@ -49,6 +49,7 @@ export interface GatewayConfig {
     helpers: Record<string, number[]>;
   };
   portfw: PortForwardConfig[];
+  console: { baud: number; password: string };
   leds: { status: number | undefined; wan: number | undefined; lan: number | undefined; activeLow: boolean; onboard: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   driver: { packetRing: 'v2' | 'v3' };
@@ -98,6 +99,7 @@ class Validator {
     const ppp = this.section('ppp');
     const masq = this.section('masq');
     const leds = this.section('leds');
+    const consoleSection = this.section('console');
     const log = this.section('log');
     const driver = this.section('driver');
 
@@ -153,6 +155,7 @@ class Validator {
         helpers: this.helpers(masq['helpers']),
       },
       portfw: this.portForwards(),
+      console: { baud: this.integer(consoleSection, 'console', 'baud'), password: this.string(consoleSection, 'console', 'password') },
       leds: {
         status: this.optionalInteger(leds, 'leds', 'status'),
         wan: this.optionalInteger(leds, 'leds', 'wan'),
@@ -190,10 +193,8 @@ class Validator {
       }
     }
     config.portfw.forEach((r, i) => {
-      const key = `portfw[${i}].to`;
-      if (!inPrefix(r.toAddress, lan)) this.error(key, `${formatIpv4(r.toAddress)} is not on the LAN (${formatPrefix(lan)})`);
-      else if (r.toAddress === lan.address) this.error(key, `${formatIpv4(r.toAddress)} is the gateway's own LAN address`);
-      else if (r.toAddress === networkOf(lan) || r.toAddress === broadcastOf(lan)) this.error(key, `${formatIpv4(r.toAddress)} is not a host address on the LAN`);
+      const problem = portForwardProblem(r.toAddress, lan);
+      if (problem !== undefined) this.error(`portfw[${i}].to`, problem);
     });
   }
 
@@ -376,6 +377,14 @@ function describe(v: TomlValue): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'a table';
   return String(v);
+}
+
+/** Why a port forward may not go to `to` (off the LAN, the gateway itself, not a host), or undefined. */
+export function portForwardProblem(to: number, lan: Prefix): string | undefined {
+  if (!inPrefix(to, lan)) return `${formatIpv4(to)} is not on the LAN (${formatPrefix(lan)})`;
+  if (to === lan.address) return `${formatIpv4(to)} is the gateway's own LAN address`;
+  if (to === networkOf(lan) || to === broadcastOf(lan)) return `${formatIpv4(to)} is not a host address on the LAN`;
+  return undefined;
 }
 
 /** Do two networks share any address? */

@@ -5,18 +5,33 @@
 export interface Command<A = string[], R = unknown> {
   name: string;
   summary: string;
+  /** How it is used, for `help NAME`: "masq [ADDRESS|PORT|tcp|udp|icmp]... [--page N]". */
+  usage?: string;
+  /** Words that may follow the name (tab completion). */
+  words?: readonly string[];
   /** Arguments as typed after the name (console) or sent over the socket. */
   run(args: A): R | Promise<R>;
+  /** The result for people (the console, `gateway status` without --json); JSON otherwise. */
+  text?(result: R): string;
 }
 
-export type CommandResult = { ok: true; result: unknown } | { ok: false; error: string };
+export type CommandResult = { ok: true; result: unknown; text: string } | { ok: false; error: string };
+
+/** A command's text when it has no formatter of its own. */
+function asText(result: unknown): string {
+  return typeof result === 'string' ? result : JSON.stringify(result, null, 2);
+}
 
 export class CommandRegistry {
   private readonly commands = new Map<string, Command<string[], unknown>>();
 
   register<R>(command: Command<string[], R>): void {
     if (this.commands.has(command.name)) throw new Error(`command ${command.name} is registered twice`);
-    this.commands.set(command.name, command);
+    this.commands.set(command.name, command as Command<string[], unknown>);
+  }
+
+  get(name: string): Command<string[], unknown> | undefined {
+    return this.commands.get(name);
   }
 
   unregister(name: string): void {
@@ -32,7 +47,8 @@ export class CommandRegistry {
     const c = this.commands.get(name);
     if (c === undefined) return { ok: false, error: `unknown command "${name}" (known: ${this.list().map((x) => x.name).join(', ')})` };
     try {
-      return { ok: true, result: await c.run(args) };
+      const result = await c.run(args);
+      return { ok: true, result, text: c.text !== undefined ? c.text(result) : asText(result) };
     } catch (e) {
       return { ok: false, error: (e as Error).message };
     }

@@ -1,9 +1,10 @@
 // The control socket: the command registry over a Unix socket, for `gateway status` and scripts.
-// One request per connection: a line of JSON `{"command": "status", "args": []}` (or nothing at
-// all, which asks for status), answered with one line of JSON, the command's result or
-// `{"error": "..."}`.
+// One request per connection: a line of JSON `{"command": "status", "args": [], "format":
+// "json"}` (or nothing at all, which asks for status), answered with one line of JSON: the
+// command's result, its text for people (format "text"), or `{"error": "..."}`. The socket is
+// root's alone (mode 0600): status shows addresses and flows of everyone on the LAN.
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Part, PartContext } from '../part.js';
@@ -14,6 +15,8 @@ const MAX_REQUEST = 4096;
 export interface ControlRequest {
   command: string;
   args?: string[];
+  /** 'json' (the default): the result as JSON; 'text': the command's text for people, as a JSON string. */
+  format?: 'json' | 'text';
 }
 
 export class ControlSocket implements Part<{ path: string; requests: number }> {
@@ -37,6 +40,7 @@ export class ControlSocket implements Part<{ path: string; requests: number }> {
       server.once('error', (e) => reject(new Error(`control socket ${this.path}: ${e.message}`)));
       server.listen(this.path, () => {
         server.off('error', reject);
+        chmodSync(this.path, 0o600);
         resolve();
       });
     });
@@ -68,7 +72,8 @@ export class ControlSocket implements Part<{ path: string; requests: number }> {
         return;
       }
       void commands.run(parsed.command, (parsed.args ?? []).map(String)).then((r) => {
-        sock.end(`${JSON.stringify(r.ok ? r.result : { error: r.error })}\n`);
+        const answer = !r.ok ? { error: r.error } : parsed.format === 'text' ? r.text : r.result;
+        sock.end(`${JSON.stringify(answer)}\n`);
       });
     };
     sock.setEncoding('utf8');

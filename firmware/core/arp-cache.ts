@@ -69,6 +69,11 @@ export class ArpCache {
   /** True when `ip` is in the cache at all (resolved or being resolved): learn only what we asked for. */
   has(ip: number): boolean { return this.entries.has(ip); }
 
+  /** Every neighbour: resolved (with its MAC and age) or still being asked for. */
+  list(now: number): { ip: number; mac: Uint8Array | undefined; ageMs: number; waiting: number }[] {
+    return [...this.entries].map(([ip, e]) => ({ ip, mac: e.mac, ageMs: e.mac !== undefined ? now - e.confirmed : 0, waiting: e.pending.length }));
+  }
+
   /** Queues a copy of a frame for an unresolved address. */
   enqueue(ip: number, frame: Uint8Array, now: number): EnqueueResult {
     let e = this.entries.get(ip);

@@ -9,11 +9,11 @@ import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from 
 import { fragmentDatagram, Reassembler } from './fragments.js';
 import { RouteTable, type Route } from './routes.js';
 import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
-import { FlowClass, nextTcpState, TCP_STATE_NAMES, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState } from './conntrack/tcp-states.js';
+import { FlowClass, nextTcpState, TCP_STATE_NAMES, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState, type FlowTimeouts } from './conntrack/tcp-states.js';
 import { PortAllocator } from './nat/ports.js';
-import { PortForwardTable } from './nat/portfw.js';
+import { PortForwardTable, type PortForwardRule } from './nat/portfw.js';
 import { refreshIcmpChecksum, rewriteDatagram, tuplePortsOf } from './nat/translate.js';
-import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macAt, writeEthernetHeader } from './wire/ethernet.js';
+import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, formatMac, macAt, writeEthernetHeader } from './wire/ethernet.js';
 import { ARP_REQUEST, parseArp } from './wire/arp.js';
 import {
   decrementTtl, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, ipv4Destination, ipv4DontFragment, ipv4HeaderLength, ipv4IsFragment, ipv4IsPlain,
@@ -53,7 +53,7 @@ export interface CoreSnapshot {
   udpMappings: number;
 }
 
-/** One flow as `gateway status --flows` shows it. */
+/** One flow as `gateway status --flows` and the console's `masq` show it. */
 export interface FlowRecord {
   protocol: 'tcp' | 'udp' | 'icmp';
   /** What the flow does: source NAT, a port forward, both (hairpin), or neither (routed). */
@@ -61,10 +61,36 @@ export interface FlowRecord {
   /** The original direction as it arrived, and the reply direction as it arrives. */
   original: string;
   reply: string;
+  /** As `ipchains -M -L -n` showed it: the inside host, the gateway's outside port, the remote end. */
+  inside: string;
+  outsidePort: number;
+  remote: string;
   state: string;
   /** Seconds until it expires unless traffic refreshes it. */
   expiresIn: number;
+  /** IP bytes through the flow, both directions. */
+  bytes: number;
 }
+
+/** What `masq` may select by: any end's address, any port, the protocol. */
+export interface FlowFilter {
+  address?: number;
+  port?: number;
+  protocol?: number;
+}
+
+/** A dropped datagram, as `drops` lists it: "why did my packet not get through". */
+export interface DropRecord {
+  /** When (the core's clock, ms). */
+  at: number;
+  reason: DropReason;
+  iface: string;
+  /** "192.168.0.100:5000 → 198.51.100.7:53 udp", or what could be read of it. */
+  packet: string;
+}
+
+/** How many recent drops are kept. */
+const DROP_LOG = 32;
 
 export class ForwardingCore {
   /** Indexed by interface number; a detached slot stays (down, no address) until reused. */
@@ -76,10 +102,10 @@ export class ForwardingCore {
   private readonly portForwards: PortForwardTable;
   private readonly reassembler: Reassembler;
   private readonly icmpLimiter: TokenBucket;
-  private readonly tcpTimeouts: Float64Array;
-  private readonly udpTimeout: number;
-  private readonly udpUnrepliedTimeout: number;
-  private readonly icmpTimeout: number;
+  private tcpTimeouts!: Float64Array;
+  private udpTimeout = 0;
+  private udpUnrepliedTimeout = 0;
+  private icmpTimeout = 0;
   private masqueradeNetworks: Prefix[];
   private readonly hints = new Int32Array(BATCH_HINTS);
   private readonly batchTuples = new Int32Array(BATCH_HINTS * 4);
@@ -95,13 +121,10 @@ export class ForwardingCore {
     this.portForwards = new PortForwardTable(options.portForwards);
     this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
     this.table.onRemove = (id) => this.releaseFlow(id);
+    this.counters.onDrop = (reason) => this.logDrop(reason);
     this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.drop(reason));
     this.icmpLimiter = new TokenBucket(options.icmpErrorsPerSecond, options.icmpErrorBurst);
-    const t = options.timeouts;
-    this.tcpTimeouts = tcpTimeoutTable(t);
-    this.udpTimeout = t.udp * 1000;
-    this.udpUnrepliedTimeout = t.udpUnreplied * 1000;
-    this.icmpTimeout = t.icmp * 1000;
+    this.setTimeouts(options.timeouts);
     this.masqueradeExplicit = options.masqueradeNetworks !== undefined;
     this.localUdp = options.localUdp;
     this.masqueradeNetworks = options.masqueradeNetworks ?? [];
@@ -136,6 +159,14 @@ export class ForwardingCore {
     iface.detached = true;
     this.rebuildRoutes();
     return flushed;
+  }
+
+  /** Flow timeouts (seconds); flows pick them up at their next packet (a config reload). */
+  setTimeouts(t: FlowTimeouts): void {
+    this.tcpTimeouts = tcpTimeoutTable(t);
+    this.udpTimeout = t.udp * 1000;
+    this.udpUnrepliedTimeout = t.udpUnreplied * 1000;
+    this.icmpTimeout = t.icmp * 1000;
   }
 
   /** A point-to-point peer reached through this interface (a /32 route), or 0 for none. */
@@ -240,30 +271,110 @@ export class ForwardingCore {
 
   /** Live flows, at most `limit` (a status listing; walks the table). */
   listFlows(now: number, limit: number): FlowRecord[] {
+    return this.flowPage(now, {}, 0, limit).flows;
+  }
+
+  /**
+   * One page of the flows a filter selects, and how many it selects in all. The walk compares
+   * numbers only; records are built for the page alone, so listing a table of 100 k flows
+   * costs a few milliseconds, not a stall.
+   */
+  flowPage(now: number, filter: FlowFilter, offset: number, limit: number): { total: number; flows: FlowRecord[] } {
     const t = this.table;
-    const out: FlowRecord[] = [];
-    const tuple = (key: number, protocol: number): string => {
+    const flows: FlowRecord[] = [];
+    let total = 0;
+    t.forEachLive((id) => {
+      if (!this.flowMatches(id, filter)) return;
+      if (total >= offset && flows.length < limit) flows.push(this.flowRecord(now, id));
+      total++;
+    });
+    return { total, flows };
+  }
+
+  private flowMatches(id: number, f: FlowFilter): boolean {
+    const t = this.table;
+    const o = id * 2;
+    const r = o + 1;
+    if (f.protocol !== undefined && t.protocolOf(id) !== f.protocol) return false;
+    if (f.address !== undefined && t.src(o) !== f.address && t.dst(o) !== f.address && t.src(r) !== f.address && t.dst(r) !== f.address) return false;
+    if (f.port !== undefined) {
+      const po = t.ports(o);
+      const pr = t.ports(r);
+      if (po >>> 16 !== f.port && (po & 0xffff) !== f.port && pr >>> 16 !== f.port && (pr & 0xffff) !== f.port) return false;
+    }
+    return true;
+  }
+
+  private flowRecord(now: number, id: number): FlowRecord {
+    const t = this.table;
+    const protocol = t.protocolOf(id);
+    const flags = t.flagsOf(id);
+    const snat = (flags & FLOW_SNAT) !== 0;
+    const dnat = (flags & FLOW_DNAT) !== 0;
+    const o = id * 2;
+    const r = o + 1;
+    const icmp = protocol === IPPROTO_ICMP;
+    const tuple = (key: number): string => {
       const p = t.ports(key);
-      if (protocol === IPPROTO_ICMP) return `${formatIpv4(t.src(key))} → ${formatIpv4(t.dst(key))} id ${(p >>> 16) | (p & 0xffff)}`;
+      if (icmp) return `${formatIpv4(t.src(key))} → ${formatIpv4(t.dst(key))} id ${(p >>> 16) | (p & 0xffff)}`;
       return `${formatIpv4(t.src(key))}:${p >>> 16} → ${formatIpv4(t.dst(key))}:${p & 0xffff}`;
     };
-    t.forEachLive((id) => {
-      if (out.length >= limit) return false;
-      const protocol = t.protocolOf(id);
-      const flags = t.flagsOf(id);
-      const snat = (flags & FLOW_SNAT) !== 0;
-      const dnat = (flags & FLOW_DNAT) !== 0;
-      out.push({
-        protocol: protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : 'icmp',
-        kind: snat && dnat ? 'hairpin' : snat ? 'masquerade' : dnat ? 'portfw' : 'routed',
-        original: tuple(id * 2, protocol),
-        reply: tuple(id * 2 + 1, protocol),
-        state: protocol === IPPROTO_TCP ? TCP_STATE_NAMES[t.stateOf(id)] ?? String(t.stateOf(id)) : t.stateOf(id) === UDP_REPLIED ? 'REPLIED' : 'UNREPLIED',
-        expiresIn: Math.max(0, Math.round((t.expiresAt(id) - now) / 1000)),
-      });
-      return true;
-    });
+    const end = (addr: number, port: number): string => (icmp ? formatIpv4(addr) : `${formatIpv4(addr)}:${port}`);
+    // A port forward's inside host is the reply's source; a masqueraded flow's, the original's.
+    const fromOutside = dnat && !snat;
+    return {
+      protocol: protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : 'icmp',
+      kind: snat && dnat ? 'hairpin' : snat ? 'masquerade' : dnat ? 'portfw' : 'routed',
+      original: tuple(o),
+      reply: tuple(r),
+      inside: fromOutside ? end(t.src(r), t.ports(r) >>> 16) : end(t.src(o), t.ports(o) >>> 16),
+      outsidePort: fromOutside && !icmp ? t.ports(o) & 0xffff : t.ports(r) & 0xffff,
+      remote: fromOutside ? end(t.src(o), t.ports(o) >>> 16) : end(t.dst(o), t.ports(o) & 0xffff),
+      state: protocol === IPPROTO_TCP ? TCP_STATE_NAMES[t.stateOf(id)] ?? String(t.stateOf(id)) : t.stateOf(id) === UDP_REPLIED ? 'REPLIED' : 'UNREPLIED',
+      expiresIn: Math.max(0, Math.round((t.expiresAt(id) - now) / 1000)),
+      bytes: t.bytesOf(id),
+    };
+  }
+
+  /** The last drops, newest last. */
+  recentDrops(): DropRecord[] {
+    const n = Math.min(this.dropCount, DROP_LOG);
+    const out: DropRecord[] = [];
+    for (let i = this.dropCount - n; i < this.dropCount; i++) out.push({ ...this.dropLog[i % DROP_LOG]! });
     return out;
+  }
+
+  /** Neighbours per Ethernet interface (the console's `arp`). */
+  neighbours(now: number): { iface: string; ip: string; mac: string | null; ageSeconds: number; waiting: number }[] {
+    return this.interfaces.filter((i) => !i.detached && i.arp !== undefined).flatMap((i) => i.arp!.list(now).map((n) => ({
+      iface: i.name, ip: formatIpv4(n.ip), mac: n.mac === undefined ? null : formatMac(n.mac), ageSeconds: Math.round(n.ageMs / 1000), waiting: n.waiting,
+    })));
+  }
+
+  get portForwardRules(): PortForwardRule[] {
+    return this.portForwards.list();
+  }
+
+  /** Replaces the port forwards; flows already forwarded go on (throws on overlaps, keeping the old rules). */
+  setPortForwards(rules: readonly PortForwardRule[]): void {
+    this.portForwards.set(rules);
+  }
+
+  private readonly dropLog: DropRecord[] = Array.from({ length: DROP_LOG }, () => ({ at: 0, reason: 'noFlow' as DropReason, iface: '', packet: '' }));
+  private dropCount = 0;
+  /** The datagram being looked at, for the drop log (set per frame, read only when one is dropped). */
+  private curIface: CoreInterface | undefined;
+  private curFrame: Uint8Array | undefined;
+  private curIpOff = -1;
+  private curEnd = 0;
+  private curNow = 0;
+
+  private logDrop(reason: DropReason): void {
+    const r = this.dropLog[this.dropCount++ % DROP_LOG]!;
+    r.at = this.curNow;
+    r.reason = reason;
+    r.iface = this.curIface?.name ?? '';
+    r.packet = this.curFrame !== undefined && this.curIpOff >= 0 ? describeDatagram(this.curFrame, this.curIpOff, this.curEnd) : '';
   }
 
   // ---------------------------------------------------------------------------------------
@@ -315,6 +426,11 @@ export class ForwardingCore {
   /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */
   receive(now: number, index: number, frame: Uint8Array, start = 0, end = frame.length): void {
     const iface = this.interfaces[index]!;
+    this.curIface = iface;
+    this.curFrame = frame;
+    this.curIpOff = iface.medium === 'ip' ? start : -1;
+    this.curEnd = end;
+    this.curNow = now;
     if (!iface.up) return this.counters.drop('linkDown');
     if (iface.medium === 'ip') return this.ipInput(now, iface, frame, start, end);
     if (end - start < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
@@ -367,6 +483,7 @@ export class ForwardingCore {
   private ipInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
     const err = Ipv4Packet.check(b, ipOff, end);
     if (err !== undefined) return this.counters.drop(err);
+    this.curIpOff = ipOff;
     let ipEnd = ipOff + ipv4TotalLength(b, ipOff);
     const src = ipv4Source(b, ipOff);
     const dst = ipv4Destination(b, ipOff);
@@ -460,6 +577,7 @@ export class ForwardingCore {
       }
       t.setExpires(id, now + (protocol === IPPROTO_UDP ? (state !== 0 ? this.udpTimeout : this.udpUnrepliedTimeout) : this.icmpTimeout));
     }
+    t.addBytes(id, ipEnd - ipOff);
     rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.dst(other), t.src(other), swapPorts(t.ports(other)));
     if (dir === DIR_ORIGINAL) this.counters.translations.original++;
     else this.counters.translations.reply++;
@@ -743,4 +861,20 @@ export class ForwardingCore {
 /** A connection opens with SYN alone; anything else without a flow belongs to no connection we know. */
 function isInitialSyn(b: Uint8Array, l4: number): boolean {
   return (tcpFlags(b, l4) & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+}
+
+/** A datagram in one line for the drop log: addresses, ports and protocol as far as they can be read. */
+function describeDatagram(b: Uint8Array, ipOff: number, end: number): string {
+  if (end - ipOff < IPV4_MIN_HEADER_LEN) return 'truncated';
+  const src = formatIpv4(ipv4Source(b, ipOff));
+  const dst = formatIpv4(ipv4Destination(b, ipOff));
+  const protocol = ipv4Protocol(b, ipOff);
+  const l4 = ipOff + ipv4HeaderLength(b, ipOff);
+  const name = protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : protocol === IPPROTO_ICMP ? 'icmp' : `proto ${protocol}`;
+  if ((protocol === IPPROTO_TCP || protocol === IPPROTO_UDP) && l4 + 4 <= end && !ipv4IsFragment(b, ipOff)) {
+    const ports = transportPorts(b, l4);
+    return `${src}:${ports >>> 16} → ${dst}:${ports & 0xffff} ${name}`;
+  }
+  if (protocol === IPPROTO_ICMP && l4 + 1 <= end) return `${src} → ${dst} icmp type ${icmpType(b, l4)}`;
+  return `${src} → ${dst} ${name}`;
 }

@@ -66,8 +66,12 @@ export class CoreCounters {
     this.drops = drops;
   }
 
+  /** Called on every drop with its reason (the core records the packet it was looking at). */
+  onDrop: ((reason: DropReason) => void) | undefined;
+
   drop(reason: DropReason): void {
     this.drops[reason]++;
+    this.onDrop?.(reason);
   }
 
   totalDrops(): number {

@@ -80,6 +80,18 @@ export class EthernetWan implements Part<EthernetWanStatus> {
         note: (event, fields) => log.info({ event, ...printable(fields) }),
       },
     ));
+    ctx.commands.register({
+      name: 'dhcp',
+      summary: 'the WAN\'s DHCP lease: address, router, name servers, times',
+      run: () => this.status().dhcp,
+      text: (d) => {
+        const l = d?.lease as Record<string, unknown> | null | undefined;
+        if (d === null || d === undefined) return 'no DHCP client (static WAN address)';
+        if (l === null || l === undefined) return `DHCP ${d.state}, no lease`;
+        const left = Math.max(0, Math.round(((l['obtainedAt'] as number) + (l['leaseSeconds'] as number) * 1000 - clock.wall()) / 1000));
+        return `DHCP ${d.state}: ${String(l['address'])}/${String(l['prefixLength'])} via ${String(l['router'] ?? '-')}, DNS ${(l['dns'] as string[]).join(' ') || '-'}, server ${String(l['server'])}, ${left} s left`;
+      },
+    });
     this.unbind = datapath.bindLocalUdp(DHCP_CLIENT_PORT, (_iface, datagram) => dhcp.receive(clock.wall(), datagram));
     // A cable plugged back in may lead to another network: verify the lease (RFC 2131 §3.2).
     let wasUp = true;

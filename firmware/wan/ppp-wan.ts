@@ -69,6 +69,8 @@ export class PppWan implements Part<PppWanStatus> {
   /** Between CONNECT and the hang-up. */
   private inCall = false;
   private holdoff: { timer: Timer; wake: () => void } | undefined;
+  /** `ppp down` at the console: no dialling until `ppp up`. */
+  private held = false;
   private running: Promise<void> | undefined;
   private readonly link = new PppWanLink(this);
 
@@ -79,7 +81,45 @@ export class PppWan implements Part<PppWanStatus> {
     this.log = ctx.log;
     this.handle = ctx.datapath.attach(this.link, { role: 'outside', addressOwner: 'core', up: false });
     this.log.info({ event: 'wan_ppp', device: this.config.device });
+    this.registerCommands(ctx);
     this.running = this.run();
+  }
+
+  private registerCommands(ctx: PartContext): void {
+    ctx.commands.register<PppWanStatus & { held: boolean }>({
+      name: 'ppp',
+      summary: 'the PPP WAN: status, down (hang up, stop redialling), up (dial again)',
+      usage: 'ppp [status|up|down]',
+      words: ['status', 'up', 'down'],
+      run: async ([verb = 'status']) => {
+        if (verb === 'down') await this.hold(true);
+        else if (verb === 'up') await this.hold(false);
+        else if (verb !== 'status') throw new Error('usage: ppp [status|up|down]');
+        return { ...this.status(), held: this.held };
+      },
+      text: (s) => [
+        `state ${s.state}${s.held ? ' (held down: ppp up to dial again)' : ''}, PPP phase ${s.phase}, ${s.connects} calls, ${s.failures} failures in a row`,
+        s.ipcp !== null ? `address ${s.ipcp.localAddress}, peer ${s.ipcp.peerAddress}, DNS ${s.ipcp.dns.join(' ') || 'none'}` : 'no address',
+        ...(s.lastError !== null ? [`last failure: ${s.failure ?? ''} ${s.lastError}`] : []),
+      ].join('\n'),
+    });
+    ctx.commands.register({
+      name: 'modem',
+      summary: 'the modem: device, signal, operator, SIM, and the last exchanges with it',
+      run: () => ({ device: this.device ?? null, ...this.info, transcript: this.modem?.transcript ?? [] }),
+      text: (m) => [
+        `device ${m.device ?? '(none yet)'}${m.signal !== undefined ? `, signal ${m.signal.dbm ?? '?'} dBm (rssi ${m.signal.rssi})` : ''}${m.operator !== undefined ? `, operator ${m.operator}` : ''}${m.sim !== undefined ? `, SIM ${m.sim}` : ''}`,
+        ...m.transcript.map((x) => `${x.dir} ${x.text}`),
+      ].join('\n'),
+    });
+  }
+
+  /** `ppp down`: end the call and stop dialling until `ppp up`. */
+  private async hold(down: boolean): Promise<void> {
+    this.held = down;
+    this.log.info({ event: down ? 'ppp_held_down' : 'ppp_released', by: 'console' });
+    if (down) await this.line?.close('administratively down');
+    this.holdoff?.wake();
   }
 
   /** Ends the call politely (LCP Terminate, then the hang-up while the line is still open) and stops redialling. */
@@ -128,8 +168,14 @@ export class PppWan implements Part<PppWanStatus> {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      if (this.held) {
+        this.setState('stopped');
+        await this.pause(24 * 3600 * 1000); // until `ppp up` (or stop) wakes it
+        continue;
+      }
       const outcome: Attempt = await this.attempt().catch((e: Error) => ({ ok: false, reason: e.message, failure: 'error' as const, slow: false }));
       if (this.stopped) break;
+      if (this.held) continue;
       if (outcome.failure === 'pin-refused' || outcome.failure === 'sim-locked') {
         // No retry can fix a refused PIN or a blocked SIM: stop here, say why.
         this.fail(outcome);

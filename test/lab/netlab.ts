@@ -155,10 +155,10 @@ export class NetLab {
   }
 
   /** Starts our gateway in the gateway namespace and waits until it is forwarding. */
-  async startGateway(config: string): Promise<GatewayProcess> {
+  async startGateway(config: string, extraArgs: readonly string[] = []): Promise<GatewayProcess> {
     const file = this.file('gateway.toml', config);
     const control = join(this.dir, 'control.sock');
-    const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, MAIN, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control], {
+    const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, MAIN, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.procs.push(proc);

@@ -85,7 +85,7 @@ test('frames in on the LAN leave the WAN masqueraded once ARP resolves the route
   t.deepEqual(w.datapath.snapshot().links.map((l) => l['received']), [2, 2], 'reading the counters does not reset them');
   t.deepEqual(w.datapath.snapshot({ flows: true }).flows, [{
     protocol: 'udp', kind: 'masquerade', original: '192.168.0.100:5000 → 198.51.100.7:53', reply: `198.51.100.7:53 → 203.0.113.2:${natPort}`,
-    state: 'REPLIED', expiresIn: 160,
+    inside: '192.168.0.100:5000', outsidePort: natPort, remote: '198.51.100.7:53', state: 'REPLIED', expiresIn: 160, bytes: 56,
   }]);
   t.is(w.datapath.snapshot().flows, undefined, 'flows only when asked');
   w.datapath.stop();

@@ -16,11 +16,13 @@ export const DIR_REPLY = 1;
 //   0..2  original tuple: src, dst, ports      3..5  reply tuple: src, dst, ports
 //   6     protocol | state << 8 | flags << 16 | class << 24
 //   7, 8  prev / next in the class list (next also chains the free list)
+//   9     bytes seen, both directions (IP datagrams; wraps at 4 GiB)
 //   10,11 expiry, a float64 in milliseconds    12..15 spare (helper state)
 const STRIDE = 16;
 const W_META = 6;
 const W_PREV = 7;
 const W_NEXT = 8;
+const W_BYTES = 9;
 const F_EXPIRES = 5; // float64 index within the record (words 10-11)
 const F_STRIDE = STRIDE / 2;
 
@@ -115,6 +117,8 @@ export class ConntrackTable {
     this.w[i] = (this.w[i]! & ~0xff0000) | (flags << 16);
   }
   expiresAt(id: number): number { return this.f[id * F_STRIDE + F_EXPIRES]!; }
+  bytesOf(id: number): number { return this.w[id * STRIDE + W_BYTES]! >>> 0; }
+  addBytes(id: number, n: number): void { this.w[id * STRIDE + W_BYTES] = (this.w[id * STRIDE + W_BYTES]! + n) | 0; }
   setExpires(id: number, ms: number): void { this.f[id * F_STRIDE + F_EXPIRES] = ms; }
   /** The flow's eviction class, or 255 for a free record. */
   getClass(id: number): number { return this.w[id * STRIDE + W_META]! >>> 24; }
@@ -218,6 +222,7 @@ export class ConntrackTable {
     w[b] = original.src; w[b + 1] = original.dst; w[b + 2] = original.ports;
     w[b + 3] = reply.src; w[b + 4] = reply.dst; w[b + 5] = reply.ports;
     w[b + W_META] = protocol & 0xff;
+    w[b + W_BYTES] = 0;
     this.f[id * F_STRIDE + F_EXPIRES] = expires;
     this.linkClass(id, cls);
     this.placeKey(id * 2);

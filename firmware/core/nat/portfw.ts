@@ -1,6 +1,5 @@
 // Port forwarding (the old `ipportfw`): outside address + port (or range) → an inside host and port.
 
-import { formatIpv4 } from '../addr.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 
 export interface PortForwardRule {
@@ -19,22 +18,32 @@ export interface PortForwardTarget {
 }
 
 export class PortForwardTable {
-  private readonly rules: (PortForwardRule & { proto: number })[];
+  private rules: (PortForwardRule & { proto: number })[] = [];
 
   constructor(rules: readonly PortForwardRule[]) {
-    this.rules = rules.map((r) => {
+    this.set(rules);
+  }
+
+  /** Replaces every rule (the console's portfw add/del, a config reload); throws on a bad or overlapping rule, leaving the old ones. */
+  set(list: readonly PortForwardRule[]): void {
+    const rules = list.map((r) => {
       if (!(r.firstPort >= 1 && r.lastPort <= 65535 && r.firstPort <= r.lastPort)) throw new Error(`port forward: bad port range ${r.firstPort}-${r.lastPort}`);
       if (r.toPort < 1 || r.toPort + (r.lastPort - r.firstPort) > 65535) throw new Error(`port forward: bad inside port ${r.toPort}`);
       return { ...r, proto: r.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP };
     });
-    for (let i = 0; i < this.rules.length; i++) {
-      for (let j = i + 1; j < this.rules.length; j++) {
-        const a = this.rules[i]!, b = this.rules[j]!;
+    for (let i = 0; i < rules.length; i++) {
+      for (let j = i + 1; j < rules.length; j++) {
+        const a = rules[i]!, b = rules[j]!;
         if (a.proto === b.proto && a.firstPort <= b.lastPort && b.firstPort <= a.lastPort) {
           throw new Error(`port forwards overlap: ${a.protocol} ${a.firstPort}-${a.lastPort} and ${b.firstPort}-${b.lastPort}`);
         }
       }
     }
+    this.rules = rules;
+  }
+
+  list(): PortForwardRule[] {
+    return this.rules.map(({ protocol, firstPort, lastPort, toAddress, toPort }) => ({ protocol, firstPort, lastPort, toAddress, toPort }));
   }
 
   /** Where a new inbound flow to `port` goes, or undefined. */
@@ -50,8 +59,4 @@ export class PortForwardTable {
   }
 
   get size(): number { return this.rules.length; }
-
-  describe(): string[] {
-    return this.rules.map((r) => `${r.protocol} ${r.firstPort}${r.lastPort !== r.firstPort ? `-${r.lastPort}` : ''} → ${formatIpv4(r.toAddress)}:${r.toPort}`);
-  }
 }
