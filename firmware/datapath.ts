@@ -150,6 +150,12 @@ export class Datapath {
     this.flush();
   }
 
+  /** Forgets the interface's neighbours and announces its address again (the watchdog's WAN restart). */
+  renewNeighbours(handle: IfaceHandle): void {
+    this.core.renewNeighbours(this.entry(handle).index);
+    this.flush();
+  }
+
   /** A datagram built by the gateway's own services, sent on that interface. */
   sendDatagram(handle: IfaceHandle, datagram: Uint8Array): void {
     this.core.sendDatagram(this.clock.now(), this.entry(handle).index, datagram);

@@ -32,6 +32,8 @@ export type GatewayEvent =
   | { kind: 'link'; link: string; up: boolean; mtu: number }
   | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number }
   | { kind: 'watchdog'; ok: boolean; host: string; misses: number }
+  /** A request to the WAN part (the watchdog's): drop and bring the uplink up again. */
+  | { kind: 'wan-restart'; reason: string }
   | { kind: 'ready' }
   | { kind: 'stopping' };
 

@@ -21,6 +21,7 @@ import { HostChanges } from './host.js';
 import { HostPort } from './lan/host-port.js';
 import { LanPort } from './lan/lan-port.js';
 import { StatusLeds } from './status/leds-part.js';
+import { LinkWatchdog } from './services/watchdog.js';
 import { SerialConsole } from './console/console-part.js';
 import { withPortForwards } from './config/edit.js';
 import { portForwardProblem } from './config/schema.js';
@@ -106,7 +107,7 @@ export class Gateway implements Admin {
       : new EthernetWan(config.wan, { stateDir: options.stateDir, hostname: options.hostname });
     // The LEDs first, so that they show the boot; the control socket last, once there is state.
     this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface });
-    this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new ControlSocket(options.controlSocket)];
+    this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new LinkWatchdog(config.watchdog), new ControlSocket(options.controlSocket)];
     if (options.console !== undefined) {
       this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink: this.sink }));
     }
@@ -191,13 +192,13 @@ export class Gateway implements Admin {
       this.datapath.core.setTimeouts({ tcpEstablished: masq.tcpTimeout, tcpFin: masq.tcpFinTimeout, tcpSyn: 120, udp: masq.udpTimeout, udpUnreplied: Math.min(30, masq.udpTimeout), icmp: masq.icmpTimeout });
       applied.push('[masq] timeouts');
     }
-    for (const section of ['lan', 'wan', 'modem', 'ppp', 'leds', 'console', 'driver'] as const) {
+    for (const section of ['lan', 'wan', 'modem', 'ppp', 'leds', 'console', 'watchdog', 'driver'] as const) {
       if (!same(old[section], next[section])) restartNeeded.push(`[${section}]`);
     }
     if (!same([old.masq.ports, old.masq.maxFlows, old.masq.helpers], [masq.ports, masq.maxFlows, masq.helpers])) restartNeeded.push('[masq] ports, max_flows, helpers');
     // What runs is what was applied; the rest keeps saying "restart needed" until a restart.
     this.config = {
-      ...next, lan: old.lan, wan: old.wan, modem: old.modem, ppp: old.ppp, leds: old.leds, console: old.console, driver: old.driver,
+      ...next, lan: old.lan, wan: old.wan, modem: old.modem, ppp: old.ppp, leds: old.leds, console: old.console, watchdog: old.watchdog, driver: old.driver,
       masq: { ...masq, ports: old.masq.ports, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
     };
     this.log.info({ event: 'config_reloaded', applied, restartNeeded });

@@ -67,6 +67,9 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'leds', key: 'onboard', spec: { type: 'boolean', default: true }, doc: 'also drive the board\'s own LEDs: PWR (red) shows the status LED, ACT (green) the WAN LED' },
   { section: 'console', key: 'baud', spec: int(115200, 300, 4000000), doc: 'speed of the serial console (`gateway run --console /dev/ttyAMA0`), 8N1' },
   { section: 'console', key: 'password', spec: str(''), doc: 'asked before the console takes commands (none: no password); compared in constant time, never logged, wrong ones slowed down' },
+  { section: 'watchdog', key: 'host', spec: str(''), shown: 'none (off)', doc: 'an address on the Internet to ping through the WAN (e.g. your ISP\'s DNS server); off unless set' },
+  { section: 'watchdog', key: 'interval', spec: int(30, 1, 3600), doc: 'seconds between pings, while the WAN is up' },
+  { section: 'watchdog', key: 'failures', spec: int(3, 1, 100), doc: 'missed pings in a row that restart the WAN (redial, or DHCP from the start)' },
   { section: 'log', key: 'level', spec: oneOf(['trace', 'debug', 'info', 'warn', 'error'], 'info'), doc: '`trace`, `debug`, `info`, `warn`, `error`' },
   { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
 ];

@@ -50,6 +50,8 @@ export interface GatewayConfig {
   };
   portfw: PortForwardConfig[];
   console: { baud: number; password: string };
+  /** host 0: off. */
+  watchdog: { host: number; interval: number; failures: number };
   leds: { status: number | undefined; wan: number | undefined; lan: number | undefined; activeLow: boolean; onboard: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   driver: { packetRing: 'v2' | 'v3' };
@@ -100,6 +102,8 @@ class Validator {
     const masq = this.section('masq');
     const leds = this.section('leds');
     const consoleSection = this.section('console');
+    const watchdog = this.section('watchdog');
+    const watchdogHost = this.string(watchdog, 'watchdog', 'host');
     const log = this.section('log');
     const driver = this.section('driver');
 
@@ -156,6 +160,11 @@ class Validator {
       },
       portfw: this.portForwards(),
       console: { baud: this.integer(consoleSection, 'console', 'baud'), password: this.string(consoleSection, 'console', 'password') },
+      watchdog: {
+        host: watchdogHost === '' ? 0 : this.parse('watchdog.host', watchdogHost, parseIpv4, 'is not an IPv4 address') ?? 0,
+        interval: this.integer(watchdog, 'watchdog', 'interval'),
+        failures: this.integer(watchdog, 'watchdog', 'failures'),
+      },
       leds: {
         status: this.optionalInteger(leds, 'leds', 'status'),
         wan: this.optionalInteger(leds, 'leds', 'wan'),

@@ -214,6 +214,14 @@ export class ForwardingCore {
     }
   }
 
+  /** Forgets the interface's neighbours and announces its address again (a WAN restart). */
+  renewNeighbours(index: number): void {
+    const iface = this.interfaces[index]!;
+    iface.arp?.flush();
+    iface.forgetCachedHops();
+    iface.announce();
+  }
+
   /**
    * Sends an IP datagram built by the gateway's own services on an outside link (the DHCP client
    * before it has an address): limited broadcast goes to every station, anything else is routed

@@ -102,7 +102,7 @@ export class StatusModel {
         this.wanPhase = this.wanPattern(input.phase, input.failure);
         break;
       }
-      case 'address': break;
+      case 'address': case 'wan-restart': break;
     }
   }
 

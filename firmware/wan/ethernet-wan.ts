@@ -36,6 +36,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
   private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
   private unbind: (() => void) | undefined;
+  private unsubscribeRestart: (() => void) | undefined;
 
   constructor(private readonly config: GatewayConfig['wan'], private readonly options: { stateDir: string; hostname?: string }) {}
 
@@ -53,6 +54,13 @@ export class EthernetWan implements Part<EthernetWanStatus> {
     const link = ctx.openEthernet(dev);
     const staticAddress = wan.address === 'dhcp' ? undefined : wan.address;
     this.handle = datapath.attach(link, { role: 'outside', addressOwner: 'core', mtu: wan.mtu, address: staticAddress, gateway: wan.gateway });
+    // The watchdog's request: the router's MAC learned again, and for DHCP the lease verified (RFC 2131 §3.2).
+    this.unsubscribeRestart = ctx.events.on((e) => {
+      if (e.kind !== 'wan-restart' || this.handle === undefined) return;
+      log.warn({ event: 'wan_restart', reason: e.reason, how: this.dhcp !== undefined ? 'neighbours and DHCP lease checked again' : 'neighbours learned again' });
+      datapath.renewNeighbours(this.handle);
+      this.dhcp?.linkUp(ctx.clock.wall());
+    });
     if (staticAddress !== undefined) {
       log.info({ event: 'wan_address', address: formatPrefix(staticAddress), gateway: wan.gateway !== undefined ? formatIpv4(wan.gateway) : undefined, source: 'static' });
       this.announce(staticAddress, 'static', 0);
@@ -128,6 +136,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
   /** Releases the lease (and forgets it on disk); the links stay open a moment for the release to leave. */
   async stop(): Promise<void> {
     this.timer?.cancel();
+    this.unsubscribeRestart?.();
     this.unsubscribe?.();
     this.unbind?.();
     const dhcp = this.dhcp;

@@ -71,6 +71,7 @@ export class PppWan implements Part<PppWanStatus> {
   private holdoff: { timer: Timer; wake: () => void } | undefined;
   /** `ppp down` at the console: no dialling until `ppp up`. */
   private held = false;
+  private unsubscribe: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private readonly link = new PppWanLink(this);
 
@@ -82,6 +83,12 @@ export class PppWan implements Part<PppWanStatus> {
     this.handle = ctx.datapath.attach(this.link, { role: 'outside', addressOwner: 'core', up: false });
     this.log.info({ event: 'wan_ppp', device: this.config.device });
     this.registerCommands(ctx);
+    // The watchdog's request: end the call; the redial policy brings the link back.
+    this.unsubscribe = ctx.events.on((e) => {
+      if (e.kind !== 'wan-restart' || this.line === undefined) return;
+      this.log.warn({ event: 'wan_restart', reason: e.reason, how: 'hang up and redial' });
+      void this.line.close(e.reason);
+    });
     this.running = this.run();
   }
 
@@ -126,6 +133,7 @@ export class PppWan implements Part<PppWanStatus> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.unsubscribe?.();
     this.holdoff?.wake();
     if (this.line !== undefined) {
       await this.line.close('gateway stopping');

@@ -90,6 +90,12 @@ labTest('a flow opened from the LAN shows in masq and in gateway status --json -
   t.regex(text, /^gateway up /, 'gateway status without --json is the summary for people');
 });
 
+labTest('ping from the gateway itself reaches the WAN host through the host link and the core', async (t) => {
+  const out = await type(`ping ${WAN_HOST}\r`, /of 3 answered[\s\S]*> $/);
+  t.regex(out, new RegExp(`3 of 3 answered by ${WAN_HOST.replace(/\./g, '\\.')}`));
+  t.regex(out, /seq 1: \d+\.\d ms/);
+});
+
 labTest('a packet dropped by policy shows in drops with its reason and addresses', async (t) => {
   await lab!.shAsync(lab!.wan, `curl -s --max-time 1 http://${WAN_GATEWAY}:4444/; true`);
   const drops = await type('drops\r', /last dropped:[\s\S]*> $/);

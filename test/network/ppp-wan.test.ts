@@ -134,6 +134,24 @@ labTest('the ISP stops answering LCP echo requests: the gateway gives up interva
   t.is(pppStatus(g)['state'], 'up');
 });
 
+labTest('the watchdog: the ISP stops answering pings, the gateway hangs up and redials', async (t) => {
+  const g = await restart(lab!.config({}, `[watchdog]\nhost = "${ISP_ADDRESS}"\ninterval = 1\nfailures = 2\n`));
+  await g.waitFor('wan_address', 60_000);
+  await lab!.guest.command('icmp off');
+  try {
+    const restartAt = await g.waitFor('watchdog_restart_wan', 20_000);
+    t.is(count(g, 'watchdog_missed') >= 2, true);
+    t.regex(String((await g.waitFor('wan_restart', 5_000))['how']), /hang up and redial/);
+    const down = await g.waitFor('ppp_down', 10_000, (r) => Number(r['time']) >= Number(restartAt['time']));
+    t.regex(String(down['reason']), /watchdog: 10\.64\.0\.1 did not answer 2 pings/);
+  } finally {
+    await lab!.guest.command('icmp on');
+  }
+  await nth(g, 'wan_address', 2, 60_000);
+  await g.waitFor('watchdog_ok', 20_000);
+  t.is((g.status()['watchdog'] as Record<string, unknown>)['ok'], true);
+});
+
 labTest('SIGTERM ends the call: LCP Terminate, then +++ and ATH on a line without DTR', async (t) => {
   const from = lab!.modem.transcript.length;
   const log = lab!.guest.console().length;

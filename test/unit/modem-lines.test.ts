@@ -25,6 +25,8 @@ interface Line {
   port?: MockPortBinding;
   /** Called with what the gateway writes, instead of recording it. */
   written?: (b: Buffer) => void;
+  /** Told when the gateway drops DTR (a modem set to &D2 hangs up). */
+  dtrDropped?: () => void;
 }
 
 function line(clock: ManualClock, path: string, controlLines: boolean, written?: (b: Buffer) => void): Line {
@@ -42,6 +44,7 @@ function line(clock: ManualClock, path: string, controlLines: boolean, written?:
       port.set = async (o) => {
         if (!controlLines) throw new Error('Inappropriate ioctl for device');
         if (o.dtr !== undefined) l.dtr.push({ dtr: o.dtr, at: clock.now() });
+        if (o.dtr === false) l.dtrDropped?.();
       };
       port.get = async () => {
         if (!controlLines) throw new Error('Inappropriate ioctl for device');
@@ -123,6 +126,10 @@ class HayesWithIsp {
   private readonly timer;
 
   constructor(private readonly l: Line, private readonly clock: ManualClock) {
+    l.dtrDropped = () => {
+      this.isp = undefined;
+      this.command = '';
+    };
     this.timer = clock.every(50, () => {
       this.isp?.tick(clock.now());
       this.flush();
@@ -234,6 +241,38 @@ test('the PPP WAN on a modem with DCD and DTR: carrier loss is seen on DCD, the 
     t.deepEqual(addresses(), ['10.64.0.2/32', 'up', 'down', '10.64.0.2/32', 'up']);
     t.is(wan.status().state, 'up');
     t.is(wan.status().lastError, null, 'a recovered link does not show the old error');
+  } finally {
+    await stopOnClock(wan, clock, modem);
+  }
+});
+
+test('ppp down at the console hangs up and stops dialling; ppp up dials again', async (t) => {
+  const w = world();
+  const { clock } = w;
+  let modem: HayesWithIsp | undefined;
+  const l = line(clock, '/dev/ttyUSB-mock5', true, (b) => modem?.fromGateway(b));
+  modem = new HayesWithIsp(l, clock);
+  const parsed = parseConfig(PPP_CONFIG.replace('mock2', 'mock5'));
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.errors));
+  const wan = new PppWan({ ...parsed.config.modem, ...parsed.config.ppp }, { binding: l.binding });
+  const ups = () => w.heard.filter((e) => e.kind === 'address').length;
+  try {
+    wan.start(w.ctx);
+    await until(clock, () => ups() === 1, 10_000);
+    const down = w.ctx.commands.run('ppp', ['down']);
+    await clock.run(3_000);
+    const r = await down;
+    t.true(r.ok && /held down/.test(r.text), JSON.stringify(r));
+    t.deepEqual(l.dtr.map((d) => d.dtr), [false, true], 'hung up with DTR');
+    await clock.run(60_000);
+    t.is(modem.calls, 1, 'no redial while held down');
+    t.is(wan.status().state, 'stopped');
+    const up = await w.ctx.commands.run('ppp', ['up']);
+    t.true(up.ok);
+    await until(clock, () => ups() === 2, 10_000);
+    t.is(modem.calls, 2);
+    const m = await w.ctx.commands.run('modem', []);
+    t.true(m.ok && /> ATD\*99#/.test(m.text) && /< CONNECT 115200/.test(m.text), m.ok ? m.text : m.error);
   } finally {
     await stopOnClock(wan, clock, modem);
   }
