@@ -67,8 +67,17 @@ export class LinkWatchdog implements Part<WatchdogStatus> {
     // Only an up WAN is watched: while it dials or waits for DHCP there is nothing to judge.
     if (this.probing || events.last('wan')?.phase !== 'up') return;
     this.probing = true;
-    const rtt = await this.pinger!.ping(host, Math.min(PING_TIMEOUT_MS, this.config.interval * 1000));
-    this.probing = false;
+    let rtt: number | undefined;
+    try {
+      rtt = await this.pinger!.ping(host, Math.min(PING_TIMEOUT_MS, this.config.interval * 1000));
+    } catch (e) {
+      // No raw socket (no privilege, a module that will not load): said once, and the watchdog rests.
+      log.error({ event: 'watchdog_unavailable', host, error: (e as Error).message });
+      this.timer?.cancel();
+      return;
+    } finally {
+      this.probing = false;
+    }
     if (rtt !== undefined) {
       this.lastRtt = rtt;
       if (this.ok !== true) {

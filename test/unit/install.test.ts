@@ -1,5 +1,6 @@
 // The `gateway` command installed as npm installs any command (`npm install -g`), into a
-// temporary prefix: on the PATH, it checks a config.
+// temporary prefix: on the PATH, it checks a config. --ignore-scripts: `make build` has built
+// the native code for Node 24 already, and npm would rebuild it for the machine's own Node.
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,7 @@ const REPO = join(import.meta.dirname, '..', '..', '..');
 test('npm install -g puts gateway on the PATH, and it works from there', (t) => {
   const prefix = mkdtempSync(join(tmpdir(), 'gw-prefix-'));
   try {
-    execFileSync('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', REPO], { stdio: 'ignore', timeout: 120_000 });
+    execFileSync('npm', ['install', '-g', '--ignore-scripts', '--prefix', prefix, '--no-audit', '--no-fund', REPO], { stdio: 'ignore', timeout: 120_000 });
     const config = join(prefix, 'gateway.toml');
     writeFileSync(config, '[wan]\ntype = "ppp"\n');
     const env = { ...process.env, PATH: `${join(prefix, 'bin')}:${process.env['PATH'] ?? ''}` };
