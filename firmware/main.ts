@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatConfigError, parseConfig, type GatewayConfig } from './config/schema.js';
 import { askGateway } from './control/socket.js';
+import { waitForValidConfig } from './config-error-mode.js';
 import { Gateway } from './gateway.js';
 import { createLogger, LogSink } from './log.js';
 
@@ -22,7 +23,7 @@ const DEFAULT_CONTROL = '/run/gateway/control.sock';
 const DEFAULT_STATE = '/var/lib/gateway';
 
 /** Reads and validates a config file; prints every error with its line. */
-function loadConfig(file: string | undefined): GatewayConfig | undefined {
+function loadConfig(file: string | undefined): { config?: GatewayConfig; errors: string[] } | undefined {
   if (file === undefined) {
     process.stderr.write(`gateway: --config FILE is required\n${USAGE}\n`);
     return undefined;
@@ -36,15 +37,22 @@ function loadConfig(file: string | undefined): GatewayConfig | undefined {
   }
   const r = parseConfig(text);
   if (!r.ok) {
-    for (const e of r.errors) process.stderr.write(`${formatConfigError(file, e)}\n`);
+    const errors = r.errors.map((e) => formatConfigError(file, e));
+    for (const e of errors) process.stderr.write(`${e}\n`);
     process.stderr.write(`gateway: ${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}; nothing started\n`);
-    return undefined;
+    return { errors };
   }
-  return r.config;
+  return { config: r.config, errors: [] };
 }
 
-async function run(config: GatewayConfig, configFile: string, stateDir: string, control: string, consoleDevice: string | undefined): Promise<void> {
+async function run(loaded: { config?: GatewayConfig; errors: string[] }, configFile: string, stateDir: string, control: string, consoleDevice: string | undefined): Promise<void> {
   const sink = new LogSink();
+  let config = loaded.config;
+  if (config === undefined) {
+    // The appliance (a console to talk on) waits for the file to be fixed; elsewhere, exit as check does.
+    if (consoleDevice === undefined) return void (process.exitCode = 1);
+    config = await waitForValidConfig(configFile, loaded.errors, { console: consoleDevice, sink, log: createLogger('info', sink) });
+  }
   const log = createLogger(config.log.level, sink);
   const gateway = new Gateway(config, log, { stateDir, controlSocket: control, hostname: hostname(), configFile, console: consoleDevice, sink });
   let stopping = false;
@@ -104,18 +112,18 @@ function main(argv: string[]): void {
   const control = values.control ?? DEFAULT_CONTROL;
   switch (command) {
     case 'check': {
-      const config = loadConfig(values.config);
-      if (config === undefined) process.exitCode = 1;
+      const loaded = loadConfig(values.config);
+      if (loaded?.config === undefined) process.exitCode = 1;
       else process.stdout.write(`${values.config}: ok\n`);
       return;
     }
     case 'run': {
-      const config = loadConfig(values.config);
-      if (config === undefined) {
+      const loaded = loadConfig(values.config);
+      if (loaded === undefined) {
         process.exitCode = 1;
         return;
       }
-      return void run(config, values.config!, values['state-dir'] ?? DEFAULT_STATE, control, values.console);
+      return void run(loaded, values.config!, values['state-dir'] ?? DEFAULT_STATE, control, values.console);
     }
     case 'status':
       return void status(control, values.json === true, values.flows === true);

@@ -17,6 +17,8 @@ export interface ConsoleOptions {
   /** '' for none. */
   password: string;
   sink: LogSink;
+  /** What the prompt says; the WAN's state unless given. */
+  state?: () => string;
 }
 
 export interface ConsoleStatus {
@@ -51,7 +53,7 @@ export class SerialConsole implements Part<ConsoleStatus> {
     const write = await this.open();
     const editor = (this.editor = new LineEditor({
       write,
-      prompt: () => (this.loggedIn ? `gateway (${this.wanState()})> ` : 'password: '),
+      prompt: () => (this.loggedIn ? `gateway (${this.options.state?.() ?? this.wanState()})> ` : 'password: '),
       secret: () => !this.loggedIn,
       complete: (before) => this.complete(before),
       line: (text) => this.line(text),

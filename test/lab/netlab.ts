@@ -155,7 +155,7 @@ export class NetLab {
   }
 
   /** Starts our gateway in the gateway namespace and waits until it is forwarding. */
-  async startGateway(config: string, extraArgs: readonly string[] = []): Promise<GatewayProcess> {
+  async startGateway(config: string, extraArgs: readonly string[] = [], readyEvent = 'gateway_started'): Promise<GatewayProcess> {
     const file = this.file('gateway.toml', config);
     const control = join(this.dir, 'control.sock');
     const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, MAIN, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
@@ -209,7 +209,7 @@ export class NetLab {
         return exited;
       },
     };
-    await waitFor('gateway_started');
+    await waitFor(readyEvent);
     return gw;
   }
 
