@@ -5,7 +5,7 @@ NODE   := node_modules/.bin/node
 TSC    := $(NODE) node_modules/typescript/bin/tsc
 AVA    := $(NODE) node_modules/ava/entrypoints/cli.mjs
 
-.PHONY: all deps host-deps build test bench demo clean
+.PHONY: all deps host-deps build test bench demo clean image qemu
 
 ADDON  := drivers/nic/addon/build/Release/packet_ring.node
 
@@ -42,6 +42,14 @@ bench: build host-deps
 	$(NODE) --expose-gc dist/bench/core.js
 	$(NODE) dist/bench/ppp.js
 	$(NODE) dist/bench/forwarding.js
+
+# The SD card image (build/image/gateway-<version>-rpi-arm64.img, .img.xz, .sha256), offline.
+image: build host-deps
+	sh image/build.sh
+
+# The image booted under QEMU (virt), its console on this terminal.
+qemu: image
+	sh image/qemu.sh
 
 # The lab of DESIGN.md with the gateway in the foreground (root).
 demo: build host-deps

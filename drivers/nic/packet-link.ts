@@ -22,7 +22,7 @@ export interface PacketRingBinding {
   send(handle: object, frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number): number;
   watch(handle: object, callback: () => void): void;
   link(handle: object): { up: boolean; running: boolean; mtu: number };
-  stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number };
+  stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number; checksumsCompleted?: number };
   close(handle: object): void;
 }
 

@@ -4,6 +4,7 @@
 // in constant time, with failed tries logged (never the password) and slowed down.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { fstatSync, statSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import type { Timer } from '../clock.js';
 import type { LogSink } from '../log.js';
@@ -58,8 +59,9 @@ export class SerialConsole implements Part<ConsoleStatus> {
       complete: (before) => this.complete(before),
       line: (text) => this.line(text),
     }));
-    // Log lines above the prompt: on the terminal instead of standard output, on a UART as well.
-    if (this.options.device === 'stdio') {
+    // Log lines above the prompt: on the terminal (or a UART that is also standard output, as
+    // under the image's init) instead of standard output, on any other UART as well.
+    if (this.options.device === 'stdio' || sameDevice(this.options.device)) {
       this.options.sink.divert((line) => editor.printAbove(line));
       this.closers.push(() => this.options.sink.divert(undefined));
     } else {
@@ -170,5 +172,16 @@ export class SerialConsole implements Part<ConsoleStatus> {
     this.lockedUntil = clock.now() + delay;
     log.warn({ event: 'console_login_failed', device: this.options.device, failures: this.failedLogins, waitSeconds: delay / 1000 });
     this.editor!.printAbove(`wrong password; wait ${delay / 1000} s`);
+  }
+}
+
+/** Is standard output this device (the image's init hands the gateway the console as both)? */
+function sameDevice(device: string): boolean {
+  try {
+    const out = fstatSync(1);
+    const dev = statSync(device);
+    return out.isCharacterDevice() && dev.isCharacterDevice() && out.rdev === dev.rdev;
+  } catch {
+    return false;
   }
 }

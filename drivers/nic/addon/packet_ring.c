@@ -47,6 +47,7 @@ typedef struct {
   unsigned pkt_left;
   uint64_t truncated;   // frames larger than the ring's snap length (GRO on the interface)
   uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
+  uint64_t csum_completed; // frames whose transport checksum the kernel left for hardware (filled here)
   uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
   uint64_t rx_drops;
   uv_poll_t poll;
@@ -262,6 +263,37 @@ static inline uint8_t *slot_at(nic_t *nic, unsigned slot) {
   return nic->ring + (size_t)(slot / per_block) * nic->block_size + (size_t)(slot % per_block) * nic->frame_size;
 }
 
+// A frame whose TCP or UDP checksum is not filled in yet (TP_STATUS_CSUMNOTREADY: it came from
+// this machine's stack, or from a virtio NIC or veth whose peer offloads checksums): the field
+// holds only the pseudo-header's part. Forwarded as it is, the next host would drop it, so the
+// checksum is completed here, in the ring (RFC 1071 over pseudo-header and segment).
+static void complete_checksum(nic_t *nic, uint8_t *f, uint32_t len) {
+  if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return;
+  uint8_t *ip = f + 14;
+  unsigned ihl = (ip[0] & 0x0f) * 4u;
+  unsigned total = ((unsigned)ip[2] << 8) | ip[3];
+  if ((ip[0] >> 4) != 4 || ihl < 20 || total < ihl || 14 + total > len) return;
+  if (((((unsigned)ip[6] << 8) | ip[7]) & 0x3fff) != 0) return; // a fragment: never partial
+  unsigned proto = ip[9];
+  unsigned at = proto == 6 ? 16 : proto == 17 ? 6 : 0;
+  unsigned l4len = total - ihl;
+  if (at == 0 || l4len < at + 2) return;
+  uint8_t *l4 = ip + ihl;
+  uint32_t sum = 0;
+  for (int i = 12; i < 20; i += 2) sum += ((uint32_t)ip[i] << 8) | ip[i + 1];
+  sum += proto + l4len;
+  l4[at] = 0;
+  l4[at + 1] = 0;
+  for (unsigned i = 0; i + 1 < l4len; i += 2) sum += ((uint32_t)l4[i] << 8) | l4[i + 1];
+  if (l4len & 1) sum += (uint32_t)l4[l4len - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t c = (uint16_t)~sum;
+  if (c == 0 && proto == 17) c = 0xffff; // RFC 768: a computed zero is sent as all ones
+  l4[at] = (uint8_t)(c >> 8);
+  l4[at + 1] = (uint8_t)c;
+  nic->csum_completed++;
+}
+
 // receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
 // Frames stay valid until release(); blocks are read in ring order.
 static napi_value nic_receive(napi_env env, napi_callback_info info) {
@@ -287,6 +319,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
         continue;
       }
       int32_t start = (int32_t)(f - nic->ring) + h->tp_mac;
+      if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
       starts[n] = start;
       ends[n] = start + (int32_t)h->tp_snaplen;
       n++;
@@ -308,6 +341,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
         nic->truncated++;
       } else {
         int32_t start = (int32_t)(nic->pkt - nic->ring) + h->tp_mac;
+        if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
         starts[n] = start;
         ends[n] = start + (int32_t)h->tp_snaplen;
         n++;
@@ -455,7 +489,7 @@ static napi_value nic_link(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// stats(handle) -> { received, kernelDrops, truncated, txDropped }, totals since open. The kernel
+// stats(handle) -> { received, kernelDrops, truncated, txDropped, checksumsCompleted }, totals since open. The kernel
 // resets its counters on every read, so each read is added to the totals: two readers never
 // take each other's counts.
 static napi_value nic_stats(napi_env env, napi_callback_info info) {
@@ -474,6 +508,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "kernelDrops", (double)nic->rx_drops));
   CHECK(set_number(env, out, "truncated", (double)nic->truncated));
   CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
+  CHECK(set_number(env, out, "checksumsCompleted", (double)nic->csum_completed));
   return out;
 }
 
