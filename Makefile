@@ -11,14 +11,17 @@ ADDON  := drivers/nic/addon/build/Release/packet_ring.node
 
 all: build
 
+# npm builds epoll and raw-socket for the machine's own Node; build/addon.sh then builds them,
+# and our addon, once, against Node 24's headers (the runtime the gateway and the image use).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	sh build/addon.sh
 	@touch $@
 
 deps: node_modules/.installed
 
-# npm ci builds the addon (the package's install script); this rebuilds it only when its sources
-# change. node_modules is order-only: a fresh install does not make the new addon look stale.
+# Rebuilt only when its sources change; node_modules is order-only, so a fresh install (which
+# builds it) does not make it look stale.
 $(ADDON): drivers/nic/addon/packet_ring.c drivers/nic/addon/binding.gyp | node_modules/.installed
 	sh build/addon.sh
 
@@ -42,6 +45,7 @@ bench: build host-deps
 	$(NODE) --expose-gc dist/bench/core.js
 	$(NODE) dist/bench/ppp.js
 	$(NODE) dist/bench/forwarding.js
+	$(NODE) dist/bench/boot.js
 
 # The SD card image (build/image/gateway-<version>-rpi-arm64.img, .img.xz, .sha256), offline.
 image: build host-deps

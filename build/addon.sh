@@ -3,9 +3,11 @@
 # (the npm package `node`, which ships include/node), so nothing is downloaded: our AF_PACKET
 # addon (drivers/nic/addon), and the product's native dependencies that npm built against the
 # machine's own Node.js (`epoll` under onoff, `raw-socket`), whose ABI differs from Node 24's.
-# Run by `npm ci` (the package's install script) and by `make build`.
+# Run by `make build` after `npm ci`. npm's own settings (a nodedir pointing at the machine's
+# headers) must not reach node-gyp here.
 set -eu
 cd "$(dirname "$0")/.."
+unset npm_config_nodedir npm_config_node_gyp NODEDIR 2>/dev/null || true
 nodedir=""
 for d in node_modules/node/node_modules/node-linux-*; do
   [ -f "$d/include/node/node_api.h" ] && nodedir="$PWD/$d"

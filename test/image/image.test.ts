@@ -6,11 +6,12 @@
 // LAN host's traffic to the WAN, its serial console answering `status`.
 
 import test from 'ava';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { bootVirt } from '../lab/virt.js';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -94,64 +95,18 @@ imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power
 
 imageTest('the image boots in an emulated machine (virt) and forwards: a LAN host fetches a page from the WAN server; status answers on the console', async (t) => {
   t.timeout(300_000);
-  const tag = `im${process.pid % 10000}`;
-  const lan = `${tag}lan`;
-  const wan = `${tag}wan`;
-  const tapL = `${tag}l`;
-  const tapW = `${tag}w`;
-  const disk = join(dir, 'disk.img');
-  let qemu: ChildProcess | undefined;
+  const vm = await bootVirt(img, dir, `im${process.pid % 10000}`);
   try {
-    sh(`cp ${img} ${disk}; mcopy -o -i ${disk}@@4M ::vmlinuz ${dir}/vmlinuz; mcopy -o -i ${disk}@@4M ::initrd.img ${dir}/initrd.img`);
-    for (const tap of [tapL, tapW]) sh(`ip tuntap add dev ${tap} mode tap; ip link set ${tap} up`);
-    sh(`ip netns add ${lan}; ip netns add ${wan}`);
-    const cmdline = sh(`mtype -i ${disk}@@4M ::cmdline.txt`).trim();
-    const startedAt = Date.now();
-    qemu = spawn('qemu-system-aarch64', [
-      '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', '-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img'),
-      '-append', `console=ttyAMA0 ${cmdline}`, '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d',
-      '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=lan',
-      '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=wan',
-      '-nographic', '-monitor', 'none', '-serial', 'stdio',
-    ], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    qemu.stdout!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
-    qemu.stderr!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
-    const waitFor = async (re: RegExp, ms: number, from = 0): Promise<void> => {
-      for (const end = Date.now() + ms; !re.test(screen.slice(from)); await new Promise((r) => setTimeout(r, 100))) {
-        if (Date.now() > end) throw new Error(`no ${re} within ${ms} ms; the console shows:\n${screen.slice(-3000)}`);
-      }
-    };
-    // QEMU holds the taps now: they move into the lab's namespaces and keep working.
-    await new Promise((r) => setTimeout(r, 1000));
-    sh(`ip link set ${tapL} netns ${lan}; ip link set ${tapW} netns ${wan}`);
-    sh(`ip netns exec ${lan} sh -c 'ip link set lo up; ip link set ${tapL} up; ip addr add 192.168.0.100/24 dev ${tapL}; ip route add default via 192.168.0.1'`);
-    sh(`ip netns exec ${wan} sh -c 'ip link set lo up; ip link set ${tapW} up; ip addr add 203.0.113.1/24 dev ${tapW}'`);
-    writeFileSync(join(dir, 'index.html'), 'hello from the WAN\n');
-    const servers = spawn('ip', ['netns', 'exec', wan, 'sh', '-c',
-      `dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --interface=${tapW} --except-interface=lo --dhcp-range=203.0.113.50,203.0.113.60 --dhcp-option=option:router,203.0.113.1 --pid-file= & ` +
-      `python3 -m http.server 80 --bind 0.0.0.0 --directory ${dir} 2>${dir}/web.log & wait`], { stdio: 'ignore', detached: true });
-    try {
-      await waitFor(/wan_address[^\n]*source=dhcp/, 180_000);
-      const forwardingAfter = (Date.now() - startedAt) / 1000;
-      t.log(`virt: QEMU start to the WAN address in ${forwardingAfter.toFixed(1)} s`);
-      const page = execFileSync('ip', ['netns', 'exec', lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
-      t.is(page, 'hello from the WAN\n');
-      t.regex(readFileSync(join(dir, 'web.log'), 'utf8'), /^203\.0\.113\.5\d .*GET \/index\.html/m, 'the server sees the gateway\'s WAN address');
-      const from = screen.length;
-      qemu.stdin!.write('status\r');
-      await waitFor(/WAN ethernet eth1: 203\.0\.113\.5\d\/24 via 203\.0\.113\.1 \(DHCP bound\)/, 20_000, from);
-      t.pass();
-    } finally {
-      try {
-        process.kill(-servers.pid!, 'SIGTERM');
-      } catch {
-        // gone already
-      }
-    }
+    await vm.waitFor(/wan_address[^\n]*source=dhcp/, 180_000);
+    t.log(`virt: QEMU start to the WAN address in ${(vm.elapsed() / 1000).toFixed(1)} s`);
+    const page = execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
+    t.is(page, 'hello from the WAN\n');
+    t.regex(readFileSync(join(dir, 'web.log'), 'utf8'), /^203\.0\.113\.5\d .*GET \/index\.html/m, 'the server sees the gateway\'s WAN address');
+    const from = vm.screen().length;
+    vm.type('status\r');
+    await vm.waitFor(/WAN ethernet eth1: 203\.0\.113\.5\d\/24 via 203\.0\.113\.1 \(DHCP bound\)/, 20_000, from);
+    t.pass();
   } finally {
-    qemu?.kill('SIGKILL');
-    sh(`ip netns del ${lan} 2>/dev/null; ip netns del ${wan} 2>/dev/null; ip link del ${tapL} 2>/dev/null; ip link del ${tapW} 2>/dev/null; true`);
-    if (existsSync(disk)) rmSync(disk);
+    vm.stop();
   }
 });
