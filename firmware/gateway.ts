@@ -49,6 +49,8 @@ export interface GatewayOptions {
   sink?: LogSink;
   /** Restarts the machine (the console's `reboot`); the default asks the kernel. */
   reboot?: () => void;
+  /** Leaves the process once stopped (the console's `restart`); the default exits with 75 for the supervisor. */
+  exit?: (code: number) => void;
   /** Where sysfs is (LEDs): '/sys' unless a test brings a tree of its own. */
   sysRoot?: string;
   /** Test drivers: an in-memory packet ring, a mock serial line. */
@@ -225,6 +227,12 @@ export class Gateway implements Admin {
 
   logTail(n: number): string[] {
     return this.sink.tail(n);
+  }
+
+  restart(): void {
+    this.log.warn({ event: 'restart', by: 'console' });
+    // After the answer is on the screen: stop cleanly, then leave (EX_TEMPFAIL) for the supervisor.
+    this.clock.after(100, () => void this.stop().then(() => (this.options.exit ?? ((c: number) => process.exit(c)))(75)));
   }
 
   async reboot(): Promise<void> {

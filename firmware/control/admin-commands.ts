@@ -20,6 +20,8 @@ export interface Admin {
   setLogLevel(level: LogLevel): void;
   logTail(n: number): string[];
   reboot(): Promise<void>;
+  /** Stops cleanly and exits, for the supervisor to start it afresh (the image's gateway-init). */
+  restart(): void;
 }
 
 export function registerAdminCommands(commands: CommandRegistry, admin: Admin): void {
@@ -74,6 +76,15 @@ export function registerAdminCommands(commands: CommandRegistry, admin: Admin): 
       return { level: admin.logLevel() };
     },
     text: (r) => (r.lines !== undefined ? r.lines.join('\n') : `log level ${r.level}`),
+  });
+  commands.register<{ text: string }>({
+    name: 'restart',
+    summary: 'stop the gateway cleanly and start it again (under the image\'s supervisor)',
+    run: () => {
+      admin.restart();
+      return { text: 'restarting' };
+    },
+    text: (r) => r.text,
   });
   commands.register<{ text: string }>({
     name: 'reboot',

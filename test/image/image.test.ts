@@ -93,7 +93,7 @@ imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power
   t.true(Number(sh(`stat -c %s ${img}.xz`)) < 80_000_000);
 });
 
-imageTest('the image boots in an emulated machine (virt) and forwards: a LAN host fetches a page from the WAN server; status answers on the console', async (t) => {
+imageTest('the image boots in an emulated machine (virt) and forwards: a LAN host fetches a page from the WAN server; status answers on the console; a stopped gateway is started again', async (t) => {
   t.timeout(300_000);
   const vm = await bootVirt(img, dir, `im${process.pid % 10000}`);
   try {
@@ -105,7 +105,15 @@ imageTest('the image boots in an emulated machine (virt) and forwards: a LAN hos
     const from = vm.screen().length;
     vm.type('status\r');
     await vm.waitFor(/WAN ethernet eth1: 203\.0\.113\.5\d\/24 via 203\.0\.113\.1 \(DHCP bound\)/, 20_000, from);
-    t.pass();
+    // The supervisor brings the gateway back when it stops (here, asked to at the console).
+    const before = vm.screen().length;
+    vm.type('restart\r');
+    await vm.waitFor(/gateway-init: the gateway stopped \(exit 75\)/, 30_000, before);
+    const stoppedAt = vm.elapsed();
+    await vm.waitFor(/gateway_started[\s\S]*wan_address[^\n]*source=dhcp/, 60_000, before);
+    t.log(`back and forwarding ${((vm.elapsed() - stoppedAt) / 1000).toFixed(1)} s after it stopped`);
+    const again = execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
+    t.is(again, 'hello from the WAN\n');
   } finally {
     vm.stop();
   }
