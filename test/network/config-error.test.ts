@@ -5,27 +5,17 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
+import { Terminal } from '../lib/terminal.js';
 import { requireLab, NetLab, WAN_HOST, type GatewayProcess } from '../lab/netlab.js';
 
 const why = requireLab();
 const lab = why === undefined ? new NetLab('ce') : undefined;
 const labTest = why === undefined ? test.serial : test.skip;
 let gw: GatewayProcess | undefined;
-let term: SerialPort | undefined;
-let screen = '';
+let term: Terminal | undefined;
+const type = (keys: string, expect: RegExp, timeoutMs?: number): Promise<string> => term!.type(keys, expect, timeoutMs);
 
-const plain = (text: string): string => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
 
-async function type(keys: string, expect: RegExp, timeoutMs = 10_000): Promise<string> {
-  const from = screen.length;
-  term!.write(keys);
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-    const seen = plain(screen.slice(from));
-    if (expect.test(seen)) return seen;
-  }
-  throw new Error(`no ${expect} after typing ${JSON.stringify(keys)}; the screen shows:\n${plain(screen.slice(from))}`);
-}
 
 test.after.always(async () => {
   term?.close();
@@ -40,9 +30,7 @@ labTest('a config error keeps the console open and the host untouched; config re
   const good = l.gatewayConfig('static');
   const broken = good.replace('type = "ethernet"', 'type = "ethernet"\nspeed = "fast"');
   gw = await l.startGateway(broken, ['--console', join(l.dir, 'console-gw')], 'config_error');
-  term = new SerialPort({ path: join(l.dir, 'console-user'), baudRate: 115200 });
-  term.setEncoding('utf8');
-  term.on('data', (d: string) => (screen += d));
+  term = new Terminal(join(l.dir, 'console-user'));
   await type('\r', /gateway \(config error\)> $/);
   const check = await type('config check\r', /> $/);
   t.regex(check, /gateway\.toml:\d+: wan\.speed: unknown key/);

@@ -8,31 +8,17 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
+import { Terminal } from '../lib/terminal.js';
 import { requireLab, LAN_HOST, NetLab, WAN_GATEWAY, WAN_HOST, type GatewayProcess } from '../lab/netlab.js';
 
 const why = requireLab();
 const lab = why === undefined ? new NetLab('co') : undefined;
 const labTest = why === undefined ? test.serial : test.skip;
 let gw: GatewayProcess | undefined;
-let term: SerialPort | undefined;
-let screen = '';
+let term: Terminal | undefined;
+const type = (keys: string, expect: RegExp, timeoutMs?: number): Promise<string> => term!.type(keys, expect, timeoutMs);
 
-/** What a person sees of terminal output: no carriage returns or escape sequences. */
-const plain = (text: string): string => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
 
-/** Types a line (or keys) and waits until the screen, past what was there, matches `expect`. */
-async function type(keys: string, expect: RegExp, timeoutMs = 10_000): Promise<string> {
-  const from = screen.length;
-  term!.write(keys);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const seen = plain(screen.slice(from));
-    if (expect.test(seen)) return seen;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no ${expect} after typing ${JSON.stringify(keys)}; the screen shows:\n${plain(screen.slice(from))}`);
-}
 
 test.before(async () => {
   if (lab === undefined) return;
@@ -42,9 +28,7 @@ test.before(async () => {
   lab.background(lab.gw, `socat PTY,link=${lab.dir}/console-gw,raw,echo=0 PTY,link=${lab.dir}/console-user,raw,echo=0`, 'socat.log');
   await lab.shAsync(lab.gw, `for i in $(seq 100); do [ -e ${lab.dir}/console-user ] && break; sleep 0.05; done`);
   gw = await lab.startGateway(`# the lab's gateway\n${lab.gatewayConfig('static', '\n[console]\npassword = "open sesame"   # asked first\n')}`, ['--console', join(lab.dir, 'console-gw')]);
-  term = new SerialPort({ path: join(lab.dir, 'console-user'), baudRate: 115200 });
-  term.setEncoding('utf8');
-  term.on('data', (d: string) => (screen += d));
+  term = new Terminal(join(lab.dir, 'console-user'));
   await new Promise((r) => setTimeout(r, 300));
 });
 
@@ -57,7 +41,7 @@ test.after.always(async () => {
 labTest('the password is asked first, a wrong one is refused, slowed down and logged without the password', async (t) => {
   await type('\r', /password: /);
   await type('abracadabra\r', /wrong password; wait 1 s/);
-  t.notRegex(screen, /abracadabra/, 'never echoed');
+  t.notRegex(term!.raw, /abracadabra/, 'never echoed');
   const failed = await gw!.waitFor('console_login_failed');
   t.false(JSON.stringify(failed).includes('abracadabra'));
   await new Promise((r) => setTimeout(r, 1100));
