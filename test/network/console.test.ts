@@ -46,6 +46,7 @@ labTest('the password is asked first, a wrong one is refused, slowed down and lo
   t.false(JSON.stringify(failed).includes('abracadabra'));
   await new Promise((r) => setTimeout(r, 1100));
   await type('open sesame\r', /logged in[\s\S]*gateway \(wan up\)> $/);
+  t.regex(String(gw!.logs.find((r) => r['event'] === 'gateway_started')?.['msg']), /gateway ready/, 'the log says "gateway ready" (DESIGN.md, contract 2)');
   t.false(gw!.logs.some((r) => JSON.stringify(r).includes('open sesame')), 'the password never reaches the log');
 });
 
