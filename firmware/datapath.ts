@@ -6,7 +6,8 @@
 import type { Link } from '../drivers/link.js';
 import type { Clock, Timer } from './clock.js';
 import { formatPrefix, type Prefix } from './core/addr.js';
-import { ForwardingCore, type CoreSnapshot, type FlowRecord } from './core/core.js';
+import { flowPage, type FlowRecord } from './core/conntrack/flows.js';
+import { ForwardingCore, type CoreSnapshot } from './core/core.js';
 import type { CoreOptions, InterfaceOptions, Role } from './core/options.js';
 import { readU16 } from './core/wire/bytes.js';
 import type { EventBus } from './events.js';
@@ -182,7 +183,7 @@ export class Datapath {
   snapshot(options: { flows?: boolean } = {}): DatapathSnapshot {
     return {
       ...this.core.snapshot(),
-      ...(options.flows === true ? { flows: this.core.listFlows(this.clock.now(), FLOW_LISTING_LIMIT) } : {}),
+      ...(options.flows === true ? { flows: flowPage(this.core.table, this.clock.now(), {}, 0, FLOW_LISTING_LIMIT).flows } : {}),
       links: [...this.attached.values()].map((h) => {
         const link = this.entry(h).link;
         return { name: link.name, ...link.stats() };

@@ -3,9 +3,7 @@
 // owns the core and the links; the host's changes are an undo stack unwound on stop and on a
 // failed start alike.
 
-import { execFile } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { Link } from '../drivers/link.js';
 import { PacketLink, type PacketRingBinding } from '../drivers/nic/packet-link.js';
 import type { SerialBinding } from '../drivers/modem/modem.js';
@@ -23,12 +21,11 @@ import { LanPort } from './lan/lan-port.js';
 import { StatusLeds } from './status/leds-part.js';
 import { LinkWatchdog } from './services/watchdog.js';
 import { SerialConsole } from './console/console-part.js';
-import { withPortForwards } from './config/edit.js';
-import { portForwardProblem } from './config/schema.js';
-import { registerAdminCommands, type Admin, type LogLevel } from './control/admin-commands.js';
+import { flowTimeoutsOf } from './config/schema.js';
+import { registerAdminCommands } from './control/admin-commands.js';
+import { GatewayAdmin } from './control/gateway-admin.js';
 import { registerDatapathCommands } from './control/datapath-commands.js';
 import { statusText, type StatusDocument } from './control/status-text.js';
-import { writeAtomically } from './services/dhcp/lease-store.js';
 import { LogSink, type Logger } from './log.js';
 import type { Part, PartContext } from './part.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
@@ -71,7 +68,7 @@ export function cryptoRng(): () => number {
   };
 }
 
-export class Gateway implements Admin {
+export class Gateway {
   readonly events = new EventBus();
   readonly commands = new CommandRegistry();
   readonly datapath: Datapath;
@@ -82,27 +79,24 @@ export class Gateway implements Admin {
   private readonly clock: Clock;
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
-  private readonly sink: LogSink;
-  /** Every logger handed to a part: a log level set at the console reaches them all. */
-  private readonly loggers: Logger[] = [];
-  /** Port forwards changed at the console and not yet saved. */
-  private unsavedPortForwards = false;
+  private readonly admin: GatewayAdmin;
 
-  constructor(private config: GatewayConfig, private readonly log: Logger, private readonly options: GatewayOptions) {
+  constructor(private readonly config: GatewayConfig, private readonly log: Logger, private readonly options: GatewayOptions) {
     this.clock = options.clock ?? systemClock;
-    this.sink = options.sink ?? new LogSink();
-    this.loggers.push(log);
+    const sink = options.sink ?? new LogSink();
     this.host = new HostChanges(log);
-    const m = config.masq;
     this.datapath = new Datapath({
       core: {
         ...defaultCoreOptions([], cryptoRng()),
-        timeouts: { tcpEstablished: m.tcpTimeout, tcpFin: m.tcpFinTimeout, tcpSyn: 120, udp: m.udpTimeout, udpUnreplied: Math.min(30, m.udpTimeout), icmp: m.icmpTimeout },
-        portRange: m.ports,
-        maxFlows: m.maxFlows,
+        timeouts: flowTimeoutsOf(config.masq),
+        portRange: config.masq.ports,
+        maxFlows: config.masq.maxFlows,
         portForwards: config.portfw,
       },
       clock: this.clock, log, events: this.events,
+    });
+    this.admin = new GatewayAdmin(config, {
+      configFile: options.configFile, clock: this.clock, datapath: this.datapath, log, sink, stop: () => this.stop(), reboot: options.reboot, exit: options.exit,
     });
     const wan = config.wan.type === 'ppp'
       ? new PppWan({ ...config.modem, ...config.ppp }, { binding: options.serial })
@@ -111,18 +105,15 @@ export class Gateway implements Admin {
     this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface });
     this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new LinkWatchdog(config.watchdog), new ControlSocket(options.controlSocket)];
     if (options.console !== undefined) {
-      this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink: this.sink }));
+      this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink }));
     }
     this.commands.register<StatusDocument>({
       name: 'status', summary: 'links, addresses, uptime, WAN, flows and drops (status --json for everything)', usage: 'status [--flows]',
       run: (args) => this.status({ flows: args.includes('--flows') }) as unknown as StatusDocument,
       text: statusText,
     });
-    registerDatapathCommands(this.commands, this.datapath, this.clock, {
-      check: (rule) => portForwardProblem(rule.toAddress, this.config.lan.address),
-      changed: () => (this.unsavedPortForwards = true),
-    });
-    registerAdminCommands(this.commands, this);
+    registerDatapathCommands(this.commands, this.datapath, this.clock, this.admin);
+    registerAdminCommands(this.commands, this.admin);
   }
 
   /** Starts every part; if one fails, what started is stopped and the host restored, then it throws. */
@@ -137,9 +128,7 @@ export class Gateway implements Admin {
     try {
       this.host.sysctl('net.ipv4.ip_forward', '0');
       for (const part of this.parts) {
-        const log = this.log.child({ part: part.name });
-        this.loggers.push(log);
-        await part.start({ ...ctx, log });
+        await part.start({ ...ctx, log: this.admin.addLogger(this.log.child({ part: part.name })) });
         this.started.push(part);
       }
     } catch (e) {
@@ -167,82 +156,6 @@ export class Gateway implements Admin {
       uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000),
       ...this.datapath.snapshot(options), ...parts, dhcp: wan?.dhcp ?? null, ppp: parts['ppp'] ?? null,
     };
-  }
-
-  // Admin: the console's config, log and reboot commands (firmware/control/admin-commands.ts).
-
-  get configFile(): string | undefined {
-    return this.options.configFile;
-  }
-
-  reload(next: GatewayConfig): { applied: string[]; restartNeeded: string[] } {
-    const applied: string[] = [];
-    const restartNeeded: string[] = [];
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const old = this.config;
-    if (!same(old.portfw, next.portfw)) {
-      this.datapath.core.setPortForwards(next.portfw);
-      this.unsavedPortForwards = false;
-      applied.push('[[portfw]]');
-    }
-    if (!same(old.log, next.log)) {
-      this.setLogLevel(next.log.level);
-      applied.push('[log]');
-    }
-    const { masq } = next;
-    if (!same({ ...old.masq, helpers: 0, ports: 0, maxFlows: 0 }, { ...masq, helpers: 0, ports: 0, maxFlows: 0 })) {
-      this.datapath.core.setTimeouts({ tcpEstablished: masq.tcpTimeout, tcpFin: masq.tcpFinTimeout, tcpSyn: 120, udp: masq.udpTimeout, udpUnreplied: Math.min(30, masq.udpTimeout), icmp: masq.icmpTimeout });
-      applied.push('[masq] timeouts');
-    }
-    for (const section of ['lan', 'wan', 'modem', 'ppp', 'leds', 'console', 'watchdog', 'driver'] as const) {
-      if (!same(old[section], next[section])) restartNeeded.push(`[${section}]`);
-    }
-    if (!same([old.masq.ports, old.masq.maxFlows, old.masq.helpers], [masq.ports, masq.maxFlows, masq.helpers])) restartNeeded.push('[masq] ports, max_flows, helpers');
-    // What runs is what was applied; the rest keeps saying "restart needed" until a restart.
-    this.config = {
-      ...next, lan: old.lan, wan: old.wan, modem: old.modem, ppp: old.ppp, leds: old.leds, console: old.console, watchdog: old.watchdog, driver: old.driver,
-      masq: { ...masq, ports: old.masq.ports, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
-    };
-    this.log.info({ event: 'config_reloaded', applied, restartNeeded });
-    return { applied, restartNeeded };
-  }
-
-  save(): string {
-    const file = this.configFile;
-    if (file === undefined) throw new Error('the gateway was not started from a config file');
-    if (!this.unsavedPortForwards) return 'nothing to save';
-    writeAtomically(file, withPortForwards(readFileSync(file, 'utf8'), this.datapath.core.portForwardRules));
-    this.unsavedPortForwards = false;
-    this.log.info({ event: 'config_saved', file });
-    return `saved to ${file}`;
-  }
-
-  logLevel(): string {
-    return this.log.level;
-  }
-
-  setLogLevel(level: LogLevel): void {
-    for (const l of this.loggers) l.level = level;
-  }
-
-  logTail(n: number): string[] {
-    return this.sink.tail(n);
-  }
-
-  restart(): void {
-    this.log.warn({ event: 'restart', by: 'console' });
-    // After the answer is on the screen: stop cleanly, then leave (EX_TEMPFAIL) for the supervisor.
-    this.clock.after(100, () => void this.stop().then(() => (this.options.exit ?? ((c: number) => process.exit(c)))(75)));
-  }
-
-  async reboot(): Promise<void> {
-    this.log.warn({ event: 'reboot', by: 'console' });
-    await this.stop();
-    if (this.options.reboot !== undefined) return this.options.reboot();
-    // The image's init has no service manager to ask: the kernel restarts the machine.
-    execFile('/sbin/reboot', ['-f'], (e) => {
-      if (e !== null) writeFileSync('/proc/sysrq-trigger', 'b');
-    });
   }
 
   /** Stops the parts in reverse, closes the links, undoes the host changes. Idempotent. */

@@ -2,6 +2,7 @@
 // Types, bounds and defaults come from the key table (keys.ts), which README's table mirrors.
 
 import { broadcastOf, formatIpv4, formatPrefix, inPrefix, networkOf, parseCidr, parseIpv4, prefixMask, type Prefix } from '../core/addr.js';
+import type { FlowTimeouts } from '../core/conntrack/tcp-states.js';
 import { keysOf, SECTIONS, specOf } from './keys.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 
@@ -386,6 +387,11 @@ function describe(v: TomlValue): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'a table';
   return String(v);
+}
+
+/** The core's flow timeouts from [masq] (unreplied UDP: 30 s, or less if udp_timeout is less; SYN 120 s). */
+export function flowTimeoutsOf(m: GatewayConfig['masq']): FlowTimeouts {
+  return { tcpEstablished: m.tcpTimeout, tcpFin: m.tcpFinTimeout, tcpSyn: 120, udp: m.udpTimeout, udpUnreplied: Math.min(30, m.udpTimeout), icmp: m.icmpTimeout };
 }
 
 /** Why a port forward may not go to `to` (off the LAN, the gateway itself, not a host), or undefined. */

@@ -3,7 +3,8 @@
 
 import type { Clock } from '../clock.js';
 import { formatIpv4, parseIpv4 } from '../core/addr.js';
-import type { DropRecord, FlowFilter, FlowRecord } from '../core/core.js';
+import { flowPage, type FlowFilter, type FlowRecord } from '../core/conntrack/flows.js';
+import type { DropRecord } from '../core/drop-log.js';
 import { DROP_REASONS, type DropReason } from '../core/counters.js';
 import type { PortForwardRule } from '../core/nat/portfw.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../core/wire/ipv4.js';
@@ -97,7 +98,7 @@ export function registerDatapathCommands(commands: CommandRegistry, datapath: Da
     words: ['tcp', 'udp', 'icmp', '--page'],
     run: (args) => {
       const { filter, page } = parseMasqArgs(args);
-      const { total, flows } = core.flowPage(clock.now(), filter, (page - 1) * PAGE, PAGE);
+      const { total, flows } = flowPage(core.table, clock.now(), filter, (page - 1) * PAGE, PAGE);
       return { total, page, pages: Math.max(1, Math.ceil(total / PAGE)), flows };
     },
     text: (r) => {
@@ -112,7 +113,7 @@ export function registerDatapathCommands(commands: CommandRegistry, datapath: Da
     run: () => {
       const counters: Partial<Record<DropReason, number>> = {};
       for (const r of DROP_REASONS) if (core.counters.drops[r] > 0) counters[r] = core.counters.drops[r];
-      return { counters, recent: core.recentDrops() };
+      return { counters, recent: core.drops.recent() };
     },
     text: (r) => {
       const counts = Object.entries(r.counters).map(([k, v]) => [k, v]);

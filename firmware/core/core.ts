@@ -9,7 +9,9 @@ import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from 
 import { fragmentDatagram, Reassembler } from './fragments.js';
 import { RouteTable, type Route } from './routes.js';
 import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
-import { FlowClass, nextTcpState, TCP_STATE_NAMES, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState, type FlowTimeouts } from './conntrack/tcp-states.js';
+import { FLOW_DNAT, FLOW_SNAT, FLOW_UDP_MAPPING, UDP_REPLIED } from './conntrack/flows.js';
+import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState, type FlowTimeouts } from './conntrack/tcp-states.js';
+import { DropLog } from './drop-log.js';
 import { PortAllocator } from './nat/ports.js';
 import { PortForwardTable, type PortForwardRule } from './nat/portfw.js';
 import { refreshIcmpChecksum, rewriteDatagram, tuplePortsOf } from './nat/translate.js';
@@ -29,12 +31,6 @@ import {
 } from './wire/icmp.js';
 import type { CoreOptions, InterfaceOptions, LocalUdpService } from './options.js';
 
-/** What the table's per-flow flags mean to the NAT layer. */
-export const FLOW_SNAT = 1; // source rewritten: masquerade (reply tuple's destination is an outside address)
-export const FLOW_DNAT = 2; // destination rewritten: port forward
-export const FLOW_UDP_MAPPING = 4; // holds a reference on an endpoint-independent UDP mapping
-
-const UDP_REPLIED = 1;
 const NO_HINT = -2;
 const BATCH_HINTS = 256;
 const TCP_HEADER_MIN_WITH_MSS = 40; // IPv4 + TCP headers without options: MSS = MTU − 40 (RFC 879)
@@ -53,50 +49,13 @@ export interface CoreSnapshot {
   udpMappings: number;
 }
 
-/** One flow as `gateway status --flows` and the console's `masq` show it. */
-export interface FlowRecord {
-  protocol: 'tcp' | 'udp' | 'icmp';
-  /** What the flow does: source NAT, a port forward, both (hairpin), or neither (routed). */
-  kind: 'masquerade' | 'portfw' | 'hairpin' | 'routed';
-  /** The original direction as it arrived, and the reply direction as it arrives. */
-  original: string;
-  reply: string;
-  /** As `ipchains -M -L -n` showed it: the inside host, the gateway's outside port, the remote end. */
-  inside: string;
-  outsidePort: number;
-  remote: string;
-  state: string;
-  /** Seconds until it expires unless traffic refreshes it. */
-  expiresIn: number;
-  /** IP bytes through the flow, both directions. */
-  bytes: number;
-}
-
-/** What `masq` may select by: any end's address, any port, the protocol. */
-export interface FlowFilter {
-  address?: number;
-  port?: number;
-  protocol?: number;
-}
-
-/** A dropped datagram, as `drops` lists it: "why did my packet not get through". */
-export interface DropRecord {
-  /** When (the core's clock, ms). */
-  at: number;
-  reason: DropReason;
-  iface: string;
-  /** "192.168.0.100:5000 → 198.51.100.7:53 udp", or what could be read of it. */
-  packet: string;
-}
-
-/** How many recent drops are kept. */
-const DROP_LOG = 32;
-
 export class ForwardingCore {
   /** Indexed by interface number; a detached slot stays (down, no address) until reused. */
   readonly interfaces: CoreInterface[];
   readonly table: ConntrackTable;
   readonly counters = new CoreCounters();
+  /** The last drops, with the datagram each was about (the console's `drops`). */
+  readonly drops = new DropLog();
   private readonly routes = new RouteTable();
   private readonly ports: PortAllocator;
   private readonly portForwards: PortForwardTable;
@@ -121,7 +80,7 @@ export class ForwardingCore {
     this.portForwards = new PortForwardTable(options.portForwards);
     this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
     this.table.onRemove = (id) => this.releaseFlow(id);
-    this.counters.onDrop = (reason) => this.logDrop(reason);
+    this.counters.onDrop = (reason) => this.drops.note(reason);
     this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.drop(reason));
     this.icmpLimiter = new TokenBucket(options.icmpErrorsPerSecond, options.icmpErrorBurst);
     this.setTimeouts(options.timeouts);
@@ -277,81 +236,6 @@ export class ForwardingCore {
     };
   }
 
-  /** Live flows, at most `limit` (a status listing; walks the table). */
-  listFlows(now: number, limit: number): FlowRecord[] {
-    return this.flowPage(now, {}, 0, limit).flows;
-  }
-
-  /**
-   * One page of the flows a filter selects, and how many it selects in all. The walk compares
-   * numbers only; records are built for the page alone, so listing a table of 100 k flows
-   * costs a few milliseconds, not a stall.
-   */
-  flowPage(now: number, filter: FlowFilter, offset: number, limit: number): { total: number; flows: FlowRecord[] } {
-    const t = this.table;
-    const flows: FlowRecord[] = [];
-    let total = 0;
-    t.forEachLive((id) => {
-      if (!this.flowMatches(id, filter)) return;
-      if (total >= offset && flows.length < limit) flows.push(this.flowRecord(now, id));
-      total++;
-    });
-    return { total, flows };
-  }
-
-  private flowMatches(id: number, f: FlowFilter): boolean {
-    const t = this.table;
-    const o = id * 2;
-    const r = o + 1;
-    if (f.protocol !== undefined && t.protocolOf(id) !== f.protocol) return false;
-    if (f.address !== undefined && t.src(o) !== f.address && t.dst(o) !== f.address && t.src(r) !== f.address && t.dst(r) !== f.address) return false;
-    if (f.port !== undefined) {
-      const po = t.ports(o);
-      const pr = t.ports(r);
-      if (po >>> 16 !== f.port && (po & 0xffff) !== f.port && pr >>> 16 !== f.port && (pr & 0xffff) !== f.port) return false;
-    }
-    return true;
-  }
-
-  private flowRecord(now: number, id: number): FlowRecord {
-    const t = this.table;
-    const protocol = t.protocolOf(id);
-    const flags = t.flagsOf(id);
-    const snat = (flags & FLOW_SNAT) !== 0;
-    const dnat = (flags & FLOW_DNAT) !== 0;
-    const o = id * 2;
-    const r = o + 1;
-    const icmp = protocol === IPPROTO_ICMP;
-    const tuple = (key: number): string => {
-      const p = t.ports(key);
-      if (icmp) return `${formatIpv4(t.src(key))} → ${formatIpv4(t.dst(key))} id ${(p >>> 16) | (p & 0xffff)}`;
-      return `${formatIpv4(t.src(key))}:${p >>> 16} → ${formatIpv4(t.dst(key))}:${p & 0xffff}`;
-    };
-    const end = (addr: number, port: number): string => (icmp ? formatIpv4(addr) : `${formatIpv4(addr)}:${port}`);
-    // A port forward's inside host is the reply's source; a masqueraded flow's, the original's.
-    const fromOutside = dnat && !snat;
-    return {
-      protocol: protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : 'icmp',
-      kind: snat && dnat ? 'hairpin' : snat ? 'masquerade' : dnat ? 'portfw' : 'routed',
-      original: tuple(o),
-      reply: tuple(r),
-      inside: fromOutside ? end(t.src(r), t.ports(r) >>> 16) : end(t.src(o), t.ports(o) >>> 16),
-      outsidePort: fromOutside && !icmp ? t.ports(o) & 0xffff : t.ports(r) & 0xffff,
-      remote: fromOutside ? end(t.src(o), t.ports(o) >>> 16) : end(t.dst(o), t.ports(o) & 0xffff),
-      state: protocol === IPPROTO_TCP ? TCP_STATE_NAMES[t.stateOf(id)] ?? String(t.stateOf(id)) : t.stateOf(id) === UDP_REPLIED ? 'REPLIED' : 'UNREPLIED',
-      expiresIn: Math.max(0, Math.round((t.expiresAt(id) - now) / 1000)),
-      bytes: t.bytesOf(id),
-    };
-  }
-
-  /** The last drops, newest last. */
-  recentDrops(): DropRecord[] {
-    const n = Math.min(this.dropCount, DROP_LOG);
-    const out: DropRecord[] = [];
-    for (let i = this.dropCount - n; i < this.dropCount; i++) out.push({ ...this.dropLog[i % DROP_LOG]! });
-    return out;
-  }
-
   /** Neighbours per Ethernet interface (the console's `arp`). */
   neighbours(now: number): { iface: string; ip: string; mac: string | null; ageSeconds: number; waiting: number }[] {
     return this.interfaces.filter((i) => !i.detached && i.arp !== undefined).flatMap((i) => i.arp!.list(now).map((n) => ({
@@ -366,23 +250,6 @@ export class ForwardingCore {
   /** Replaces the port forwards; flows already forwarded go on (throws on overlaps, keeping the old rules). */
   setPortForwards(rules: readonly PortForwardRule[]): void {
     this.portForwards.set(rules);
-  }
-
-  private readonly dropLog: DropRecord[] = Array.from({ length: DROP_LOG }, () => ({ at: 0, reason: 'noFlow' as DropReason, iface: '', packet: '' }));
-  private dropCount = 0;
-  /** The datagram being looked at, for the drop log (set per frame, read only when one is dropped). */
-  private curIface: CoreInterface | undefined;
-  private curFrame: Uint8Array | undefined;
-  private curIpOff = -1;
-  private curEnd = 0;
-  private curNow = 0;
-
-  private logDrop(reason: DropReason): void {
-    const r = this.dropLog[this.dropCount++ % DROP_LOG]!;
-    r.at = this.curNow;
-    r.reason = reason;
-    r.iface = this.curIface?.name ?? '';
-    r.packet = this.curFrame !== undefined && this.curIpOff >= 0 ? describeDatagram(this.curFrame, this.curIpOff, this.curEnd) : '';
   }
 
   // ---------------------------------------------------------------------------------------
@@ -434,11 +301,7 @@ export class ForwardingCore {
   /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */
   receive(now: number, index: number, frame: Uint8Array, start = 0, end = frame.length): void {
     const iface = this.interfaces[index]!;
-    this.curIface = iface;
-    this.curFrame = frame;
-    this.curIpOff = iface.medium === 'ip' ? start : -1;
-    this.curEnd = end;
-    this.curNow = now;
+    this.drops.looking(iface.name, frame, iface.medium === 'ip' ? start : -1, end, now);
     if (!iface.up) return this.counters.drop('linkDown');
     if (iface.medium === 'ip') return this.ipInput(now, iface, frame, start, end);
     if (end - start < ETHERNET_HEADER_LEN) return this.counters.drop('truncatedEthernet');
@@ -491,7 +354,7 @@ export class ForwardingCore {
   private ipInput(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, end: number): void {
     const err = Ipv4Packet.check(b, ipOff, end);
     if (err !== undefined) return this.counters.drop(err);
-    this.curIpOff = ipOff;
+    this.drops.ipOff = ipOff;
     let ipEnd = ipOff + ipv4TotalLength(b, ipOff);
     const src = ipv4Source(b, ipOff);
     const dst = ipv4Destination(b, ipOff);
@@ -869,20 +732,4 @@ export class ForwardingCore {
 /** A connection opens with SYN alone; anything else without a flow belongs to no connection we know. */
 function isInitialSyn(b: Uint8Array, l4: number): boolean {
   return (tcpFlags(b, l4) & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-}
-
-/** A datagram in one line for the drop log: addresses, ports and protocol as far as they can be read. */
-function describeDatagram(b: Uint8Array, ipOff: number, end: number): string {
-  if (end - ipOff < IPV4_MIN_HEADER_LEN) return 'truncated';
-  const src = formatIpv4(ipv4Source(b, ipOff));
-  const dst = formatIpv4(ipv4Destination(b, ipOff));
-  const protocol = ipv4Protocol(b, ipOff);
-  const l4 = ipOff + ipv4HeaderLength(b, ipOff);
-  const name = protocol === IPPROTO_TCP ? 'tcp' : protocol === IPPROTO_UDP ? 'udp' : protocol === IPPROTO_ICMP ? 'icmp' : `proto ${protocol}`;
-  if ((protocol === IPPROTO_TCP || protocol === IPPROTO_UDP) && l4 + 4 <= end && !ipv4IsFragment(b, ipOff)) {
-    const ports = transportPorts(b, l4);
-    return `${src}:${ports >>> 16} → ${dst}:${ports & 0xffff} ${name}`;
-  }
-  if (protocol === IPPROTO_ICMP && l4 + 1 <= end) return `${src} → ${dst} icmp type ${icmpType(b, l4)}`;
-  return `${src} → ${dst} ${name}`;
 }
