@@ -11,6 +11,8 @@ export interface ModemOptions {
   device: string;
   baud: number;
   flowControl: 'rtscts' | 'none';
+  /** 'dcd': a low DCD means the line dropped; 'none': DCD is not wired (three-wire UART, pty). Default 'dcd'. */
+  carrier?: 'dcd' | 'none';
   /** Chat timeouts, guard times and the DTR pulse run on it. */
   clock: Clock;
   /** The serial driver: serialport's own for this platform unless a test brings a line of its own. */
@@ -43,6 +45,8 @@ const TRANSCRIPT_LINES = 40;
 export class Modem {
   /** DTR and DCD work on this port (a real UART or USB modem; not a pty). */
   hasControlLines = false;
+  /** A low DCD means the call is over: the port has the lines and the config says DCD is wired. */
+  watchesCarrier = false;
   /** The last lines exchanged in command mode, the SIM PIN masked. */
   readonly transcript: ModemExchange[] = [];
   private heard = '';
@@ -69,6 +73,7 @@ export class Modem {
         const modem = new Modem(options.device, port, options.clock);
         port.get((e) => {
           modem.hasControlLines = !e;
+          modem.watchesCarrier = !e && options.carrier !== 'none';
           resolve(modem);
         });
       });

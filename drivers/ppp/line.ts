@@ -1,5 +1,5 @@
 // One call's worth of PPP on a modem: a PppSession joined to a connected Modem, with the session's
-// timers, the line's carrier (DCD when the port has it, else the modem's NO CARRIER in the data
+// timers, the line's carrier (DCD when the port has it and it is wired, else the modem's NO CARRIER in the data
 // stream) and a bounded transmit queue. Shared by the dial-out WAN (firmware/wan/ppp-wan.ts,
 // which adds the redial policy) and the dial-in ports, which answer instead of dialling.
 
@@ -84,7 +84,7 @@ export class PppLine {
         this.drain();
       }),
     );
-    if (modem.hasControlLines) {
+    if (modem.watchesCarrier) {
       this.timers.push(clock.every(CARRIER_POLL_MS, () => void modem.carrier().then((dcd) => dcd === false && this.lineDown('carrier lost (DCD)'))));
     }
     modem.onData((b) => {

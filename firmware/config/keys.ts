@@ -36,6 +36,7 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'modem', key: 'device', spec: str('auto'), doc: 'serial device (`"/dev/ttyUSB0"`, `"/dev/ttyAMA0"`, a pty path); `"auto"` asks every serial port in `/sys/class/tty` (USB modems first) `AT` and takes the first to answer OK' },
   { section: 'modem', key: 'baud', spec: int(115200, 300, 4000000), doc: 'line speed, 300 to 4000000' },
   { section: 'modem', key: 'flow_control', spec: oneOf(['rtscts', 'none'], 'rtscts'), doc: 'or `"none"` (three-wire UARTs, ptys)' },
+  { section: 'modem', key: 'carrier', spec: oneOf(['dcd', 'none'], undefined), shown: '"dcd" with rtscts, "none" without', doc: '`"dcd"`: a low DCD ends the call (pppd\'s `modem`); `"none"`: DCD is ignored and the modem\'s NO CARRIER or LCP echoes end it (pppd\'s `local`: three-wire UARTs, ptys)' },
   { section: 'modem', key: 'init', spec: { type: 'strings', default: ['ATZ'] }, doc: 'init strings, each must answer OK' },
   { section: 'modem', key: 'dial', spec: str('ATD*99#'), doc: 'dial command (`"ATDT5551234"` for dial-up); CONNECT is awaited' },
   { section: 'modem', key: 'connect_timeout', spec: int(60, 1, 600), doc: 'seconds to wait for CONNECT' },

@@ -25,7 +25,7 @@ export interface GatewayConfig {
     /** Overrides the interface's MTU (e.g. 1492 behind PPPoE modems). */
     mtu: number | undefined;
   };
-  modem: { device: string; baud: number; init: string[]; dial: string; pin: string; apn: string; flowControl: 'rtscts' | 'none'; connectTimeout: number };
+  modem: { device: string; baud: number; init: string[]; dial: string; pin: string; apn: string; flowControl: 'rtscts' | 'none'; carrier: 'dcd' | 'none'; connectTimeout: number };
   ppp: {
     user: string;
     password: string;
@@ -120,6 +120,7 @@ class Validator {
     const lanAddress = this.parse('lan.address', this.string(lan, 'lan', 'address'), parseCidr, 'is not an address/prefix like "192.168.0.1/24"');
     if (lanAddress !== undefined && (lanAddress.length < 8 || lanAddress.length > 30)) this.error('lan.address', 'prefix length must be between /8 and /30');
 
+    const flowControl = this.oneOf(modem, 'modem', 'flow_control') as 'rtscts' | 'none';
     const config: GatewayConfig = {
       lan: { interface: this.string(lan, 'lan', 'interface'), address: lanAddress ?? parseCidr('192.168.0.1/24') },
       wan: {
@@ -136,7 +137,9 @@ class Validator {
         dial: this.string(modem, 'modem', 'dial'),
         pin: this.string(modem, 'modem', 'pin'),
         apn: this.string(modem, 'modem', 'apn'),
-        flowControl: this.oneOf(modem, 'modem', 'flow_control') as 'rtscts' | 'none',
+        flowControl,
+        // A port wired without RTS/CTS has no DCD either, as a rule.
+        carrier: (this.oneOf(modem, 'modem', 'carrier') ?? (flowControl === 'rtscts' ? 'dcd' : 'none')) as 'dcd' | 'none',
         connectTimeout: this.integer(modem, 'modem', 'connect_timeout'),
       },
       ppp: {

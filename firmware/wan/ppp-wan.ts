@@ -252,7 +252,7 @@ export class PppWan implements Part<PppWanStatus> {
       device = found.device;
       this.log.info({ event: 'modem_found', device, attempts: found.attempts.length });
     }
-    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, clock, binding: this.options.binding });
+    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, carrier: this.config.carrier, clock, binding: this.options.binding });
     this.device = device;
     modem.onClosed((reason) => {
       if (this.stopped) return;
@@ -262,7 +262,7 @@ export class PppWan implements Part<PppWanStatus> {
       this.holdoff?.wake();
     });
     this.modem = modem;
-    this.log.info({ event: 'modem_open', device, controlLines: modem.hasControlLines });
+    this.log.info({ event: 'modem_open', device, controlLines: modem.hasControlLines, carrier: modem.watchesCarrier ? 'dcd' : 'none' });
     return modem;
   }
 

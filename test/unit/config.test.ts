@@ -100,6 +100,15 @@ test('[modem] and [ppp] keys: a cellular setup parses; out-of-range values are e
   const ok = parseConfig('[wan]\ntype = "ppp"\n[modem]\ndevice = "/dev/ttyUSB2"\ndial = "ATD*99#"\napn = "internet"\npin = "1234"\nflow_control = "none"\n[ppp]\nholdoff = 2\nmax_backoff = 60\nauth_retry = 600\n');
   if (!ok.ok) return t.fail(JSON.stringify(ok.errors));
   t.like(ok.config.modem, { device: '/dev/ttyUSB2', apn: 'internet', pin: '1234', flowControl: 'none' });
+  t.is(ok.config.modem.carrier, 'none', 'no RTS/CTS: no DCD either, unless carrier says so');
+  const dcd = (extra: string) => {
+    const r = parseConfig(`[wan]\ntype = "ppp"\n[modem]\n${extra}`);
+    return r.ok ? r.config.modem.carrier : r.errors.map((e) => e.message).join();
+  };
+  t.is(dcd(''), 'dcd');
+  t.is(dcd('flow_control = "none"\ncarrier = "dcd"\n'), 'dcd');
+  t.is(dcd('carrier = "none"\n'), 'none');
+  t.regex(dcd('carrier = "cd"\n'), /must be one of "dcd", "none"/);
   t.like(ok.config.ppp, { holdoff: 2, maxBackoff: 60, authRetry: 600 });
   const bad = parseConfig('[wan]\ntype = "ppp"\n[modem]\nbaud = 12\nconnect_timeout = 0\n[ppp]\nholdoff = 0\nauth_retry = "soon"\n');
   t.false(bad.ok);

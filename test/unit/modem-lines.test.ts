@@ -246,6 +246,33 @@ test('the PPP WAN on a modem with DCD and DTR: carrier loss is seen on DCD, the 
   }
 });
 
+test('carrier = "none" (a three-wire UART reads DCD low): the call stays up after CONNECT, and the modem\'s NO CARRIER still ends it', async (t) => {
+  const w = world();
+  const { clock } = w;
+  let modem: HayesWithIsp | undefined;
+  const l = line(clock, '/dev/ttyUSB-mock6', true, (b) => modem?.fromGateway(b));
+  modem = new HayesWithIsp(l, clock);
+  const parsed = parseConfig(PPP_CONFIG.replace('mock2', 'mock6').replace('dial = ', 'carrier = "none"\ndial = '));
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.errors));
+  t.is(parsed.config.modem.carrier, 'none');
+  const logged = (event: string) => w.logs.filter((r) => r['event'] === event);
+  const addresses = () => w.heard.flatMap((e) => (e.kind === 'address' ? [e.address] : e.kind === 'link' ? [e.up ? 'up' : 'down'] : []));
+  const wan = new PppWan({ ...parsed.config.modem, ...parsed.config.ppp }, { binding: l.binding });
+  const explain = () => JSON.stringify(w.logs.slice(-8));
+  try {
+    l.dcd = false; // not wired: it reads low from the start
+    wan.start(w.ctx);
+    await until(clock, () => addresses().includes('10.64.0.2/32'), 10_000, explain);
+    t.true(logged('modem_open').some((r) => r['controlLines'] === true && r['carrier'] === 'none'));
+    await clock.run(10_000);
+    t.deepEqual(logged('ppp_down'), [], 'a low DCD is not a lost carrier');
+    t.is(wan.status().state, 'up');
+    t.deepEqual(l.dtr, []);
+  } finally {
+    await stopOnClock(wan, clock, modem);
+  }
+});
+
 test('ppp down at the console hangs up and stops dialling; ppp up dials again', async (t) => {
   const w = world();
   const { clock } = w;
