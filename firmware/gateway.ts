@@ -3,6 +3,7 @@
 // owns the core and the links; the host's changes are an undo stack unwound on stop and on a
 // failed start alike.
 
+import { dirname, join } from 'node:path';
 import { randomFillSync } from 'node:crypto';
 import type { Link } from '../drivers/link.js';
 import { PacketLink, type PacketRingBinding } from '../drivers/nic/packet-link.js';
@@ -102,7 +103,7 @@ export class Gateway {
       ? new PppWan({ ...config.modem, ...config.ppp }, { binding: options.serial })
       : new EthernetWan(config.wan, { stateDir: options.stateDir, hostname: options.hostname });
     // The LEDs first, so that they show the boot; the control socket last, once there is state.
-    this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface });
+    this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface, downFile: join(dirname(options.controlSocket), 'status-leds') });
     this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new LinkWatchdog(config.watchdog), new ControlSocket(options.controlSocket)];
     if (options.console !== undefined) {
       this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink }));

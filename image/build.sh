@@ -94,6 +94,7 @@ mkdir -p "$app/drivers/nic/addon/build/Release"
 
 # --- The root file system ---------------------------------------------------------------------
 install -m 755 "$here/gateway-init" "$rootfs/sbin/gateway-init"
+install -m 755 "$here/down-led" "$rootfs/sbin/down-led"
 for d in proc sys dev run tmp boot data; do mkdir -p "$rootfs/$d"; done
 # busybox-static provides the shell and tools the init scripts use.
 for tool in sh mount umount mkdir sleep cat echo ln insmod switch_root hexdump od dd; do

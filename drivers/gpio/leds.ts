@@ -17,6 +17,13 @@ import type { Clock } from '../../firmware/clock.js';
 export interface Led {
   readonly name: string;
   set(on: boolean): void;
+  /** The level as the kernel reports it now (sysfs read back); undefined when unreadable. */
+  read(): number | undefined;
+  /**
+   * How to light this LED without us: a line of the file the image's supervisor reads to show
+   * the gateway is down (image/down-led): `gpio N ACTIVE_LOW` or `led DIR`.
+   */
+  readonly downLine: string;
   close(): void;
 }
 
@@ -40,7 +47,15 @@ export function bcmToGpio(sysRoot: string, bcm: number): number {
 class GpioLed implements Led {
   private last: boolean | undefined;
 
-  constructor(readonly name: string, private readonly gpio: OnoffGpio, private readonly problem: (e: Error) => void) {}
+  readonly downLine: string;
+
+  constructor(readonly name: string, private readonly gpio: OnoffGpio, private readonly valueFile: string, number: number, activeLow: boolean, private readonly problem: (e: Error) => void) {
+    this.downLine = `gpio ${number} ${activeLow ? 1 : 0}`;
+  }
+
+  read(): number | undefined {
+    return readLevel(this.valueFile);
+  }
 
   set(on: boolean): void {
     if (on === this.last) return;
@@ -68,7 +83,10 @@ class BoardLed implements Led {
   private readonly max: string;
   private readonly oldTrigger: string | undefined;
 
+  readonly downLine: string;
+
   constructor(readonly name: string, private readonly dir: string, private readonly problem: (e: Error) => void) {
+    this.downLine = `led ${dir}`;
     this.oldTrigger = /\[([^\]]+)\]/.exec(read(join(dir, 'trigger')))?.[1];
     writeFileSync(join(dir, 'trigger'), 'none');
     this.max = read(join(dir, 'max_brightness')) || '1';
@@ -82,6 +100,10 @@ class BoardLed implements Led {
     } catch (e) {
       this.problem(e as Error);
     }
+  }
+
+  read(): number | undefined {
+    return readLevel(join(this.dir, 'brightness'));
   }
 
   close(): void {
@@ -132,7 +154,8 @@ export async function openLeds(pins: LedPins, sysRoot: string, clock: Clock, onP
       const gpio = bcmToGpio(sysRoot, bcm);
       await exportPin(sysRoot, gpio, clock);
       const { Gpio } = loadOnoff();
-      add(role, new GpioLed(name, new Gpio(gpio, 'out', 'none', { activeLow: pins.activeLow }), (e) => onProblem(name, e)));
+      const led = new Gpio(gpio, 'out', 'none', { activeLow: pins.activeLow });
+      add(role, new GpioLed(name, led, join(sysRoot, 'class/gpio', `gpio${gpio}`, 'value'), gpio, pins.activeLow, (e) => onProblem(name, e)));
     } catch (e) {
       fail(name, e);
     }
@@ -175,6 +198,11 @@ async function exportPin(sysRoot: string, gpio: number, clock: Clock): Promise<v
 
 function loadOnoff(): { Gpio: typeof OnoffGpio } {
   return createRequire(import.meta.url)('onoff') as { Gpio: typeof OnoffGpio };
+}
+
+function readLevel(path: string): number | undefined {
+  const v = read(path);
+  return v === '' ? undefined : Number(v);
 }
 
 function read(path: string): string {

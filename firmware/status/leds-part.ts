@@ -2,6 +2,8 @@
 // its patterns played on whatever LEDs could be opened (drivers/gpio). Fail safe: a LED that
 // cannot be opened is reported once and the gateway goes on.
 
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { openLeds, type Led, type LedPins } from '../../drivers/gpio/leds.js';
 import type { Timer } from '../clock.js';
 import type { Part, PartContext } from '../part.js';
@@ -12,6 +14,8 @@ export interface LedsStatus {
   showing: Record<LedRole, string>;
   /** The LEDs driven, per role. */
   driven: Record<LedRole, string[]>;
+  /** Each driven LED's level as the kernel reports it (sysfs read back), by name. */
+  levels: Record<string, number | null>;
   problems: string[];
 }
 
@@ -29,7 +33,11 @@ export class StatusLeds implements Part<LedsStatus> {
   private lastTraffic = -1;
   private frame = 0;
 
-  constructor(private readonly pins: LedPins, private readonly options: { sysRoot: string; lanLink: string }) {
+  constructor(
+    private readonly pins: LedPins,
+    /** downFile: where to say how to light the status LED while the gateway is down (image/down-led reads it). */
+    private readonly options: { sysRoot: string; lanLink: string; downFile?: string },
+  ) {
     this.model = new StatusModel(options.lanLink);
   }
 
@@ -46,6 +54,7 @@ export class StatusLeds implements Part<LedsStatus> {
     this.leds = opened.leds;
     this.problems = opened.problems;
     for (const problem of opened.problems) log.warn({ event: 'led_unavailable', problem });
+    this.writeDownFile(log);
     this.timer = clock.every(FRAME_MS, () => {
       const now = clock.now();
       if (++this.frame % 2 === 0) {
@@ -57,7 +66,7 @@ export class StatusLeds implements Part<LedsStatus> {
       this.show(now);
     });
     this.show(clock.now());
-    commands.register({ name: 'leds', summary: 'what each LED shows, and which LEDs are driven', run: () => this.status() });
+    commands.register({ name: 'leds', summary: 'what each LED shows, and each driven LED\'s level read back from sysfs', run: () => this.status(), text: ledsText });
   }
 
   /** State the bus does not carry (a config error at boot, an internal error). */
@@ -81,12 +90,36 @@ export class StatusLeds implements Part<LedsStatus> {
     return {
       showing: { status: p.status.name, wan: p.wan.name, lan: p.lan.name },
       driven: { status: names('status'), wan: names('wan'), lan: names('lan') },
+      levels: Object.fromEntries([...this.leds.values()].flat().map((l) => [l.name, l.read() ?? null])),
       problems: this.problems,
     };
+  }
+
+  /** The status LEDs, for the supervisor to blink the internal-error code while we are not running. */
+  private writeDownFile(log: PartContext['log']): void {
+    const file = this.options.downFile;
+    if (file === undefined) return;
+    const lines = (this.leds.get('status') ?? []).map((l) => `${l.downLine}\n`).join('');
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.tmp`, lines);
+      renameSync(`${file}.tmp`, file);
+    } catch (e) {
+      log.warn({ event: 'led_down_file_failed', file, error: (e as Error).message });
+    }
   }
 
   private show(now: number): void {
     const levels = this.model.levels(now);
     for (const [role, list] of this.leds) for (const led of list) led.set(levels[role]);
   }
+}
+
+/** `status: running: status (BCM 17)=1, on-board PWR=255`, a line per role, then what could not be opened. */
+function ledsText(s: LedsStatus): string {
+  const roles = (Object.keys(s.showing) as LedRole[]).map((role) => {
+    const driven = s.driven[role].map((name) => `${name}=${s.levels[name] ?? '?'}`).join(', ');
+    return `${role}: ${s.showing[role]}: ${driven || 'no LED'}`;
+  });
+  return [...roles, ...s.problems.map((p) => `not driven: ${p}`)].join('\n');
 }

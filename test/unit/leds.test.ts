@@ -5,13 +5,15 @@
 // a private mount namespace with the tree mounted over /sys/class.
 
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bcmToGpio, openLeds } from '../../drivers/gpio/leds.js';
 import { ManualClock } from '../../firmware/clock.js';
+import { StatusLeds } from '../../firmware/status/leds-part.js';
 import { levelAt, PATTERNS, renderLedTable, StatusModel, type Pattern } from '../../firmware/status/model.js';
+import { world } from '../lib/parts.js';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
 const root = process.getuid?.() === 0;
@@ -176,6 +178,62 @@ rootTest('GPIO pins through onoff: export, direction out, value, active-low, une
     t.regex(String(r['unexported']), /^5(29|39|34)$/);
     t.deepEqual(r['afterClose'], { ACT: 'mmc0' });
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the leds command reads each LED back from sysfs, and the status LEDs are written down for the supervisor', async (t) => {
+  const dir = sysfs();
+  const w = world();
+  const downFile = join(dir, 'run/status-leds');
+  const leds = new StatusLeds({ activeLow: false, onboard: true }, { sysRoot: dir, lanLink: 'eth0', downFile });
+  try {
+    await leds.start(w.ctx);
+    w.clock.advance(50);
+    t.is(readFileSync(downFile, 'utf8'), `led ${join(dir, 'class/leds/PWR')}\n`, 'the status role\'s LEDs only');
+    const shown = await w.ctx.commands.run('leds', []);
+    if (!shown.ok) return t.fail(shown.error);
+    t.regex(shown.text, /^status: booting: on-board PWR=(0|255)$/m);
+    t.regex(shown.text, /^wan: down: on-board ACT=0$/m);
+    t.regex(shown.text, /^lan: down: no LED$/m);
+    writeFileSync(join(dir, 'class/leds/ACT/brightness'), '255\n');
+    const again = await w.ctx.commands.run('leds', []);
+    t.regex(again.ok ? again.text : '', /^wan: down: on-board ACT=255$/m, 'what the kernel says, not what we last wrote');
+  } finally {
+    leds.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('while the gateway is down, image/down-led blinks the internal-error code on the LEDs it wrote down (a pin left unexported is exported again)', async (t) => {
+  const dir = sysfs();
+  const file = join(dir, 'status-leds');
+  // BCM 22 (gpio534) is not exported (the gateway unexported it on its way out): a fake kernel
+  // makes its folder when the export file is written.
+  writeFileSync(file, `gpio 534 1\nled ${join(dir, 'class/leds/PWR')}\n`);
+  const gpio = join(dir, 'class/gpio/gpio534');
+  const kernel = setInterval(() => {
+    if (readFileSync(join(dir, 'class/gpio/export'), 'utf8').trim() !== '534' || existsSync(gpio)) return;
+    mkdirSync(gpio);
+    for (const f of ['value', 'direction', 'active_low']) writeFileSync(join(gpio, f), '0\n');
+  }, 5);
+  const blinker = spawn('sh', [join(REPO, 'image/down-led'), file], { env: { ...process.env, SYS: dir }, stdio: 'ignore' });
+  try {
+    const seen = { gpio: new Set<string>(), pwr: new Set<string>() };
+    for (let i = 0; i < 100 && (seen.gpio.size < 2 || seen.pwr.size < 2); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen.gpio.add(readFileSync(join(gpio, 'value'), 'utf8').trim());
+      seen.pwr.add(readFileSync(join(dir, 'class/leds/PWR/brightness'), 'utf8').trim());
+    }
+    t.deepEqual([...seen.gpio].sort(), ['0', '1'], 'the pin blinks');
+    t.deepEqual([...seen.pwr].sort(), ['0', '1'], 'the board LED blinks');
+    t.is(readFileSync(join(gpio, 'direction'), 'utf8').trim(), 'out');
+    t.is(readFileSync(join(gpio, 'active_low'), 'utf8').trim(), '1', 'active-low as the config said');
+    t.is(readFileSync(join(dir, 'class/leds/PWR/trigger'), 'utf8').trim(), 'none');
+    t.is(PATTERNS.status.internalError.steps.length, 10, 'the code down-led blinks is the model\'s 5 blinks');
+  } finally {
+    clearInterval(kernel);
+    blinker.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });
