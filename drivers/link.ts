@@ -21,6 +21,8 @@ export interface FrameBatch {
 export interface LinkState {
   up: boolean;
   mtu: number;
+  /** The interface is gone (unplugged, deleted): the link is dead and its owner closes it. */
+  gone?: boolean;
 }
 
 export interface Link {

@@ -31,10 +31,14 @@ export async function waitForValidConfig(file: string, errors: string[], options
     throw new Error('the config has errors: nothing on the host is touched');
   };
   const host: Host = { sysctl: refuse, linkUp: refuse, disableOffloads: refuse, addAddress: refuse, flushAddresses: refuse, hostLink: refuse };
-  const ctx: PartContext = { clock, log, events, datapath, commands, host, rng: () => 0, openEthernet: refuse };
-  // The LEDs as a bare Pi has them (the file's own [leds] may be what is wrong).
-  const leds = new StatusLeds({ activeLow: false, onboard: true }, { sysRoot: options.sysRoot ?? '/sys', lanLink: '' });
-  const console = new SerialConsole({ device: options.console, baud: 115200, password: '', sink, state: () => 'config error' });
+  const ctx: PartContext = { clock, log, events, datapath, commands, host, rng: () => 0, openEthernet: refuse, interfaceExists: () => false };
+  // The file's [leds] and [console] where they are right; else as a bare Pi has them.
+  const first = parseConfig(readFileSync(file, 'utf8'));
+  const partial = !first.ok ? first.partial : undefined;
+  const trusted = (section: string): boolean => partial !== undefined && !first.ok && !first.errors.some((e) => e.key.split('.')[0] === section);
+  const pins = trusted('leds') ? partial!.leds : { activeLow: false, onboard: true };
+  const leds = new StatusLeds(pins, { sysRoot: options.sysRoot ?? '/sys', lanLink: '' });
+  const console = new SerialConsole({ device: options.console, baud: trusted('console') ? partial!.console.baud : 115200, password: '', sink, state: () => 'config error' });
   const parts: Part[] = [leds, console];
   return new Promise((resolve, reject) => {
     const check = (): { config?: GatewayConfig; errors: string[] } => {

@@ -110,8 +110,14 @@ export class Datapath {
       (state) => {
         const mtu = o.mtu ?? state.mtu;
         this.core.setLinkUp(index, state.up, mtu);
-        this.log.info({ event: 'link_state', link: link.name, up: state.up, mtu });
-        this.events.emit({ kind: 'link', link: link.name, up: state.up, mtu });
+        if (state.gone === true) {
+          // Its owner detaches it and waits for the interface to come back (firmware/presence.ts).
+          this.log.warn({ event: 'link_gone', link: link.name });
+          this.events.emit({ kind: 'link', link: link.name, up: false, mtu, gone: true });
+        } else {
+          this.log.info({ event: 'link_state', link: link.name, up: state.up, mtu });
+          this.events.emit({ kind: 'link', link: link.name, up: state.up, mtu });
+        }
         this.flush();
       },
     );

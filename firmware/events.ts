@@ -13,6 +13,8 @@ export type WanPhase =
   | 'waiting-dhcp'
   | 'up'
   | 'holdoff'
+  /** The WAN's interface or modem is not there: waited for (plugged in later, or back). */
+  | 'not-found'
   | 'failed'
   | 'stopped';
 
@@ -22,6 +24,8 @@ export type WanFailure =
   | DialFatal
   | 'modem-not-found'
   | 'modem-lost'
+  | 'interface-not-found'
+  | 'interface-lost'
   | 'auth-refused'
   | 'negotiation-failed'
   | 'link-lost'
@@ -29,7 +33,8 @@ export type WanFailure =
 
 export type GatewayEvent =
   | { kind: 'wan'; phase: WanPhase; failure?: WanFailure; message?: string }
-  | { kind: 'link'; link: string; up: boolean; mtu: number }
+  /** gone: the interface was unplugged or deleted (its part waits for it to come back). */
+  | { kind: 'link'; link: string; up: boolean; mtu: number; gone?: boolean }
   | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number }
   | { kind: 'watchdog'; ok: boolean; host: string; misses: number }
   /** A request to the WAN part (the watchdog's): drop and bring the uplink up again. */

@@ -3,8 +3,9 @@
 // owns the core and the links; the host's changes are an undo stack unwound on stop and on a
 // failed start alike.
 
-import { dirname, join } from 'node:path';
 import { randomFillSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Link } from '../drivers/link.js';
 import { PacketLink, type PacketRingBinding } from '../drivers/nic/packet-link.js';
 import type { SerialBinding } from '../drivers/modem/modem.js';
@@ -125,6 +126,7 @@ export class Gateway {
     const ctx: PartContext = {
       clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng,
       openEthernet: (name): Link => new PacketLink(name, { ring, clock: this.clock, binding: this.options.packetRing }),
+      interfaceExists: (name) => existsSync(join(this.options.sysRoot ?? '/sys', 'class/net', name)),
     };
     try {
       this.host.sysctl('net.ipv4.ip_forward', '0');

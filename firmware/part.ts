@@ -21,6 +21,8 @@ export interface PartContext {
   host: Host;
   /** Opens an Ethernet port (AF_PACKET, or the in-memory ring in tests). */
   openEthernet(name: string): Link;
+  /** The kernel has a network interface of that name now (/sys/class/net, or the in-memory ring). */
+  interfaceExists(name: string): boolean;
   /** Cryptographic randomness (ports, magic numbers, transaction ids). */
   rng: () => number;
 }

@@ -141,7 +141,7 @@ total_mib=$((4 + boot_mib + root_mib + data_mib))
 size_mib=64
 while [ $size_mib -lt $total_mib ]; do size_mib=$((size_mib * 2)); done
 img="$out/$name.img"
-rm -f "$img" "$img.xz" "$out/$name.img.sha256"
+rm -f "$img" "$img.xz" "$out/$name.img.sha256" "$out/$name.json"
 truncate -s "${size_mib}M" "$img"
 sfdisk -q "$img" <<EOF
 label: dos
@@ -156,4 +156,5 @@ dd if="$work/root.squashfs" of="$img" bs=1M seek=$((4 + boot_mib)) conv=notrunc 
 dd if="$work/data.ext4" of="$img" bs=1M seek=$((4 + boot_mib + root_mib)) conv=notrunc status=none
 xz -T1 -6 -k -c "$img" >"$img.xz"
 (cd "$out" && sha256sum "$name.img" "$name.img.xz" >"$name.img.sha256")
+node "$here/imager-manifest.mjs" "$img" "$version" >"$out/$name.json"
 echo "image/build.sh: $img ($size_mib MiB; root $root_mib MiB squashfs; $(du -m "$img.xz" | cut -f1) MB as .xz)" >&2

@@ -10,6 +10,7 @@ const RING_BYTES = 1 << 20;
 
 interface MemoryInterface {
   name: string;
+  ifindex: number;
   mac: Uint8Array;
   mtu: number;
   up: boolean;
@@ -30,10 +31,20 @@ interface MemoryHandle {
 
 export class MemoryRingBinding implements PacketRingBinding {
   private readonly interfaces = new Map<string, MemoryInterface>();
+  private lastIfindex = 0;
 
-  /** Creates an interface this binding can open. */
+  /** Creates an interface this binding can open (plugged in: a new ifindex each time, as the kernel gives). */
   addInterface(name: string, mac: Uint8Array, mtu = 1500): void {
-    this.interfaces.set(name, { name, mac: Uint8Array.from(mac), mtu, up: true, rx: [], tx: [], handle: undefined });
+    this.interfaces.set(name, { name, ifindex: ++this.lastIfindex, mac: Uint8Array.from(mac), mtu, up: true, rx: [], tx: [], handle: undefined });
+  }
+
+  /** Unplugs an interface: links open on it find it gone. */
+  removeInterface(name: string): void {
+    this.interfaces.delete(name);
+  }
+
+  has(name: string): boolean {
+    return this.interfaces.has(name);
   }
 
   /** A frame arrives on the interface's wire; an open link is woken at once. */
@@ -67,7 +78,7 @@ export class MemoryRingBinding implements PacketRingBinding {
     if (iface.handle !== undefined && !iface.handle.closed) throw new Error(`${name}: already open`);
     const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, closed: false };
     iface.handle = handle;
-    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ifindex: [...this.interfaces.keys()].indexOf(name) + 1 };
+    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ifindex: iface.ifindex };
   }
 
   receive(handle: object, starts: Int32Array, ends: Int32Array): number {
@@ -101,9 +112,11 @@ export class MemoryRingBinding implements PacketRingBinding {
     this.handleOf(handle).watch = callback;
   }
 
-  link(handle: object): { up: boolean; running: boolean; mtu: number } {
-    const i = this.handleOf(handle).iface;
-    return { up: true, running: i.up, mtu: i.mtu };
+  link(handle: object): { up: boolean; running: boolean; mtu: number; ifindex: number } {
+    const name = this.handleOf(handle).iface.name;
+    const i = this.interfaces.get(name);
+    if (i === undefined) throw new Error(`SIOCGIFINDEX ${name}: No such device`);
+    return { up: true, running: i.up, mtu: i.mtu, ifindex: i.ifindex };
   }
 
   stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number } {

@@ -24,7 +24,8 @@ export interface PacketRingBinding {
   release(handle: object): void;
   send(handle: object, frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number): number;
   watch(handle: object, callback: () => void): void;
-  link(handle: object): { up: boolean; running: boolean; mtu: number };
+  /** Throws when the interface is gone; ifindex tells a new interface of the same name. */
+  link(handle: object): { up: boolean; running: boolean; mtu: number; ifindex: number };
   stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number; checksumsCompleted?: number };
   close(handle: object): void;
 }
@@ -79,6 +80,8 @@ export class PacketLink implements Link {
   private statePoll: Timer | undefined;
   private lastState: LinkState | undefined;
   private closed = false;
+  private readonly ifindex: number;
+  private gone = false;
 
   constructor(readonly name: string, private readonly options: PacketLinkOptions = {}) {
     this.addon = options.binding ?? packetRingAddon();
@@ -87,6 +90,7 @@ export class PacketLink implements Link {
       blockSize: options.blockSize, blockCount: options.blockCount, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
     });
     this.handle = r.handle;
+    this.ifindex = r.ifindex;
     this.mac = Uint8Array.from(r.mac);
     this.mtu = r.mtu;
     const batch = options.batch ?? 256;
@@ -104,12 +108,26 @@ export class PacketLink implements Link {
         if (n > 0) onFrames(this.frames, this.starts, this.ends, n);
         if (this.closed) return;
         this.addon.release(this.handle);
+        // Woken with nothing to read: the socket's error (ENETDOWN once the interface is gone) keeps it readable.
+        if (n === 0 && round === 0) poll();
         if (n < this.starts.length) break;
       }
     });
     const poll = (): void => {
-      if (this.closed) return;
-      const s = this.addon.link(this.handle);
+      if (this.closed || this.gone) return;
+      let s: ReturnType<PacketRingBinding['link']> | undefined;
+      try {
+        s = this.addon.link(this.handle);
+      } catch {
+        s = undefined; // no interface of that name any more
+      }
+      if (s === undefined || s.ifindex !== this.ifindex) {
+        // Unplugged (or unplugged and plugged back: a new interface): this socket is bound to nothing.
+        this.gone = true;
+        this.statePoll?.cancel();
+        onState({ up: false, mtu: this.mtu, gone: true });
+        return;
+      }
       const state = { up: s.up && s.running, mtu: s.mtu };
       if (this.lastState === undefined || state.up !== this.lastState.up || state.mtu !== this.lastState.mtu) {
         this.lastState = state;

@@ -65,7 +65,11 @@ export interface ConfigError {
   message: string;
 }
 
-export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] };
+/**
+ * A failed parse still has `partial` when the TOML itself was readable: the file's values where
+ * they are right, defaults where they are wrong (config-error mode drives the LEDs it names).
+ */
+export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[]; partial?: GatewayConfig };
 
 export function formatConfigError(file: string, e: ConfigError): string {
   return `${file}:${e.line}: ${e.key === '' ? '' : `${e.key}: `}${e.message}`;
@@ -82,7 +86,7 @@ export function parseConfig(text: string): ConfigResult {
   }
   const v = new Validator(doc.root, doc.lines);
   const config = v.config();
-  return v.errors.length > 0 ? { ok: false, errors: v.errors.sort((a, b) => a.line - b.line) } : { ok: true, config };
+  return v.errors.length > 0 ? { ok: false, errors: v.errors.sort((a, b) => a.line - b.line), partial: config } : { ok: true, config };
 }
 
 type LogLevel = GatewayConfig['log']['level'];

@@ -5,7 +5,7 @@ import type { DatapathSnapshot } from '../datapath.js';
 
 export interface StatusDocument extends DatapathSnapshot {
   uptimeSeconds: number;
-  wan?: { type: string; interface: string; address: string | null; gateway: string | null; dhcp: { state: string } | null };
+  wan?: { type: string; interface: string; present?: boolean; address: string | null; gateway: string | null; dhcp: { state: string } | null };
   ppp: { state: string; phase: string; device: string | null; lastError: string | null; failure: string | null; modem: { signal?: { dbm?: number }; operator?: string }; ipcp: { localAddress: string; peerAddress: string; dns: string[] } | null } | null;
   leds?: { showing: Record<string, string> };
   watchdog?: { host: string | null; misses: number; ok: boolean | null };
@@ -31,7 +31,8 @@ export function statusText(s: StatusDocument): string {
     if (p.lastError !== null && p.state !== 'up') lines.push(`  last failure: ${p.failure ?? ''} ${p.lastError}`);
   } else if (s.wan !== undefined) {
     const w = s.wan;
-    lines.push(`WAN ethernet ${w.interface}: ${w.address ?? 'no address'}${w.gateway !== null ? ` via ${w.gateway}` : ''}${w.dhcp !== null ? ` (DHCP ${w.dhcp.state})` : ' (static)'}`);
+    if (w.present === false) lines.push(`WAN ethernet ${w.interface}: not found (waiting for it to be plugged in)`);
+    else lines.push(`WAN ethernet ${w.interface}: ${w.address ?? 'no address'}${w.gateway !== null ? ` via ${w.gateway}` : ''}${w.dhcp !== null ? ` (DHCP ${w.dhcp.state})` : ' (static)'}`);
   }
   if (s.watchdog !== undefined && s.watchdog.host !== null) lines.push(`watchdog ${s.watchdog.host}: ${s.watchdog.ok === null ? 'not yet' : s.watchdog.ok ? 'answering' : `${s.watchdog.misses} missed`}`);
   const c = s.conntrack;

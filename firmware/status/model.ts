@@ -37,7 +37,7 @@ export const PATTERNS = {
     dialling: blink('dialling', 500, 500, 'finding the modem or dialling (slow blink)'),
     negotiating: blink('negotiating', 125, 125, 'PPP negotiating or waiting for DHCP (fast blink)'),
     up: steady('up', true, 'WAN up (steady on)'),
-    modemNotFound: code(1, 'modem-not-found', 'no modem answers, or it was unplugged (1 blink)'),
+    modemNotFound: code(1, 'not-found', 'the modem or the WAN\'s Ethernet port is not there (not plugged in, unplugged) or no modem answers: waited for (1 blink)'),
     sim: code(2, 'sim', 'SIM PIN needed, refused, or the SIM blocked (2 blinks)'),
     noCarrier: code(3, 'no-carrier', 'the call failed: no carrier, busy, no answer, no dial tone (3 blinks)'),
     authRefused: code(4, 'auth-refused', 'the ISP refused the user name or password (4 blinks)'),
@@ -58,7 +58,7 @@ export type LedRole = keyof typeof PATTERNS;
 function failurePattern(f: WanFailure | undefined): Pattern | undefined {
   const w = PATTERNS.wan;
   switch (f) {
-    case 'modem-not-found': case 'modem-lost': case 'modem-silent': return w.modemNotFound;
+    case 'modem-not-found': case 'modem-lost': case 'modem-silent': case 'interface-not-found': case 'interface-lost': return w.modemNotFound;
     case 'pin-refused': case 'sim-locked': return w.sim;
     case 'busy': case 'no-carrier': case 'no-dialtone': case 'no-answer': return w.noCarrier;
     case 'auth-refused': return w.authRefused;
@@ -112,6 +112,7 @@ export class StatusModel {
       case 'up': return w.up;
       case 'starting': case 'probing': case 'dialling': return w.dialling;
       case 'negotiating': case 'waiting-dhcp': return failure === 'lease-lost' ? w.noLease : w.negotiating;
+      case 'not-found': return w.modemNotFound;
       case 'holdoff': case 'failed': return failurePattern(failure) ?? w.down;
       default: return w.down;
     }

@@ -1,7 +1,8 @@
 // The Ethernet WAN (a cable or DSL modem on eth1): the core owns the public address, so the
 // kernel holds none on this port (it would answer masqueraded TCP ports with resets) and answers
 // no ARP for its own. The address is static, or the DHCP client's (firmware/services/dhcp),
-// whose lease is kept on disk across restarts and released on a clean stop.
+// whose lease is kept on disk across restarts and released on a clean stop. A WAN interface that
+// is not there is waited for ("WAN not found"), and one unplugged is let go and waited for again.
 
 import type { Link } from '../../drivers/link.js';
 import type { Timer } from '../clock.js';
@@ -13,10 +14,13 @@ import type { Part, PartContext } from '../part.js';
 import { DhcpClient, type DhcpLease, type DhcpState } from '../services/dhcp/client.js';
 import { LeaseStore } from '../services/dhcp/lease-store.js';
 import { DHCP_CLIENT_PORT } from '../services/dhcp/message.js';
+import { Presence } from '../presence.js';
 
 export interface EthernetWanStatus {
   type: 'ethernet';
   interface: string;
+  /** false: the interface is not there ("WAN not found"); waited for. */
+  present: boolean;
   address: string | null;
   gateway: string | null;
   dhcp: { state: DhcpState; lease: Record<string, unknown> | null } | null;
@@ -37,13 +41,50 @@ export class EthernetWan implements Part<EthernetWanStatus> {
   private unsubscribe: (() => void) | undefined;
   private unbind: (() => void) | undefined;
   private unsubscribeRestart: (() => void) | undefined;
+  private presence: Presence | undefined;
 
   constructor(private readonly config: GatewayConfig['wan'], private readonly options: { stateDir: string; hostname?: string }) {}
 
   start(ctx: PartContext): void {
     this.ctx = ctx;
     const log = (this.log = ctx.log);
-    const { host, datapath } = ctx;
+    const { datapath, events, clock } = ctx;
+    const dev = this.config.interface;
+    // The watchdog's request: the router's MAC learned again, and for DHCP the lease verified (RFC 2131 §3.2).
+    this.unsubscribeRestart = events.on((e) => {
+      if (e.kind !== 'wan-restart' || this.handle === undefined) return;
+      log.warn({ event: 'wan_restart', reason: e.reason, how: this.dhcp !== undefined ? 'neighbours and DHCP lease checked again' : 'neighbours learned again' });
+      datapath.renewNeighbours(this.handle);
+      this.dhcp?.linkUp(clock.wall());
+    });
+    if (this.config.address === 'dhcp') {
+      ctx.commands.register({
+        name: 'dhcp',
+        summary: 'the WAN\'s DHCP lease: address, router, name servers, times',
+        run: () => this.status().dhcp,
+        text: (d) => {
+          const l = d?.lease as Record<string, unknown> | null | undefined;
+          if (d === null || d === undefined) return `no DHCP client (${this.presence?.present === false ? `${dev} not found` : 'static WAN address'})`;
+          if (l === null || l === undefined) return `DHCP ${d.state}, no lease`;
+          const left = Math.max(0, Math.round(((l['obtainedAt'] as number) + (l['leaseSeconds'] as number) * 1000 - clock.wall()) / 1000));
+          return `DHCP ${d.state}: ${String(l['address'])}/${String(l['prefixLength'])} via ${String(l['router'] ?? '-')}, DNS ${(l['dns'] as string[]).join(' ') || '-'}, server ${String(l['server'])}, ${left} s left`;
+        },
+      });
+    }
+    this.presence = new Presence(ctx, dev, {
+      plugIn: () => this.plugIn(ctx),
+      unplugged: () => this.unplugged(),
+      missing: () => {
+        log.warn({ event: 'wan_not_found', interface: dev, message: 'WAN not found; waiting for it' });
+        events.emit({ kind: 'wan', phase: 'not-found', failure: 'interface-not-found', message: `WAN not found: no ${dev}` });
+      },
+    });
+    this.presence.start();
+  }
+
+  /** The WAN's interface is there: set it up and take the address (static, or DHCP's). */
+  private plugIn(ctx: PartContext): void {
+    const { host, datapath, log } = ctx;
     const wan = this.config;
     const dev = wan.interface;
     host.linkUp(dev);
@@ -54,19 +95,36 @@ export class EthernetWan implements Part<EthernetWanStatus> {
     const link = ctx.openEthernet(dev);
     const staticAddress = wan.address === 'dhcp' ? undefined : wan.address;
     this.handle = datapath.attach(link, { role: 'outside', addressOwner: 'core', mtu: wan.mtu, address: staticAddress, gateway: wan.gateway });
-    // The watchdog's request: the router's MAC learned again, and for DHCP the lease verified (RFC 2131 §3.2).
-    this.unsubscribeRestart = ctx.events.on((e) => {
-      if (e.kind !== 'wan-restart' || this.handle === undefined) return;
-      log.warn({ event: 'wan_restart', reason: e.reason, how: this.dhcp !== undefined ? 'neighbours and DHCP lease checked again' : 'neighbours learned again' });
-      datapath.renewNeighbours(this.handle);
-      this.dhcp?.linkUp(ctx.clock.wall());
-    });
     if (staticAddress !== undefined) {
       log.info({ event: 'wan_address', address: formatPrefix(staticAddress), gateway: wan.gateway !== undefined ? formatIpv4(wan.gateway) : undefined, source: 'static' });
       this.announce(staticAddress, 'static', 0);
       return;
     }
     this.startDhcp(ctx, link);
+  }
+
+  /** The interface is gone (unplugged): the address goes with it; the lease stays on disk for when it is back. */
+  private unplugged(): void {
+    const { datapath, events, log } = this.ctx!;
+    this.stopDhcp();
+    const handle = this.handle;
+    this.handle = undefined;
+    let flushed = 0;
+    if (handle !== undefined) {
+      flushed = datapath.setAddress(handle, undefined);
+      datapath.detach(handle);
+    }
+    log.warn({ event: 'wan_lost', interface: this.config.interface, flowsFlushed: flushed, message: 'WAN unplugged; waiting for it' });
+    events.emit({ kind: 'address', link: this.config.interface, address: null, source: this.config.address === 'dhcp' ? 'dhcp' : 'static', flowsFlushed: flushed });
+    events.emit({ kind: 'wan', phase: 'not-found', failure: 'interface-lost', message: `WAN unplugged: ${this.config.interface} is gone` });
+  }
+
+  private stopDhcp(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.unsubscribe?.();
+    this.unbind?.();
+    this.dhcp = undefined;
   }
 
   private startDhcp(ctx: PartContext, link: Link): void {
@@ -88,18 +146,6 @@ export class EthernetWan implements Part<EthernetWanStatus> {
         note: (event, fields) => log.info({ event, ...printable(fields) }),
       },
     ));
-    ctx.commands.register({
-      name: 'dhcp',
-      summary: 'the WAN\'s DHCP lease: address, router, name servers, times',
-      run: () => this.status().dhcp,
-      text: (d) => {
-        const l = d?.lease as Record<string, unknown> | null | undefined;
-        if (d === null || d === undefined) return 'no DHCP client (static WAN address)';
-        if (l === null || l === undefined) return `DHCP ${d.state}, no lease`;
-        const left = Math.max(0, Math.round(((l['obtainedAt'] as number) + (l['leaseSeconds'] as number) * 1000 - clock.wall()) / 1000));
-        return `DHCP ${d.state}: ${String(l['address'])}/${String(l['prefixLength'])} via ${String(l['router'] ?? '-')}, DNS ${(l['dns'] as string[]).join(' ') || '-'}, server ${String(l['server'])}, ${left} s left`;
-      },
-    });
     this.unbind = datapath.bindLocalUdp(DHCP_CLIENT_PORT, (_iface, datagram) => dhcp.receive(clock.wall(), datagram));
     // A cable plugged back in may lead to another network: verify the lease (RFC 2131 §3.2).
     let wasUp = true;
@@ -135,6 +181,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
 
   /** Releases the lease (and forgets it on disk); the links stay open a moment for the release to leave. */
   async stop(): Promise<void> {
+    this.presence?.stop();
     this.timer?.cancel();
     this.unsubscribeRestart?.();
     this.unsubscribe?.();
@@ -152,7 +199,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
     const a = this.handle !== undefined && this.ctx !== undefined ? this.ctx.datapath.addressOf(this.handle) : undefined;
     const lease = this.dhcp?.lease;
     return {
-      type: 'ethernet', interface: this.config.interface,
+      type: 'ethernet', interface: this.config.interface, present: this.presence?.present ?? false,
       address: a?.prefix !== undefined ? formatPrefix(a.prefix) : null,
       gateway: a !== undefined && a.gateway !== 0 ? formatIpv4(a.gateway) : null,
       dhcp: this.dhcp === undefined ? null : { state: this.dhcp.state, lease: lease === undefined ? null : printable({ ...lease }) },

@@ -5,6 +5,7 @@
 // stays attached across calls: it goes down and up, and a redial that brings the same address
 // back keeps the flows.
 
+import { existsSync } from 'node:fs';
 import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../../drivers/link.js';
 import { dial, type DialFailure, type ModemInfo } from '../../drivers/modem/dialer.js';
 import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
@@ -23,7 +24,10 @@ import type { Part, PartContext } from '../part.js';
 /** The [modem] and [ppp] sections of gateway.toml (README documents each key). */
 export type PppWanConfig = GatewayConfig['modem'] & GatewayConfig['ppp'];
 
-export type PppWanState = 'starting' | 'probing' | 'dialling' | 'negotiating' | 'up' | 'hanging-up' | 'holdoff' | 'failed' | 'stopped';
+/** How often a configured modem that is not there is looked for. */
+const MODEM_LOOK_MS = 1000;
+
+export type PppWanState = 'starting' | 'probing' | 'dialling' | 'negotiating' | 'up' | 'hanging-up' | 'holdoff' | 'not-found' | 'failed' | 'stopped';
 
 export interface PppWanStatus {
   state: PppWanState;
@@ -190,7 +194,14 @@ export class PppWan implements Part<PppWanStatus> {
         this.setState('failed');
         return;
       }
+      if (outcome.failure !== 'modem-not-found' && this.state === 'not-found') this.log.info({ event: 'modem_found', device: this.device });
       if (!outcome.ok) this.fail(outcome);
+      if (outcome.failure === 'modem-not-found') {
+        // Not a failed call: the modem is not plugged in (yet, or any more). Waited for, never given up on.
+        this.setState('not-found');
+        await this.pause(this.config.device === 'auto' ? this.config.holdoff * 1000 : MODEM_LOOK_MS);
+        continue;
+      }
       this.failures = outcome.ok ? 0 : this.failures + 1;
       if (!this.config.persist || (this.config.maxfail > 0 && this.failures >= this.config.maxfail)) {
         this.setState('failed');
@@ -252,7 +263,16 @@ export class PppWan implements Part<PppWanStatus> {
       device = found.device;
       this.log.info({ event: 'modem_found', device, attempts: found.attempts.length });
     }
-    const modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, carrier: this.config.carrier, clock, binding: this.options.binding });
+    let modem: Modem;
+    try {
+      modem = await Modem.open({ device, baud: this.config.baud, flowControl: this.config.flowControl, carrier: this.config.carrier, clock, binding: this.options.binding });
+    } catch (e) {
+      if (this.options.binding !== undefined || existsSync(device)) throw e;
+      // Not plugged in (yet, or any more): said once, then looked for every MODEM_LOOK_MS.
+      if (this.lastError !== `modem not found: no ${device}`) this.log.warn({ event: 'modem_not_found', device, message: 'modem not found; waiting for it' });
+      this.lastError = `modem not found: no ${device}`;
+      return undefined;
+    }
     this.device = device;
     modem.onClosed((reason) => {
       if (this.stopped) return;
@@ -343,7 +363,7 @@ export class PppWan implements Part<PppWanStatus> {
     if (this.state === state) return;
     this.state = state;
     const phase: WanPhase = state === 'hanging-up' ? 'holdoff' : state;
-    const failing = state === 'holdoff' || state === 'failed';
+    const failing = state === 'holdoff' || state === 'failed' || state === 'not-found';
     this.ctx.events.emit({
       kind: 'wan', phase,
       ...(failing && this.failure !== undefined ? { failure: this.failure } : {}),

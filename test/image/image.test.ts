@@ -7,11 +7,14 @@
 
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bootVirt } from '../lab/virt.js';
+import { IspGuest } from '../lab/isp.js';
+import { ModemEmulator } from '../lab/modem-emulator.js';
+import { ISP_ADDRESS } from '../lab/ppp-lab.js';
+import { bootPi, copyImage, readBootFile, writeBootFile, type PiLab } from '../lab/virt.js';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -54,6 +57,15 @@ imageTest('the same inputs give the same bytes: image, .xz and their sha256 file
   t.is(a, readFileSync(join(outB, `${NAME}.img.sha256`), 'utf8'));
   t.regex(a, new RegExp(`^[0-9a-f]{64}  ${NAME}\\.img\\n[0-9a-f]{64}  ${NAME}\\.img\\.xz\\n$`), 'sha256sum format, file names without folders');
   t.notThrows(() => sh(`cd ${outA} && sha256sum -c --quiet ${NAME}.img.sha256`));
+  // Raspberry Pi Imager's custom repository entry, beside them, the same bytes too.
+  const manifest = readFileSync(join(outA, `${NAME}.json`), 'utf8');
+  t.is(manifest, readFileSync(join(outB, `${NAME}.json`), 'utf8'));
+  const [entry] = (JSON.parse(manifest) as { os_list: Record<string, unknown>[] }).os_list;
+  const [imgSum, xzSum] = a.split('\n').map((l) => l.split(' ')[0]);
+  t.like(entry, {
+    url: `${NAME}.img.xz`, extract_sha256: imgSum, image_download_sha256: xzSum, release_date: '2026-01-01',
+    extract_size: Number(sh(`stat -c %s ${img}`)), image_download_size: Number(sh(`stat -c %s ${img}.xz`)), devices: ['pi3-64bit', 'pi4-64bit'],
+  });
 });
 
 imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power-of-two size', (t) => {
@@ -80,7 +92,7 @@ imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power
   // The root: squashfs, with Node and our code for arm64.
   sh(`dd if=${img} of=${dir}/root.sq bs=512 skip=${rootfs!.start} count=${rootfs!.size} status=none`);
   const listing = sh(`unsquashfs -l -d "" ${dir}/root.sq`);
-  for (const f of ['/usr/bin/node', '/sbin/gateway-init', '/opt/gateway/dist/firmware/main.js', '/opt/gateway/drivers/nic/addon/build/Release/packet_ring.node', '/opt/gateway/node_modules/raw-socket/build/Release/raw.node', '/opt/gateway/node_modules/epoll/build/Release/epoll.node', '/sbin/ip', '/bin/busybox']) {
+  for (const f of ['/usr/bin/node', '/sbin/gateway-init', '/opt/gateway/gateway.mjs', '/sbin/down-led', '/opt/gateway/drivers/nic/addon/build/Release/packet_ring.node', '/opt/gateway/node_modules/raw-socket/build/Release/raw.node', '/opt/gateway/node_modules/epoll/build/Release/epoll.node', '/sbin/ip', '/bin/busybox']) {
     t.true(listing.includes(`\n${f}\n`), `${f} in the root`);
   }
   sh(`rm -rf ${dir}/r && unsquashfs -q -d ${dir}/r ${dir}/root.sq usr/bin/node opt/gateway/drivers/nic/addon/build/Release/packet_ring.node >/dev/null`);
@@ -90,12 +102,14 @@ imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power
   }
   sh(`dd if=${img} of=${dir}/data.ext4 bs=512 skip=${data!.start} count=${data!.size} status=none`);
   t.regex(sh(`dumpe2fs -h ${dir}/data.ext4 2>/dev/null`), /Filesystem volume name:\s+gwdata/);
-  t.true(Number(sh(`stat -c %s ${img}.xz`)) < 80_000_000);
+  t.true(Number(sh(`stat -c %s ${img}.xz`)) <= 60_000_000, 'at most 60 MB as .xz');
 });
 
 imageTest('the image boots in an emulated machine (virt) and forwards: a LAN host fetches a page from the WAN server; status answers on the console; a stopped gateway is started again', async (t) => {
   t.timeout(300_000);
-  const vm = await bootVirt(img, dir, `im${process.pid % 10000}`);
+  const disk = join(dir, 'virt.img');
+  copyImage(img, disk);
+  const vm = await bootPi('virt', disk, dir, `im${process.pid % 10000}`);
   try {
     await vm.waitFor(/wan_address[^\n]*source=dhcp/, 180_000);
     t.log(`virt: QEMU start to the WAN address in ${(vm.elapsed() / 1000).toFixed(1)} s`);
@@ -116,6 +130,105 @@ imageTest('the image boots in an emulated machine (virt) and forwards: a LAN hos
     const again = execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
     t.is(again, 'hello from the WAN\n');
   } finally {
-    vm.stop();
+    await vm.stop();
+    rmSync(disk, { force: true });
+  }
+});
+
+imageTest('over PPP under virt: gateway.toml edited on the FAT partition for a modem on /dev/ttyS0 (a pci-serial port wired to the modem emulator), the ISP guest answers, a LAN host fetches its page', async (t) => {
+  t.timeout(400_000);
+  const disk = join(dir, 'ppp.img');
+  copyImage(img, disk);
+  // As a user would: the FAT's gateway.toml, [wan] switched to PPP (a three-wire port: no DCD).
+  const toml = readBootFile(disk, 'gateway.toml')
+    .replace(/^type = "ethernet"$/m, 'type = "ppp"')
+    .replace(/^\[modem\]$/m, '[modem]\ndevice = "/dev/ttyS0"\nflow_control = "none"\ninit = ["ATZ", "ATE0V1"]\ndial = "ATDT5551234"')
+    .replace(/^\[ppp\]$/m, '[ppp]\nuser = "gateway"\npassword = "s3cret"');
+  writeBootFile(disk, 'gateway.toml', toml, dir);
+  const ispDir = join(dir, 'isp');
+  mkdirSync(ispDir, { recursive: true });
+  const guest = await IspGuest.start(ispDir);
+  const modem = new ModemEmulator({ dir: ispDir, bps: 4_000_000, guest });
+  let vm: PiLab | undefined;
+  try {
+    await modem.start();
+    vm = await bootPi('virt', disk, dir, `ip${process.pid % 10000}`, { serial: modem.device });
+    await vm.waitFor(/wan_address[^\n]*source=ipcp/, 240_000);
+    t.log(`virt over PPP: QEMU start to the WAN address in ${(vm.elapsed() / 1000).toFixed(1)} s`);
+    t.true(modem.transcript.some((l) => l.line === 'ATDT5551234'), 'the gateway dialled the emulated modem');
+    const page = execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '20', `http://${ISP_ADDRESS}/`], { encoding: 'utf8' });
+    t.regex(page, /./, 'the ISP\'s page came through');
+    const from = vm.screen().length;
+    vm.type('status\r');
+    await vm.waitFor(/WAN ppp/, 20_000, from);
+  } finally {
+    await vm?.stop();
+    modem.stop();
+    guest.stop();
+    rmSync(disk, { force: true });
+  }
+});
+
+imageTest('the real board\'s model (raspi3b): a config error on the FAT partition shows on the console and the LEDs and touches nothing on the network; fixed from a PC, the next boot starts the gateway, its LEDs\' GPIOs follow its state', async (t) => {
+  t.timeout(900_000);
+  const disk = join(dir, 'raspi.img');
+  copyImage(img, disk);
+  const good = readBootFile(disk, 'gateway.toml').replace(/^\[leds\]$/m, '[leds]\nstatus = 17\nwan = 27\nlan = 22');
+  const broken = good.replace(/^address = "192\.168\.0\.1\/24"$/m, 'address = "192.168.0.1/33"');
+  const brokenLine = broken.split('\n').indexOf('address = "192.168.0.1/33"') + 1;
+  writeBootFile(disk, 'gateway.toml', broken, dir);
+  let pi = await bootPi('raspi3b', disk, dir, `ir${process.pid % 10000}`);
+  try {
+    await pi.waitFor(/gateway \(config error\)> /, 300_000);
+    t.log(`raspi3b: QEMU start to the prompt (config error) in ${(pi.elapsed() / 1000).toFixed(1)} s`);
+    t.regex(pi.screen(), /Linux version|Booting Linux|\[\s*\d+\.\d+\]/, 'the kernel\'s log came first on the same console');
+    t.regex(pi.screen(), new RegExp(`/boot/gateway\\.toml:${brokenLine}: lan\\.address`), 'the error, with its line');
+    let from = pi.screen().length;
+    pi.type('leds\r');
+    await pi.waitFor(/status: config-error: status \(BCM 17\)=[01]/, 30_000, from);
+    from = pi.screen().length;
+    pi.type('config check\r');
+    await pi.waitFor(new RegExp(`gateway\\.toml:${brokenLine}: lan\\.address`), 30_000, from);
+    t.is(pi.wanBytesFromGuest(), 0, 'not a byte on the WAN');
+  } finally {
+    await pi.stop();
+  }
+  // Fixed on a PC (the SD card taken out), then powered on again; the WAN's DHCP server answers late.
+  writeBootFile(disk, 'gateway.toml', good, dir);
+  pi = await bootPi('raspi3b', disk, dir, `ir${process.pid % 10000}`, { dhcp: false });
+  try {
+    await pi.waitFor(/gateway \(wan waiting-dhcp\)> /, 300_000);
+    t.log(`raspi3b: QEMU start to the prompt in ${(pi.elapsed() / 1000).toFixed(1)} s (second boot)`);
+    t.regex(pi.screen(), /Pi masquerading gateway console/);
+    /** The WAN LED's level, as `leds` reads it back from sysfs. */
+    const wanLed = async (): Promise<{ pattern: string; level: string }> => {
+      const from = pi.screen().length;
+      pi.type('leds\r');
+      const re = /wan: ([a-z-]+): wan \(BCM 27\)=([01])/;
+      await pi.waitFor(re, 30_000, from);
+      const m = re.exec(pi.screen().slice(from))!;
+      return { pattern: m[1]!, level: m[2]! };
+    };
+    const waiting = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const led = await wanLed();
+      t.is(led.pattern, 'negotiating', 'waiting for DHCP: the fast blink');
+      waiting.add(led.level);
+    }
+    t.deepEqual([...waiting].sort(), ['0', '1'], 'the WAN LED\'s GPIO blinks while DHCP is awaited');
+    pi.startDhcp();
+    await pi.waitFor(/wan_address[^\n]*source=dhcp/, 120_000);
+    for (let i = 0; i < 3; i++) t.deepEqual(await wanLed(), { pattern: 'up', level: '1' }, 'WAN up: steady on');
+    let from = pi.screen().length;
+    pi.type('leds\r');
+    await pi.waitFor(/status: running: status \(BCM 17\)=1/, 30_000, from);
+    from = pi.screen().length;
+    pi.type('status\r');
+    await pi.waitFor(/WAN ethernet eth1: 203\.0\.113\.5\d\/24 via 203\.0\.113\.1 \(DHCP bound\)/, 30_000, from);
+    const page = execFileSync('ip', ['netns', 'exec', pi.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '20', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
+    t.is(page, 'hello from the WAN\n', 'forwarding through the emulated Pi 3');
+  } finally {
+    await pi.stop();
+    rmSync(disk, { force: true });
   }
 });

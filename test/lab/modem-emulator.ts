@@ -96,6 +96,7 @@ export class ModemEmulator {
   readonly transcript: { at: number; line: string }[] = [];
   private socat: ChildProcess | undefined;
   private stopped = false;
+  private unplugged = false;
   private echo = true;
   private command = '';
   private connected = false;
@@ -157,6 +158,27 @@ export class ModemEmulator {
     await this.ready();
   }
 
+  /** Unplugged (a USB modem pulled out): the pty goes away, mid-call or not, and stays away until plugIn(). */
+  async unplug(): Promise<void> {
+    this.unplugged = true;
+    this.note('(unplugged)');
+    const socat = this.socat;
+    if (socat !== undefined && socat.exitCode === null) {
+      const gone = new Promise((r) => socat.once('exit', r));
+      socat.kill('SIGTERM');
+      await gone;
+    }
+    rmSync(this.device, { force: true });
+  }
+
+  /** Plugged (back) in: the pty appears. */
+  async plugIn(): Promise<void> {
+    this.unplugged = false;
+    this.note('(plugged in)');
+    this.spawnPty();
+    await this.ready();
+  }
+
   /** Power off and on: the SIM locks again and the settings return to their defaults. */
   powerCycle(): void {
     this.simUnlocked = false;
@@ -190,7 +212,7 @@ export class ModemEmulator {
     socat.once('exit', () => {
       if (this.socat === socat) this.socat = undefined;
       if (this.connected) void this.endCall(false);
-      if (!this.stopped) setTimeout(() => !this.stopped && this.spawnPty(), 20);
+      if (!this.stopped && !this.unplugged) setTimeout(() => !this.stopped && !this.unplugged && this.spawnPty(), 20);
     });
   }
 

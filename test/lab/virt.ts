@@ -1,86 +1,119 @@
-// The image booted in an emulated machine for the lab (DESIGN.md, test lab): QEMU virt with the
-// image as a virtio disk (kernel and initrd from its own FAT partition, as the Pi's firmware
-// would take them), two virtio NICs on taps that move into a LAN host's and a WAN host's
-// namespaces once QEMU holds them, a DHCP server (dnsmasq) and a web server on the WAN side.
+// The image booted in an emulated machine for the lab (DESIGN.md, test lab), kernel, initrd and
+// device tree taken from the disk's own FAT partition as the Pi's firmware would take them:
+//
+// - `virt` (QEMU virt, cortex-a72): the image as a virtio disk, two virtio NICs (eth0, eth1),
+//   and, when asked, a pci-serial port (the guest's /dev/ttyS0) on a host tty: the PPP lab's
+//   modem emulator.
+// - `raspi3b` (the real board's model): the image as the SD card, the console on the mini UART
+//   (ttyS1, the header pins, as the device tree's stdout-path says), two USB network adapters
+//   with universally administered MACs, which cdc_ether names eth0 and eth1.
+//
+// Either way the NICs are taps that move into a LAN host's and a WAN host's namespaces once
+// QEMU holds them, with a DHCP server (dnsmasq) and a web server on the WAN side.
 // Shared by the image tests and the boot benchmark.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startQemu, type QemuConsole } from './qemu.js';
 
-export interface VirtLab {
+export type PiMachine = 'virt' | 'raspi3b';
+
+export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited'> {
   lan: string;
   wan: string;
-  /** Everything the emulated Pi's console printed. */
-  screen(): string;
-  /** Waits until the console, from `from` on, matches. */
-  waitFor(re: RegExp, ms: number, from?: number): Promise<void>;
-  type(text: string): void;
-  /** ms since QEMU started. */
-  elapsed(): number;
-  stop(): void;
+  /** Bytes the guest has sent on its WAN port (the tap's receive counter, host side). */
+  wanBytesFromGuest(): number;
+  /** Starts the WAN's DHCP server, when the lab was booted without it. */
+  startDhcp(): void;
+  /** Pulls the power and removes the lab (the disk stays). */
+  stop(): Promise<void>;
+}
+
+export interface PiLabOptions {
+  /** virt only: a host tty (a pty) for the guest's pci-serial port, /dev/ttyS0. */
+  serial?: string;
+  /** false: the WAN's DHCP server waits for startDhcp(). */
+  dhcp?: boolean;
 }
 
 const sh = (script: string): string => execFileSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
 
-/** Boots `img` (copied: the guest writes to it) with the lab around it; `dir` is scratch space. */
-export async function bootVirt(img: string, dir: string, tag: string): Promise<VirtLab> {
+/** A copy of the image to boot (the guest writes to it); the copy keeps what the guest wrote between boots. */
+export function copyImage(img: string, disk: string): void {
+  sh(`cp ${img} ${disk}`);
+}
+
+/** Writes a file on the disk's FAT partition (at 4 MiB), as a user does from a PC after flashing. */
+export function writeBootFile(disk: string, name: string, text: string, dir: string): void {
+  const tmp = join(dir, `boot-${name}`);
+  writeFileSync(tmp, text);
+  sh(`mcopy -o -i ${disk}@@4M ${tmp} ::${name}`);
+}
+
+export function readBootFile(disk: string, name: string): string {
+  return sh(`mtype -i ${disk}@@4M ::${name}`);
+}
+
+/** Boots `disk` under `machine` with the lab around it; `dir` is scratch space, `tag` names the lab's links. */
+export async function bootPi(machine: PiMachine, disk: string, dir: string, tag: string, options: PiLabOptions = {}): Promise<PiLab> {
   const lan = `${tag}lan`;
   const wan = `${tag}wan`;
   const tapL = `${tag}l`;
   const tapW = `${tag}w`;
-  const disk = join(dir, 'disk.img');
-  let qemu: ChildProcess | undefined;
-  let servers: ChildProcess | undefined;
-  const stop = (): void => {
-    qemu?.kill('SIGKILL');
-    try {
-      if (servers?.pid !== undefined) process.kill(-servers.pid, 'SIGTERM');
-    } catch {
-      // gone already
+  let qemu: QemuConsole | undefined;
+  const servers: ChildProcess[] = [];
+  const stop = async (): Promise<void> => {
+    qemu?.kill();
+    await qemu?.exited;
+    for (const server of servers) {
+      try {
+        if (server.pid !== undefined) process.kill(-server.pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
     }
-    sh(`ip netns del ${lan} 2>/dev/null; ip netns del ${wan} 2>/dev/null; ip link del ${tapL} 2>/dev/null; ip link del ${tapW} 2>/dev/null; rm -f ${disk}; true`);
+    sh(`ip netns del ${lan} 2>/dev/null; ip netns del ${wan} 2>/dev/null; ip link del ${tapL} 2>/dev/null; ip link del ${tapW} 2>/dev/null; true`);
   };
   try {
-    sh(`cp ${img} ${disk}; mcopy -o -i ${disk}@@4M ::vmlinuz ${dir}/vmlinuz; mcopy -o -i ${disk}@@4M ::initrd.img ${dir}/initrd.img`);
+    const dtb = machine === 'raspi3b' ? 'bcm2837-rpi-3-b.dtb' : undefined;
+    for (const f of ['vmlinuz', 'initrd.img', ...(dtb !== undefined ? [dtb] : [])]) sh(`mcopy -o -i ${disk}@@4M ::${f} ${dir}/${f}`);
     for (const tap of [tapL, tapW]) sh(`ip tuntap add dev ${tap} mode tap; ip link set ${tap} up`);
     sh(`ip netns add ${lan}; ip netns add ${wan}`);
-    const cmdline = sh(`mtype -i ${disk}@@4M ::cmdline.txt`).trim();
-    const startedAt = Date.now();
-    qemu = spawn('qemu-system-aarch64', [
-      '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', '-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img'),
-      '-append', `console=ttyAMA0 ${cmdline}`, '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d',
-      '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=lan',
-      '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=wan',
-      '-nographic', '-monitor', 'none', '-serial', 'stdio',
-    ], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    qemu.stdout!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
-    qemu.stderr!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
+    const cmdline = readBootFile(disk, 'cmdline.txt').trim();
+    const boot = ['-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img')];
+    const taps = (nic: string): string[] => [
+      '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', `${nic},netdev=lan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:01' : ''}`,
+      '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', `${nic},netdev=wan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:02' : ''}`,
+    ];
+    qemu = machine === 'virt'
+      ? startQemu('qemu-system-aarch64', [
+        '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', ...boot, '-append', `console=ttyAMA0 ${cmdline}`,
+        '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d', ...taps('virtio-net-pci'),
+        ...(options.serial !== undefined ? ['-chardev', `serial,id=modem,path=${options.serial}`, '-device', 'pci-serial,chardev=modem'] : []),
+        '-serial', 'stdio',
+      ])
+      // No console= (the Pi's firmware would put one there only if cmdline.txt said serial0):
+      // the device tree's stdout-path names the mini UART, the second serial port.
+      : startQemu('qemu-system-aarch64', [
+        '-M', 'raspi3b', ...boot, '-dtb', join(dir, dtb!), '-append', cmdline,
+        '-drive', `file=${disk},if=sd,format=raw`, ...taps('usb-net'), '-serial', 'null', '-serial', 'stdio',
+      ]);
     // QEMU holds the taps now: they move into the lab's namespaces and keep working.
     await new Promise((r) => setTimeout(r, 1000));
     sh(`ip link set ${tapL} netns ${lan}; ip link set ${tapW} netns ${wan}`);
     sh(`ip netns exec ${lan} sh -c 'ip link set lo up; ip link set ${tapL} up; ip addr add 192.168.0.100/24 dev ${tapL}; ip route add default via 192.168.0.1'`);
     sh(`ip netns exec ${wan} sh -c 'ip link set lo up; ip link set ${tapW} up; ip addr add 203.0.113.1/24 dev ${tapW}'`);
     writeFileSync(join(dir, 'index.html'), 'hello from the WAN\n');
-    servers = spawn('ip', ['netns', 'exec', wan, 'sh', '-c',
-      `dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --interface=${tapW} --except-interface=lo --dhcp-range=203.0.113.50,203.0.113.60 --dhcp-option=option:router,203.0.113.1 --pid-file= & ` +
-      `python3 -m http.server 80 --bind 0.0.0.0 --directory ${dir} 2>${dir}/web.log & wait`], { stdio: 'ignore', detached: true });
-    const q = qemu;
-    return {
-      lan, wan,
-      screen: () => screen,
-      waitFor: async (re, ms, from = 0) => {
-        for (const end = Date.now() + ms; !re.test(screen.slice(from)); await new Promise((r) => setTimeout(r, 100))) {
-          if (Date.now() > end) throw new Error(`no ${re} within ${ms} ms; the console shows:\n${screen.slice(-3000)}`);
-        }
-      },
-      type: (text) => void q.stdin!.write(text),
-      elapsed: () => Date.now() - startedAt,
-      stop,
-    };
+    const serve = (script: string): void => void servers.push(spawn('ip', ['netns', 'exec', wan, 'sh', '-c', script], { stdio: 'ignore', detached: true }));
+    const startDhcp = (): void => serve(`exec dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --interface=${tapW} --except-interface=lo --dhcp-range=203.0.113.50,203.0.113.60 --dhcp-option=option:router,203.0.113.1 --pid-file=`);
+    serve(`exec python3 -m http.server 80 --bind 0.0.0.0 --directory ${dir} 2>${dir}/web.log`);
+    if (options.dhcp !== false) startDhcp();
+    const { screen, waitFor, type, elapsed } = qemu;
+    const wanBytesFromGuest = (): number => Number(sh(`ip netns exec ${wan} cat /sys/class/net/${tapW}/statistics/rx_bytes`).trim());
+    return { lan, wan, screen, waitFor, type, elapsed, wanBytesFromGuest, startDhcp, stop };
   } catch (e) {
-    stop();
+    await stop();
     throw e;
   }
 }

@@ -53,6 +53,7 @@ export function world(seed = 7): World {
   const ctx: PartContext = {
     clock, log, events, datapath, commands: new CommandRegistry(), host, rng,
     openEthernet: (name) => new PacketLink(name, { binding: ring, clock, statePollMs: 100 }),
+    interfaceExists: (name) => ring.has(name),
   };
   return { clock, ring, datapath, events, heard, hostChanges, logs, log, ctx };
 }

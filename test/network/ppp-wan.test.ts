@@ -218,3 +218,34 @@ labTest('device = "auto": the modem is found by probing serial ports with AT', a
   t.is(found.attempts.length, 2);
   t.regex(found.attempts[0]!.result, /cannot open/);
 });
+
+labTest('plugging in at any time: a modem plugged in after the gateway started, pulled out mid-call and plugged back is waited for ("modem not found"), never given up on', async (t) => {
+  await gw?.stop();
+  gw = undefined;
+  lab!.modem.auth = 'pap';
+  await lab!.modem.unplug();
+  try {
+    const g = (gw = await lab!.net.startGateway(lab!.config()));
+    const missing = await g.waitFor('modem_not_found', 10_000);
+    t.is(missing['device'], lab!.modem.device);
+    await new Promise((r) => setTimeout(r, 3000));
+    t.is(count(g, 'modem_not_found'), 1, 'said once, looked for every second');
+    t.is(pppStatus(g)['state'], 'not-found');
+    t.regex(String(pppStatus(g)['lastError']), /modem not found/);
+    t.is((g.status()['leds'] as { showing: Record<string, string> }).showing['wan'], 'not-found', 'the WAN LED\'s one blink');
+    await lab!.modem.plugIn();
+    await g.waitFor('wan_address', 60_000);
+    t.regex((await lab!.net.shAsync(lab!.net.lan, `curl -sS --retry 3 --retry-all-errors -m 20 http://${ISP_ADDRESS}/`)).stdout, /hello from the ISP/);
+    // Pulled out mid-call: the call ends, the modem is waited for again.
+    await lab!.modem.unplug();
+    await g.waitFor('modem_lost', 10_000);
+    await nth(g, 'modem_not_found', 2, 20_000);
+    t.is(pppStatus(g)['state'], 'not-found');
+    await lab!.modem.plugIn();
+    await nth(g, 'wan_address', 2, 60_000);
+    t.regex((await lab!.net.shAsync(lab!.net.lan, `curl -sS --retry 3 --retry-all-errors -m 20 http://${ISP_ADDRESS}/`)).stdout, /hello from the ISP/);
+    t.is(pppStatus(g)['state'], 'up');
+  } finally {
+    await lab!.modem.plugIn().catch(() => undefined);
+  }
+});

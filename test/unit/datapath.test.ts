@@ -245,3 +245,53 @@ test('a damaged lease file is reported and moved aside, and DHCP starts afresh',
   }
 });
 
+
+test('plugging in at any time: LAN and WAN ports absent at start are waited for, set up when they appear, let go when unplugged, and taken again when plugged back', async (t) => {
+  const w = world();
+  const c = config('address = "203.0.113.2/24"\ngateway = "203.0.113.1"');
+  const lan = new LanPort(c.lan);
+  const wan = new EthernetWan(c.wan, { stateDir: '/nonexistent' });
+  const logged = (event: string): number => w.logs.filter((r) => r['event'] === event).length;
+  const phases = (): string[] => w.heard.flatMap((e) => (e.kind === 'wan' ? [`${e.phase}${e.failure !== undefined ? `:${e.failure}` : ''}`] : []));
+  lan.start(w.ctx);
+  wan.start(w.ctx);
+  w.datapath.start();
+  try {
+    t.is(logged('lan_not_found'), 1);
+    t.is(logged('wan_not_found'), 1);
+    t.deepEqual(phases(), ['not-found:interface-not-found'], '"WAN not found" on the LEDs and the console');
+    t.deepEqual(w.hostChanges, [], 'nothing set up for interfaces that are not there');
+    t.false(lan.status().present);
+    // Plugged in after start.
+    await w.clock.run(3_000);
+    t.is(logged('lan_not_found'), 1, 'said once, not every poll');
+    w.ring.addInterface('lan0', LAN_MAC);
+    w.ring.addInterface('wan0', WAN_MAC);
+    await until(w.clock, () => lan.status().present && wan.status().present, 2_000);
+    t.true(w.hostChanges.includes('addAddress lan0 192.168.0.1/24') && w.hostChanges.includes('flushAddresses wan0'));
+    t.is(phases().at(-1), 'up');
+    t.is(wan.status().address, '203.0.113.2/24');
+    // Unplugged: the link is found gone, let go, and waited for.
+    w.ring.removeInterface('wan0');
+    await until(w.clock, () => !wan.status().present, 2_000);
+    t.is(phases().at(-1), 'not-found:interface-lost');
+    t.is(logged('link_gone'), 1);
+    t.is(wan.status().address, null);
+    t.false(w.datapath.snapshot().interfaces.some((i) => i.name === 'wan0'), 'detached from the core');
+    w.ring.removeInterface('lan0');
+    await until(w.clock, () => !lan.status().present, 2_000);
+    t.is(logged('lan_lost'), 1);
+    // Plugged back (new interfaces: new ifindexes): taken again, forwarding as before.
+    w.ring.addInterface('wan0', WAN_MAC);
+    w.ring.addInterface('lan0', LAN_MAC);
+    await until(w.clock, () => lan.status().present && wan.status().present, 2_000);
+    t.is(phases().at(-1), 'up');
+    t.deepEqual(w.datapath.snapshot().interfaces.map((i) => i.name).sort(), ['lan0', 'wan0']);
+    w.ring.sent('wan0');
+    w.ring.inject('lan0', ethernetFrame(LAN_MAC, HOST_MAC, ipPacket({ proto: 'udp', src: '192.168.0.100', dst: '198.51.100.7', sport: 5000, dport: 53 })));
+    t.deepEqual(sent(w, 'wan0'), ['arp who-has 203.0.113.1'], 'a LAN datagram goes out of the new WAN interface');
+  } finally {
+    lan.stop();
+    await wan.stop();
+  }
+});

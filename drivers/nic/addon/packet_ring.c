@@ -469,12 +469,15 @@ static napi_value nic_watch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// link(handle) -> { up, running, mtu }
+// link(handle) -> { up, running, mtu, ifindex }: the interface named as when opened, which may
+// be another one by now (unplugged and plugged back: a new ifindex); throws when it is gone.
 static napi_value nic_link(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   nic_t *nic = nic_args(env, info, 1, argv);
   if (nic == NULL) return NULL;
   struct ifreq ifr;
+  if (if_ioctl(nic->fd, nic->name, SIOCGIFINDEX, &ifr) < 0) return throw_errno(env, "SIOCGIFINDEX", nic->name);
+  int ifindex = ifr.ifr_ifindex;
   if (if_ioctl(nic->fd, nic->name, SIOCGIFFLAGS, &ifr) < 0) return throw_errno(env, "SIOCGIFFLAGS", nic->name);
   short flags = ifr.ifr_flags;
   int mtu = 0;
@@ -486,6 +489,7 @@ static napi_value nic_link(napi_env env, napi_callback_info info) {
   CHECK(napi_get_boolean(env, (flags & IFF_RUNNING) != 0, &v));
   CHECK(napi_set_named_property(env, out, "running", v));
   CHECK(set_number(env, out, "mtu", mtu));
+  CHECK(set_number(env, out, "ifindex", ifindex));
   return out;
 }
 
