@@ -1,11 +1,13 @@
 // The image's gateway.toml, the file a user edits after flashing: every key of the key table
 // (firmware/config/keys.ts), each with its meaning; the few that make it a gateway (LAN eth0,
-// WAN eth1 by DHCP) set, every other one commented out at its default.
+// an Ethernet WAN) set, every other one commented out at its default (the WAN on eth1, by DHCP).
 //   node dist/build/gateway-toml.js > gateway.toml
 
 import { ARRAY_SECTIONS, KEYS, type KeyDoc } from '../firmware/config/keys.js';
 
-const SET: Record<string, string> = { 'lan.interface': '"eth0"', 'lan.address': '"192.168.0.1/24"', 'wan.type': '"ethernet"', 'wan.interface': '"eth1"', 'wan.address': '"dhcp"' };
+// The WAN's interface and address stay comments at their defaults (eth1, DHCP): switching to
+// type = "ppp" then needs one line changed, not three.
+const SET: Record<string, string> = { 'lan.interface': '"eth0"', 'lan.address': '"192.168.0.1/24"', 'wan.type': '"ethernet"' };
 const EXAMPLES: Record<string, string> = { 'wan.gateway': '"203.0.113.1"', 'wan.mtu': '1492', 'masq.helpers': '{ ftp = [21], irc = [6667] }', 'portfw.protocol': '"tcp"', 'portfw.port': '8080', 'portfw.to': '"192.168.0.10:80"', 'leds.status': '17', 'leds.wan': '27', 'leds.lan': '22', 'watchdog.host': '"9.9.9.9"', 'modem.carrier': '"none"' };
 
 function value(k: KeyDoc): string {

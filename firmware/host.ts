@@ -3,17 +3,12 @@
 // on a clean stop and on a failed start alike. A Pi reached over SSH must get its addresses,
 // routes and sysctls back whatever happened.
 
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHostLink, type HostLink } from '../drivers/nic/host-link.js';
-import { disableOffloads, ip, sysctl } from '../drivers/nic/iproute.js';
+import {
+  addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl,
+} from '../drivers/nic/netconf.js';
 import type { Logger } from './log.js';
-
-/** ethtool -K names and the names ethtool -k prints them under. */
-const OFFLOADS: Record<string, string> = {
-  tx: 'tx-checksumming', rx: 'rx-checksumming', tso: 'tcp-segmentation-offload', gso: 'generic-segmentation-offload',
-  gro: 'generic-receive-offload', sg: 'scatter-gather',
-};
 
 /** The host changes parts make; HostChanges does them for real, tests record them. */
 export interface Host {
@@ -47,59 +42,50 @@ export class HostChanges implements Host {
 
   /** Brings an interface up; it goes down again on restore if it was down. */
   linkUp(dev: string): void {
-    const flags = /<([^>]*)>/.exec(ip('-o', 'link', 'show', 'dev', dev))?.[1]?.split(',') ?? [];
-    if (flags.includes('UP')) return;
-    ip('link', 'set', dev, 'up');
-    this.push(`ip link set ${dev} down`, () => ip('link', 'set', dev, 'down'));
+    if (linkIsUp(dev)) return;
+    setLinkUp(dev, true);
+    this.push(`${dev} down`, () => setLinkUp(dev, false));
   }
 
   /** Segmentation and checksum offloads off (the core reads whole frames); those that were on come back. */
   disableOffloads(dev: string): void {
-    let before = '';
-    try {
-      before = execFileSync('ethtool', ['-k', dev], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      // No ethtool or no such features: nothing to record.
-    }
-    const wasOn = Object.keys(OFFLOADS).filter((f) => new RegExp(`^${OFFLOADS[f]}: on(?! \\[fixed\\])`, 'm').test(before));
+    const wasOn = offloadsOn(dev);
     disableOffloads(dev);
     if (wasOn.length > 0) {
-      this.push(`ethtool -K ${dev} ${wasOn.join(' ')} on`, () => {
-        for (const f of wasOn) execFileSync('ethtool', ['-K', dev, f, 'on'], { stdio: 'ignore' });
+      this.push(`${dev} offloads ${wasOn.join(' ')} on`, () => {
+        for (const f of wasOn) setOffload(dev, f, true);
       });
     }
   }
 
   /** Gives the kernel an address on an interface, unless it has it already. */
   addAddress(dev: string, cidr: string): void {
-    if (ip('-o', '-4', 'addr', 'show', 'dev', dev).includes(` ${cidr} `)) return;
-    ip('addr', 'add', cidr, 'dev', dev);
-    this.push(`ip addr del ${cidr} dev ${dev}`, () => ip('addr', 'del', cidr, 'dev', dev));
+    if (addressesOf(dev).includes(cidr)) return;
+    addAddress(dev, cidr);
+    this.push(`address ${cidr} off ${dev}`, () => deleteAddress(dev, cidr));
   }
 
   /** Removes every IPv4 address of an interface; restore puts them back with the routes through it. */
   flushAddresses(dev: string): void {
-    const addresses = ip('-o', '-4', 'addr', 'show', 'dev', dev)
-      .split('\n')
-      .map((l) => /\binet (\S+)(?: brd (\S+))?/.exec(l))
-      .filter((m) => m !== null)
-      .map((m) => m[1]!);
+    const addresses = addressesOf(dev);
     if (addresses.length === 0) return;
-    const routes = ip('-4', 'route', 'show', 'dev', dev).split('\n').filter((l) => l.trim() !== '' && !/\bproto kernel\b/.test(l));
-    ip('addr', 'flush', 'dev', dev);
-    this.push(`ip addr add ${addresses.join(', ')} dev ${dev}`, () => {
-      for (const a of addresses) ip('addr', 'add', a, 'dev', dev);
-      for (const r of routes) ip('route', 'replace', ...r.trim().split(/\s+/), 'dev', dev);
+    // The routes through it that the kernel did not make for the addresses themselves.
+    const subnets = new Set(addresses.map((a) => subnetOf(a)));
+    const through = routes().filter((r) => r.dev === dev && !(r.gateway === '' && subnets.has(`${r.destination}/${r.prefixLength}`)));
+    for (const a of addresses) deleteAddress(dev, a);
+    this.push(`addresses ${addresses.join(', ')} back on ${dev}`, () => {
+      for (const a of addresses) addAddress(dev, a);
+      for (const r of through) replaceRoute(r);
     });
   }
 
   /** The host link (drivers/nic/host-link.ts); the kernel's default route it replaced comes back. */
   hostLink(): HostLink {
-    const oldDefault = ip('-4', 'route', 'show', 'default').split('\n').filter((l) => l.trim() !== '');
+    const oldDefault = routes().filter((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
     const link = createHostLink();
     this.push('remove the host link', () => {
       link.remove();
-      for (const r of oldDefault) ip('route', 'replace', ...r.trim().split(/\s+/));
+      for (const r of oldDefault) replaceRoute(r);
     });
     return link;
   }
@@ -119,4 +105,13 @@ export class HostChanges implements Host {
   private push(what: string, fn: () => void): void {
     this.undo.push({ what, fn });
   }
+}
+
+/** "192.168.0.1/24" → "192.168.0.0/24": the route the kernel adds for an address. */
+function subnetOf(cidr: string): string {
+  const [a, l] = cidr.split('/');
+  const len = Number(l);
+  const n = a!.split('.').reduce((x, b) => (x << 8) | Number(b), 0) >>> 0;
+  const net = len === 0 ? 0 : (n & (0xffffffff << (32 - len))) >>> 0;
+  return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join('.')}/${len}`;
 }

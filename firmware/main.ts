@@ -5,6 +5,7 @@
 //   gateway status --json [--control PATH]
 
 import { readFileSync } from 'node:fs';
+import { flushCompileCache } from 'node:module';
 import { createConnection } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -77,6 +78,9 @@ async function run(loaded: { config?: GatewayConfig; errors: string[] }, configF
     process.stderr.write(`gateway: ${(e as Error).message}\n`);
     process.exit(1);
   }
+  // With NODE_COMPILE_CACHE set (the image), what was compiled to get here is written now:
+  // Node would write it only at exit, which an appliance rarely reaches.
+  flushCompileCache();
 }
 
 async function status(control: string, json: boolean, flows: boolean): Promise<void> {

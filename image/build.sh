@@ -37,10 +37,8 @@ EOF
 apt_opts="-o Dir::State=$apt_dir/state -o Dir::Cache=$apt_dir/cache -o Dir::Etc::SourceList=$apt_dir/sources.list
   -o Dir::Etc::SourceParts=/nonexistent -o APT::Architecture=arm64 -o APT::Architectures=arm64 -o Debug::NoLocking=1"
 # The kernel's ABI is pinned (its modules are listed by name below); the package names the rest.
-packages="linux-image-$kernel_abi raspi-firmware busybox-static libc6 libgcc-s1 libstdc++6 gcc-12-base
-  iproute2 libbpf1 libbsd0 libmd0 libcap2 libdb5.3 libelf1 zlib1g libmnl0 libselinux1 libpcre2-8-0 libtirpc3
-  libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 libssl3
-  libxtables12 ethtool"
+# No iproute2 or ethtool: the gateway configures interfaces itself (drivers/nic/netconf.ts).
+packages="linux-image-$kernel_abi raspi-firmware busybox-static libc6 libgcc-s1 libstdc++6 gcc-12-base"
 missing=""
 for p in $packages; do ls "$cache/debs/${p}_"*.deb >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -53,7 +51,8 @@ fi
 rootfs="$work/rootfs"
 fw="$work/firmware"
 mkdir -p "$rootfs" "$fw"
-for deb in $(ls "$cache/debs"/*.deb | sort); do
+# Only the packages listed (the cache may hold others from earlier recipes).
+for deb in $(for p in $packages; do ls "$cache/debs/${p}_"*.deb; done | sort); do
   case "$(basename "$deb")" in
     linux-image-*|raspi-firmware_*) dpkg -x "$deb" "$fw" ;;
     *) dpkg -x "$deb" "$rootfs" ;;
@@ -93,15 +92,18 @@ sh "$here/cross-natives.sh" "$repo" "$app"
 mkdir -p "$app/drivers/nic/addon/build/Release"
 
 # --- The root file system ---------------------------------------------------------------------
+mkdir -p "$rootfs/sbin"
 install -m 755 "$here/gateway-init" "$rootfs/sbin/gateway-init"
 install -m 755 "$here/down-led" "$rootfs/sbin/down-led"
 for d in proc sys dev run tmp boot data; do mkdir -p "$rootfs/$d"; done
 # busybox-static provides the shell and tools the init scripts use.
-for tool in sh mount umount mkdir sleep cat echo ln insmod switch_root hexdump od dd; do
+for tool in sh mount umount mkdir sleep cat echo ln insmod switch_root hexdump od dd ifconfig; do
   [ -e "$rootfs/bin/$tool" ] || ln -s busybox "$rootfs/bin/$tool"
 done
+# The console's `reboot` (firmware/control/gateway-admin.ts).
+ln -s ../bin/busybox "$rootfs/sbin/reboot"
 find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-mksquashfs "$rootfs" "$work/root.squashfs" -noappend -all-root -comp zstd -processors 1 -quiet >/dev/null
+mksquashfs "$rootfs" "$work/root.squashfs" -noappend -all-root -comp lz4 -Xhc -processors 1 -quiet >/dev/null
 
 # --- The initrd: busybox, the modules to find and mount the root, our init ----------------------
 sh "$here/initrd.sh" "$fw" "$rootfs" "$work/initrd" "$kernel_abi"
@@ -123,7 +125,7 @@ cp "$here/config.txt" "$boot/config.txt"
 printf 'gateway.root=PARTUUID=%s-02 rootwait quiet\n' "$disk_id" >"$boot/cmdline.txt"
 "$repo/node_modules/.bin/node" "$repo/dist/build/gateway-toml.js" >"$boot/gateway.toml"
 find "$boot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-boot_mib=64
+boot_mib=48
 rm -f "$work/boot.vfat"
 mkfs.vfat -C -F 32 -n BOOT -i "$disk_id" --invariant "$work/boot.vfat" $((boot_mib * 1024)) >/dev/null
 for f in $(cd "$boot" && ls | LC_ALL=C sort); do mcopy -i "$work/boot.vfat" -m "$boot/$f" "::$f"; done

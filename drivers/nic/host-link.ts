@@ -3,7 +3,7 @@
 // opens like any LAN port, masquerading it like a LAN host. The kernel's default route points
 // at the core; the kernel itself never holds the WAN address.
 
-import { disableOffloads, ip, linkExists, sysctl } from './iproute.js';
+import { addAddress, addVeth, deleteLink, disableOffloads, linkExists, replaceRoute, setLinkUp, sysctl } from './netconf.js';
 
 export const HOST_LINK_KERNEL = 'gw-host';
 export const HOST_LINK_CORE = 'gw-core';
@@ -20,22 +20,22 @@ export interface HostLink {
 }
 
 export function createHostLink(): HostLink {
-  if (linkExists(HOST_LINK_KERNEL)) ip('link', 'del', HOST_LINK_KERNEL); // left over from a crash
-  ip('link', 'add', HOST_LINK_KERNEL, 'type', 'veth', 'peer', 'name', HOST_LINK_CORE);
+  if (linkExists(HOST_LINK_KERNEL)) deleteLink(HOST_LINK_KERNEL); // left over from a crash
+  addVeth(HOST_LINK_KERNEL, HOST_LINK_CORE);
   for (const dev of [HOST_LINK_KERNEL, HOST_LINK_CORE]) {
     sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
     // Checksums must be complete in the frames the core reads.
     disableOffloads(dev);
   }
-  ip('addr', 'add', HOST_LINK_PREFIX, 'dev', HOST_LINK_KERNEL);
-  ip('link', 'set', HOST_LINK_KERNEL, 'up');
-  ip('link', 'set', HOST_LINK_CORE, 'up');
-  ip('route', 'replace', 'default', 'via', HOST_LINK_CORE_ADDRESS, 'dev', HOST_LINK_KERNEL);
+  addAddress(HOST_LINK_KERNEL, HOST_LINK_PREFIX);
+  setLinkUp(HOST_LINK_KERNEL, true);
+  setLinkUp(HOST_LINK_CORE, true);
+  replaceRoute({ destination: '0.0.0.0', prefixLength: 0, gateway: HOST_LINK_CORE_ADDRESS, dev: HOST_LINK_KERNEL, metric: 0 });
   return {
     coreSide: HOST_LINK_CORE,
     coreAddress: `${HOST_LINK_CORE_ADDRESS}/${HOST_LINK_PREFIX.split('/')[1]}`,
     remove: () => {
-      if (linkExists(HOST_LINK_KERNEL)) ip('link', 'del', HOST_LINK_KERNEL);
+      if (linkExists(HOST_LINK_KERNEL)) deleteLink(HOST_LINK_KERNEL);
     },
   };
 }

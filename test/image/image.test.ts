@@ -87,12 +87,13 @@ imageTest('layout: MBR with boot (FAT), root (squashfs) and data (ext4); a power
   writeFileSync(toml, sh(`mtype -i ${fat} ::gateway.toml`));
   t.is(sh(`${REPO}/node_modules/.bin/node ${REPO}/dist/firmware/main.js check --config ${toml}`), `${toml}: ok\n`);
   const text = readFileSync(toml, 'utf8');
-  t.regex(text, /^interface = "eth0"$[\s\S]*^interface = "eth1"$/m, 'LAN eth0, WAN eth1');
+  t.regex(text, /^interface = "eth0"$[\s\S]*^type = "ethernet"$[\s\S]*^# interface = "eth1"$[\s\S]*^# address = "dhcp"$/m, 'LAN eth0; an Ethernet WAN on eth1 by DHCP (the defaults)');
   for (const key of ['tcp_timeout', 'max_flows', 'lcp_echo_interval', 'packet_ring', 'password', 'failures']) t.regex(text, new RegExp(`^# ${key} = `, 'm'), `${key} present and commented`);
   // The root: squashfs, with Node and our code for arm64.
   sh(`dd if=${img} of=${dir}/root.sq bs=512 skip=${rootfs!.start} count=${rootfs!.size} status=none`);
   const listing = sh(`unsquashfs -l -d "" ${dir}/root.sq`);
-  for (const f of ['/usr/bin/node', '/sbin/gateway-init', '/opt/gateway/gateway.mjs', '/sbin/down-led', '/opt/gateway/drivers/nic/addon/build/Release/packet_ring.node', '/opt/gateway/node_modules/raw-socket/build/Release/raw.node', '/opt/gateway/node_modules/epoll/build/Release/epoll.node', '/sbin/ip', '/bin/busybox']) {
+  for (const f of ['/bin/ss', '/sbin/tc', '/usr/sbin/ethtool']) t.false(listing.includes(`\n${f}\n`), `no ${f}: the gateway configures interfaces itself, no iproute2 or ethtool`);
+  for (const f of ['/usr/bin/node', '/sbin/gateway-init', '/opt/gateway/gateway.mjs', '/sbin/down-led', '/opt/gateway/drivers/nic/addon/build/Release/packet_ring.node', '/opt/gateway/node_modules/raw-socket/build/Release/raw.node', '/opt/gateway/node_modules/epoll/build/Release/epoll.node', '/bin/busybox', '/sbin/reboot']) {
     t.true(listing.includes(`\n${f}\n`), `${f} in the root`);
   }
   sh(`rm -rf ${dir}/r && unsquashfs -q -d ${dir}/r ${dir}/root.sq usr/bin/node opt/gateway/drivers/nic/addon/build/Release/packet_ring.node >/dev/null`);

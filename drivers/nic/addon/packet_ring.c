@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netconf.h"
+
 #define TX_BATCH 256
 
 typedef struct {
@@ -573,6 +575,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"close", NULL, nic_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  netconf_register(env, exports);
   return exports;
 }
 
