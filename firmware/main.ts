@@ -5,7 +5,7 @@
 //   gateway status --json [--control PATH]
 
 import { readFileSync } from 'node:fs';
-import { flushCompileCache } from 'node:module';
+import * as nodeModule from 'node:module';
 import { createConnection } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -79,8 +79,9 @@ async function run(loaded: { config?: GatewayConfig; errors: string[] }, configF
     process.exit(1);
   }
   // With NODE_COMPILE_CACHE set (the image), what was compiled to get here is written now:
-  // Node would write it only at exit, which an appliance rarely reaches.
-  flushCompileCache();
+  // Node would write it only at exit, which an appliance rarely reaches. (Node 22.10 and later;
+  // on an older Node, e.g. a PC's own after npm install -g, there is nothing to flush.)
+  (nodeModule as Partial<typeof nodeModule>).flushCompileCache?.();
 }
 
 async function status(control: string, json: boolean, flows: boolean): Promise<void> {
