@@ -59,9 +59,10 @@ image: build host-deps
 qemu: image
 	sh image/qemu.sh
 
-# The lab of DESIGN.md with the gateway in the foreground (root).
-demo: build host-deps
-	$(NODE) dist/test/lab/demo.js $(if $(filter ppp,$(WAN)),--ppp)
+# The lab of DESIGN.md with the gateway in the foreground (root); IMAGE=1: the SD image in an
+# emulated Pi in its place.
+demo: build host-deps $(if $(IMAGE),image)
+	$(NODE) dist/test/lab/demo.js $(if $(filter ppp,$(WAN)),--ppp) $(if $(IMAGE),--image)
 
 clean:
 	rm -rf dist

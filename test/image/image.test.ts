@@ -136,6 +136,37 @@ imageTest('the image boots in an emulated machine (virt) and forwards: a LAN hos
   }
 });
 
+imageTest('plugging in under virt: the WAN\'s USB network adapter plugged in after boot is taken ("WAN not found" until then), pulled out is let go, plugged back is taken again, forwarding each time', async (t) => {
+  t.timeout(300_000);
+  const disk = join(dir, 'hotplug.img');
+  copyImage(img, disk);
+  const vm = await bootPi('virt', disk, dir, `ih${process.pid % 10000}`, { wan: 'usb' });
+  const fetch = (): string => execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
+  try {
+    await vm.waitFor(/wan_not_found[^\n]*interface=eth1/, 180_000);
+    await vm.waitFor(/gateway \(wan not-found[^)]*\)> /, 30_000);
+    let from = vm.screen().length;
+    vm.type('status\r');
+    await vm.waitFor(/WAN ethernet eth1: not found/, 20_000, from);
+    from = vm.screen().length;
+    await vm.plugWan();
+    await vm.waitFor(/wan_address[^\n]*source=dhcp/, 60_000, from);
+    t.is(fetch(), 'hello from the WAN\n', 'forwarding once the adapter is plugged in');
+    from = vm.screen().length;
+    await vm.unplugWan();
+    await vm.waitFor(/wan_lost[^\n]*interface=eth1/, 30_000, from);
+    await vm.waitFor(/gateway \(wan not-found: interface-lost\)> /, 10_000, from);
+    from = vm.screen().length;
+    await vm.plugWan();
+    await vm.waitFor(/wan_address[^\n]*source=dhcp/, 60_000, from);
+    t.is(fetch(), 'hello from the WAN\n', 'and again after it came back');
+    t.notRegex(vm.screen(), /gateway-init: the gateway stopped/, 'the gateway never stopped');
+  } finally {
+    await vm.stop();
+    rmSync(disk, { force: true });
+  }
+});
+
 imageTest('over PPP under virt: gateway.toml edited on the FAT partition for a modem on /dev/ttyS0 (a pci-serial port wired to the modem emulator), the ISP guest answers, a LAN host fetches its page', async (t) => {
   t.timeout(400_000);
   const disk = join(dir, 'ppp.img');

@@ -2,11 +2,16 @@
 // namespace with a DHCP + DNS server (dnsmasq) and a web server; the gateway runs in the
 // foreground with its log on this terminal. Ctrl-C stops it and removes the lab.
 // `make demo WAN=ppp` (--ppp): the PPP lab instead, the gateway dialling the emulated ISP.
+// `make demo IMAGE=1` (--image): the SD image booted in an emulated Pi (QEMU virt) in place of
+// the gateway process, its serial console on this terminal: the whole product on one PC.
 
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { labUnavailable, LAN_HOST, NetLab, WAN_HOST } from './netlab.js';
 import { ISP_ADDRESS, PppLab } from './ppp-lab.js';
+import { bootPi, copyImage } from './virt.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 
@@ -17,6 +22,7 @@ if (why !== undefined) {
 }
 
 const ppp = process.argv.includes('--ppp');
+if (process.argv.includes('--image')) await demoImage();
 const lab = new NetLab('demo');
 const inLan = `ip netns exec ${lab.lan}`;
 const inWan = `ip netns exec ${lab.wan}`;
@@ -108,3 +114,43 @@ gw.on('exit', (code) => {
     process.exit(code ?? 0);
   }
 });
+
+/** The image under QEMU virt, in the lab of test/lab/virt.ts; returns only by exiting. */
+async function demoImage(): Promise<never> {
+  const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+  const img = join(REPO, 'build/image', `gateway-${version}-rpi-arm64.img`);
+  if (!existsSync(img)) {
+    console.error(`make demo IMAGE=1: no ${img} (make image builds it)`);
+    process.exit(1);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'demo-image-'));
+  const disk = join(dir, 'sd.img');
+  copyImage(img, disk);
+  console.log(`Booting ${img} under QEMU (virt, cortex-a72, software emulation: about ten seconds).
+Its serial console follows: type the gateway's commands (help, status, leds, flows ...); Ctrl-] quits.
+In another terminal, the LAN host (192.168.0.100) reaches the WAN server (203.0.113.1) through it:
+`);
+  const vm = await bootPi('virt', disk, dir, `dm${process.pid % 1000}`, { echo: process.stdout });
+  console.log(`  ip netns exec ${vm.lan} curl http://203.0.113.1/index.html
+  ip netns exec ${vm.lan} ping -c 3 203.0.113.1
+`);
+  let stopping = false;
+  const stop = async (): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      await vm.stop();
+      rmSync(dir, { recursive: true, force: true });
+      console.log('\nemulated Pi powered off; lab removed');
+    }
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());
+  // Keys go to the guest's console as they are typed (its line editor answers); Ctrl-] quits.
+  if (process.stdin.isTTY) process.stdin.setRawMode(true);
+  process.stdin.on('data', (b: Buffer) => {
+    if (b.includes(0x1d)) void stop();
+    else vm.type(b.toString('latin1'));
+  });
+  return new Promise<never>(() => {});
+}

@@ -17,11 +17,15 @@ export interface QemuConsole {
   exited: Promise<void>;
 }
 
-export function startQemu(binary: string, args: string[]): QemuConsole {
+/** echo: also copy what the console prints to this stream (the demo's terminal). */
+export function startQemu(binary: string, args: string[], echo?: NodeJS.WritableStream): QemuConsole {
   const startedAt = Date.now();
   const qemu: ChildProcess = spawn(binary, [...args, '-nographic', '-monitor', 'none'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
-  qemu.stdout!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
+  qemu.stdout!.on('data', (d: Buffer) => {
+    screen += d.toString('utf8');
+    echo?.write(d);
+  });
   qemu.stderr!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
   const exited = new Promise<void>((resolve) => qemu.on('exit', () => resolve()));
   return {

@@ -14,6 +14,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startQemu, type QemuConsole } from './qemu.js';
 
@@ -26,6 +27,10 @@ export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited'> {
   wanBytesFromGuest(): number;
   /** Starts the WAN's DHCP server, when the lab was booted without it. */
   startDhcp(): void;
+  /** virt with wan: 'usb': plugs the WAN's USB network adapter in (QEMU's monitor: device_add). */
+  plugWan(): Promise<void>;
+  /** ... and pulls it out (device_del). */
+  unplugWan(): Promise<void>;
   /** Pulls the power and removes the lab (the disk stays). */
   stop(): Promise<void>;
 }
@@ -35,6 +40,13 @@ export interface PiLabOptions {
   serial?: string;
   /** false: the WAN's DHCP server waits for startDhcp(). */
   dhcp?: boolean;
+  /**
+   * virt only. 'usb': the WAN is a USB network adapter on an xHCI controller, not plugged in
+   * at boot: plugWan() and unplugWan() plug it in and pull it out while the guest runs.
+   */
+  wan?: 'virtio' | 'usb';
+  /** The console's output copied here too (make demo IMAGE=1). */
+  echo?: NodeJS.WritableStream;
 }
 
 const sh = (script: string): string => execFileSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
@@ -82,6 +94,8 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     sh(`ip netns add ${lan}; ip netns add ${wan}`);
     const cmdline = readBootFile(disk, 'cmdline.txt').trim();
     const boot = ['-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img')];
+    const monitor = join(dir, `${tag}.monitor`);
+    const usbWan = machine === 'virt' && options.wan === 'usb';
     const taps = (nic: string): string[] => [
       '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', `${nic},netdev=lan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:01' : ''}`,
       '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', `${nic},netdev=wan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:02' : ''}`,
@@ -89,16 +103,17 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     qemu = machine === 'virt'
       ? startQemu('qemu-system-aarch64', [
         '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', ...boot, '-append', `console=ttyAMA0 ${cmdline}`,
-        '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d', ...taps('virtio-net-pci'),
+        '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d',
+        ...(usbWan ? [...taps('virtio-net-pci').slice(0, 4), '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', 'qemu-xhci,id=xhci'] : taps('virtio-net-pci')),
         ...(options.serial !== undefined ? ['-chardev', `serial,id=modem,path=${options.serial}`, '-device', 'pci-serial,chardev=modem'] : []),
-        '-serial', 'stdio',
-      ])
+        '-serial', 'stdio', '-monitor', `unix:${monitor},server,nowait`,
+      ], options.echo)
       // No console= (the Pi's firmware would put one there only if cmdline.txt said serial0):
       // the device tree's stdout-path names the mini UART, the second serial port.
       : startQemu('qemu-system-aarch64', [
         '-M', 'raspi3b', ...boot, '-dtb', join(dir, dtb!), '-append', cmdline,
         '-drive', `file=${disk},if=sd,format=raw`, ...taps('usb-net'), '-serial', 'null', '-serial', 'stdio',
-      ]);
+      ], options.echo);
     // QEMU holds the taps now: they move into the lab's namespaces and keep working.
     await new Promise((r) => setTimeout(r, 1000));
     sh(`ip link set ${tapL} netns ${lan}; ip link set ${tapW} netns ${wan}`);
@@ -111,9 +126,43 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     if (options.dhcp !== false) startDhcp();
     const { screen, waitFor, type, elapsed } = qemu;
     const wanBytesFromGuest = (): number => Number(sh(`ip netns exec ${wan} cat /sys/class/net/${tapW}/statistics/rx_bytes`).trim());
-    return { lan, wan, screen, waitFor, type, elapsed, wanBytesFromGuest, startDhcp, stop };
+    const plugWan = (): Promise<void> => hmp(monitor, 'device_add usb-net,netdev=wan,id=wannic,bus=xhci.0,mac=00:16:3e:6a:7e:02');
+    const unplugWan = (): Promise<void> => hmp(monitor, 'device_del wannic');
+    return { lan, wan, screen, waitFor, type, elapsed, wanBytesFromGuest, startDhcp, plugWan, unplugWan, stop };
   } catch (e) {
     await stop();
     throw e;
   }
+}
+
+/** One command to QEMU's human monitor on its unix socket; resolves once the monitor has answered it. */
+function hmp(socket: string, command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = connect(socket);
+    let seen = '';
+    let sent = false;
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`QEMU monitor: no answer to ${command}: ${seen}`));
+    }, 10_000);
+    c.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      // The banner's prompt, then the prompt after our command's output.
+      const prompts = seen.split('(qemu) ').length - 1;
+      if (!sent && prompts >= 1) {
+        sent = true;
+        c.write(`${command}\n`);
+      } else if (sent && prompts >= 2) {
+        clearTimeout(timer);
+        c.end();
+        const answer = seen.slice(seen.indexOf(command) + command.length).replace(/\(qemu\) $/, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
+        if (/Error|error:/.test(answer)) reject(new Error(`QEMU monitor: ${command}: ${answer}`));
+        else resolve();
+      }
+    });
+    c.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }
