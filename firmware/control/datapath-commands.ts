@@ -123,6 +123,15 @@ export function registerDatapathCommands(commands: CommandRegistry, datapath: Da
     },
   });
   commands.register({
+    name: 'links',
+    summary: 'each link\'s counters: received, dropped by the kernel, refused on send, checksums completed',
+    run: () => datapath.snapshot({}).links,
+    text: (links) => {
+      const keys = [...new Set(links.flatMap((l) => Object.keys(l).filter((k) => k !== 'name')))];
+      return table(['link', ...keys], links.map((l) => [l.name, ...keys.map((k) => l[k] ?? '-')]));
+    },
+  });
+  commands.register({
     name: 'arp',
     summary: 'the neighbour table of each Ethernet link',
     run: () => core.neighbours(clock.now()),

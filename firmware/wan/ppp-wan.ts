@@ -97,7 +97,7 @@ export class PppWan implements Part<PppWanStatus> {
   }
 
   private registerCommands(ctx: PartContext): void {
-    ctx.commands.register<PppWanStatus & { held: boolean }>({
+    ctx.commands.register<PppWanStatus & { held: boolean; line: Record<string, number | undefined> }>({
       name: 'ppp',
       summary: 'the PPP WAN: status, down (hang up, stop redialling), up (dial again)',
       usage: 'ppp [status|up|down]',
@@ -106,11 +106,12 @@ export class PppWan implements Part<PppWanStatus> {
         if (verb === 'down') await this.hold(true);
         else if (verb === 'up') await this.hold(false);
         else if (verb !== 'status') throw new Error('usage: ppp [status|up|down]');
-        return { ...this.status(), held: this.held };
+        return { ...this.status(), held: this.held, line: this.stats() as Record<string, number | undefined> };
       },
       text: (s) => [
         `state ${s.state}${s.held ? ' (held down: ppp up to dial again)' : ''}, PPP phase ${s.phase}, ${s.connects} calls, ${s.failures} failures in a row`,
         s.ipcp !== null ? `address ${s.ipcp.localAddress}, peer ${s.ipcp.peerAddress}, DNS ${s.ipcp.dns.join(' ') || 'none'}` : 'no address',
+        `line: ${s.line['frames'] ?? 0} frames in (${s.line['ipIn'] ?? 0} IP), ${s.line['ipOut'] ?? 0} IP out; bad FCS ${s.line['badFcs'] ?? 0}, too long ${s.line['tooLong'] ?? 0}, runts ${s.line['runts'] ?? 0}, aborted ${s.line['aborts'] ?? 0}`,
         ...(s.lastError !== null ? [`last failure: ${s.failure ?? ''} ${s.lastError}`] : []),
       ].join('\n'),
     });

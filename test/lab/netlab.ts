@@ -15,7 +15,8 @@ export const WAN_GATEWAY = '203.0.113.2';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const NODE = join(REPO, 'node_modules/.bin/node');
-const MAIN = join(REPO, 'dist/firmware/main.js');
+/** The gateway the lab runs: dist's modules, or GATEWAY_MAIN (e.g. dist/gateway.mjs, the image's bundle). */
+const MAIN = process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
 
 /** Why the lab cannot run here, or undefined when it can (root, namespaces, the tools). */
 export function labUnavailable(): string | undefined {

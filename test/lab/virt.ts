@@ -36,7 +36,7 @@ export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited'> {
 }
 
 export interface PiLabOptions {
-  /** virt only: a host tty (a pty) for the guest's pci-serial port, /dev/ttyS0. */
+  /** virt only: a host tty (a pty) for the guest's pci-serial port, /dev/ttyS0 (bridged by socat). */
   serial?: string;
   /** false: the WAN's DHCP server waits for startDhcp(). */
   dhcp?: boolean;
@@ -95,6 +95,7 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     const cmdline = readBootFile(disk, 'cmdline.txt').trim();
     const boot = ['-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img')];
     const monitor = join(dir, `${tag}.monitor`);
+    const serialSocket = join(dir, `${tag}.serial`);
     const usbWan = machine === 'virt' && options.wan === 'usb';
     const taps = (nic: string): string[] => [
       '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', `${nic},netdev=lan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:01' : ''}`,
@@ -105,7 +106,7 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
         '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', ...boot, '-append', `console=ttyAMA0 ${cmdline}`,
         '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d',
         ...(usbWan ? [...taps('virtio-net-pci').slice(0, 4), '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', 'qemu-xhci,id=xhci'] : taps('virtio-net-pci')),
-        ...(options.serial !== undefined ? ['-chardev', `serial,id=modem,path=${options.serial}`, '-device', 'pci-serial,chardev=modem'] : []),
+        ...(options.serial !== undefined ? ['-chardev', `socket,id=modem,path=${serialSocket},server=on,wait=off`, '-device', 'pci-serial,chardev=modem'] : []),
         '-serial', 'stdio', '-monitor', `unix:${monitor},server,nowait`,
       ], options.echo)
       // No console= (the Pi's firmware would put one there only if cmdline.txt said serial0):
@@ -116,6 +117,13 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
       ], options.echo);
     // QEMU holds the taps now: they move into the lab's namespaces and keep working.
     await new Promise((r) => setTimeout(r, 1000));
+    // The serial port's far end is a socket bridged to the host tty by socat, which opens it raw
+    // once: QEMU's own tty backend makes it a terminal again (output processing turns 0x0a into
+    // 0x0d 0x0a) whenever the guest sets the UART's speed, which corrupts PPP frames once LCP
+    // stops escaping control bytes. A real UART has no such layer.
+    if (options.serial !== undefined) {
+      servers.push(spawn('socat', [`UNIX-CONNECT:${serialSocket}`, `${options.serial},raw,echo=0`], { stdio: 'ignore', detached: true }));
+    }
     sh(`ip link set ${tapL} netns ${lan}; ip link set ${tapW} netns ${wan}`);
     sh(`ip netns exec ${lan} sh -c 'ip link set lo up; ip link set ${tapL} up; ip addr add 192.168.0.100/24 dev ${tapL}; ip route add default via 192.168.0.1'`);
     sh(`ip netns exec ${wan} sh -c 'ip link set lo up; ip link set ${tapW} up; ip addr add 203.0.113.1/24 dev ${tapW}'`);

@@ -49,6 +49,7 @@ typedef struct {
   unsigned pkt_left;
   uint64_t truncated;   // frames larger than the ring's snap length (GRO on the interface)
   uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
+  uint64_t tx_sent;     // frames the socket took
   uint64_t csum_completed; // frames whose transport checksum the kernel left for hardware (filled here)
   uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
   uint64_t rx_drops;
@@ -419,7 +420,7 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
     unsigned done = 0;
     while (done < m) {
       int r = sendmmsg(nic->fd, nic->msgs + done, m - done, MSG_DONTWAIT);
-      if (r > 0) { done += (unsigned)r; continue; }
+      if (r > 0) { done += (unsigned)r; nic->tx_sent += (unsigned)r; continue; }
       if (r < 0 && errno == EINTR) continue;
       // The device queue is full or the frame was refused: drop it, as a full NIC queue would.
       nic->tx_dropped++;
@@ -513,6 +514,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "received", (double)nic->rx_packets));
   CHECK(set_number(env, out, "kernelDrops", (double)nic->rx_drops));
   CHECK(set_number(env, out, "truncated", (double)nic->truncated));
+  CHECK(set_number(env, out, "sent", (double)nic->tx_sent));
   CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
   CHECK(set_number(env, out, "checksumsCompleted", (double)nic->csum_completed));
   return out;
