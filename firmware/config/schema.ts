@@ -71,8 +71,14 @@ export interface ConfigError {
  */
 export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[]; partial?: GatewayConfig };
 
+/** One line, always: control characters and line separators in a key or value are escaped. */
 export function formatConfigError(file: string, e: ConfigError): string {
-  return `${file}:${e.line}: ${e.key === '' ? '' : `${e.key}: `}${e.message}`;
+  return `${file}:${e.line}: ${e.key === '' ? '' : `${escapeControls(e.key)}: `}${escapeControls(e.message)}`;
+}
+
+function escapeControls(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Parses and validates; never throws on bad input. */
@@ -126,10 +132,10 @@ class Validator {
 
     const flowControl = this.oneOf(modem, 'modem', 'flow_control') as 'rtscts' | 'none';
     const config: GatewayConfig = {
-      lan: { interface: this.string(lan, 'lan', 'interface'), address: lanAddress ?? parseCidr('192.168.0.1/24') },
+      lan: { interface: this.interfaceName(lan, 'lan', 'interface'), address: lanAddress ?? parseCidr('192.168.0.1/24') },
       wan: {
         type: type ?? 'ethernet',
-        interface: this.string(wan, 'wan', 'interface'),
+        interface: this.interfaceName(wan, 'wan', 'interface'),
         address,
         gateway,
         mtu: this.optionalInteger(wan, 'wan', 'mtu'),
@@ -225,6 +231,17 @@ class Validator {
 
   private error(key: string, message: string): void {
     this.errors.push({ line: this.lineOf(key), key, message });
+  }
+
+  /** A network interface's name as Linux allows it (dev_valid_name): 1 to 15 bytes, no '/', ':' or white space, not "." or "..". */
+  private interfaceName(t: TomlTable, section: string, key: string): string {
+    const name = this.string(t, section, key);
+    const bytes = Buffer.byteLength(name);
+    // eslint-disable-next-line no-control-regex
+    const bad = bytes === 0 || bytes > 15 || name === '.' || name === '..' || /[/:\s\u0000-\u001f\u007f]/.test(name);
+    if (!bad) return name;
+    this.error(`${section}.${key}`, `"${name}" cannot be a network interface's name (1 to 15 characters, no "/", ":", spaces or control characters)`);
+    return specOf(section, key).default as string;
   }
 
   private section(name: string): TomlTable {

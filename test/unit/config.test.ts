@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatIpv4, formatPrefix } from '../../firmware/core/addr.js';
 import { KEYS, renderKeyTable } from '../../firmware/config/keys.js';
-import { parseConfig, type ConfigError } from '../../firmware/config/schema.js';
+import { formatConfigError, parseConfig, type ConfigError } from '../../firmware/config/schema.js';
 import { parseToml, TomlError } from '../../firmware/config/toml.js';
 
 const DESIGN_EXAMPLE = `
@@ -224,4 +224,40 @@ test('mistakes `gateway run` would meet on the host are config errors, with thei
 
 test('a date where a string belongs is an error on its line', (t) => {
   t.deepEqual(errorsOf('[wan]\ntype = "ethernet"\naddress = 1979-05-27\n').map((e) => [e.line, e.key]), [[3, 'wan.address']]);
+});
+
+test('hostile configs: no key name reaches a prototype; bad code points, deep nesting and odd interface names are errors on their lines, never a stack trace', (t) => {
+  const errorsOf = (text: string): string[] => {
+    const r = parseConfig(text);
+    return r.ok ? [] : r.errors.map((e) => formatConfigError('gateway.toml', e));
+  };
+  // [__proto__] once wrote into Object.prototype: type = "ethernet" appeared on every object.
+  t.deepEqual(errorsOf('[__proto__]\ntype = "ethernet"\n'), ['gateway.toml:1: "__proto__" cannot be a key or table name']);
+  t.deepEqual(errorsOf('[lan]\n__proto__ = { interface = "wan0" }\n'), ['gateway.toml:2: "__proto__" cannot be a key or table name']);
+  t.deepEqual(errorsOf('[wan]\ntype = "ethernet"\n"__proto__".interface = "wan0"\n'), ['gateway.toml:3: "__proto__" cannot be a key or table name']);
+  t.is(({} as Record<string, unknown>)['type'], undefined, 'Object.prototype untouched');
+  const ok = parseConfig('[wan]\ntype = "ethernet"\n[masq]\nhelpers = { constructor = [21] }\n');
+  t.false(ok.ok, 'constructor is refused too');
+  // A code point above U+10FFFF threw a RangeError.
+  for (const escape of ['\\U00110000', '\\uD800', '\\UFFFFFFFF']) {
+    const errors = errorsOf(`[wan]\ntype = "ethernet"\n[modem]\napn = "${escape}"\n`);
+    t.is(errors.length, 1, escape);
+    t.regex(errors[0]!, /^gateway\.toml:4: bad escape/, escape);
+  }
+  // Thousands of nested inline tables or arrays overflowed the parser's stack.
+  t.deepEqual(errorsOf(`[wan]\ntype = "ethernet"\nx = ${'{ a = '.repeat(2000)}1${' }'.repeat(2000)}\n`), ['gateway.toml:3: arrays and inline tables nested more than 32 deep']);
+  t.deepEqual(errorsOf(`[wan]\ntype = "ethernet"\nx = ${'['.repeat(3500)}${']'.repeat(3500)}\n`), ['gateway.toml:3: arrays and inline tables nested more than 32 deep']);
+  t.deepEqual(errorsOf('[wan]\ntype = "ethernet"\n[modem]\ninit = ["AT[[[[", "{{{{"] # [[[[ {{{{\n'), [], 'brackets in strings and comments do not count');
+  // Control characters and line separators never break the one-line FILE:LINE: format.
+  for (const [raw, shown] of [['\\n', '\\u000a'], ['\\r', '\\u000d'], ['\\u2028', '\\u2028']]) {
+    const [e] = errorsOf(`[wan]\ntype = "ethernet"\n[log]\nlevel = "a${raw}b"\n`);
+    t.is(e, `gateway.toml:4: log.level: must be one of "trace", "debug", "info", "warn", "error", not "a${shown}b"`);
+  }
+  // Interface names Linux would refuse.
+  for (const bad of ['', 'a-very-long-name0', 'eth 0', 'eth/0', 'eth:0', '..', 'eth\\u00010']) {
+    const [e] = errorsOf(`[lan]\ninterface = "${bad}"\n[wan]\ntype = "ethernet"\n`);
+    t.regex(e ?? '', /^gateway\.toml:2: lan\.interface: ".*" cannot be a network interface's name/, JSON.stringify(bad));
+    t.notRegex(e ?? '', /[\u0000-\u001f]/);
+  }
+  t.deepEqual(errorsOf('[lan]\ninterface = "enx00e04c680001"\n[wan]\ntype = "ethernet"\ninterface = "wwan0"\n'), [], '15 characters is fine');
 });
