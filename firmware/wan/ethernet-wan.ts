@@ -14,6 +14,7 @@ import type { Part, PartContext } from '../part.js';
 import { DhcpClient, type DhcpLease, type DhcpState } from '../services/dhcp/client.js';
 import { LeaseStore } from '../services/dhcp/lease-store.js';
 import { DHCP_CLIENT_PORT } from '../services/dhcp/message.js';
+import { LogLimiter } from '../log-limit.js';
 import { Presence } from '../presence.js';
 
 export interface EthernetWanStatus {
@@ -130,6 +131,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
   private startDhcp(ctx: PartContext, link: Link): void {
     const { clock, datapath, events } = ctx;
     const log = this.log!;
+    const limited = new LogLimiter(log, clock);
     const handle = this.handle!;
     const leases = (this.leases = new LeaseStore(this.options.stateDir, this.config.interface, (p) => log.warn({ ...p })));
     const dhcp = (this.dhcp = new DhcpClient(
@@ -143,7 +145,8 @@ export class EthernetWan implements Part<EthernetWanStatus> {
           events.emit({ kind: 'address', link: link.name, address: null, source: 'dhcp', flowsFlushed: flushed });
           events.emit({ kind: 'wan', phase: 'waiting-dhcp', failure: 'lease-lost', message: reason });
         },
-        note: (event, fields) => log.info({ event, ...printable(fields) }),
+        // The server's answers (and junk to port 68) reach here: rate-limited per event.
+        note: (event, fields) => limited.write('info', event, printable(fields)),
       },
     ));
     this.unbind = datapath.bindLocalUdp(DHCP_CLIENT_PORT, (_iface, datagram) => dhcp.receive(clock.wall(), datagram));

@@ -18,6 +18,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { formatIpv4, formatPrefix, type Prefix } from '../core/addr.js';
 import type { IfaceHandle } from '../datapath.js';
 import type { WanFailure, WanPhase } from '../events.js';
+import { LogLimiter } from '../log-limit.js';
 import type { Logger } from '../log.js';
 import type { Part, PartContext } from '../part.js';
 
@@ -289,6 +290,7 @@ export class PppWan implements Part<PppWanStatus> {
 
   /** Runs PPP over the connected line until the call ends. */
   private async converse(modem: Modem, first: Uint8Array): Promise<CallEnd> {
+    const limited = new LogLimiter(this.log, this.ctx.clock);
     this.setState('negotiating');
     const config = this.config;
     const log = this.log;
@@ -304,7 +306,8 @@ export class PppWan implements Part<PppWanStatus> {
           this.authFailed = true;
           log.warn({ event: 'ppp_auth_failed', reason });
         },
-        note: (event, fields) => (INFO_NOTES.has(event) ? log.info({ event, ...fields }) : log.debug({ event, ...fields })),
+        // The peer's frames cause these: rate-limited per event.
+        note: (event, fields) => limited.write(INFO_NOTES.has(event) ? 'info' : 'debug', event, fields),
       },
       Math.max(4 * (MRU + 16), config.baud / 40),
     );

@@ -295,3 +295,31 @@ test('plugging in at any time: LAN and WAN ports absent at start are waited for,
     await wan.stop();
   }
 });
+
+test('log floods: junk to port 68 is logged at most 5 times per 10 s, then counted in one log_suppressed line per window', async (t) => {
+  const w = world();
+  w.ring.addInterface('lan0', LAN_MAC);
+  w.ring.addInterface('wan0', WAN_MAC);
+  const dir = mkdtempSync(join(tmpdir(), 'gw-flood-'));
+  const c = config();
+  const lan = new LanPort(c.lan);
+  const wan = new EthernetWan(c.wan, { stateDir: dir });
+  try {
+    lan.start(w.ctx);
+    wan.start(w.ctx);
+    w.datapath.start();
+    const junk = ethernetFrame(BROADCAST_MAC, ROUTER_MAC, ipPacket({ proto: 'udp', src: '203.0.113.66', dst: '255.255.255.255', sport: 67, dport: 68, payload: Uint8Array.of(1, 2, 3) }));
+    for (let i = 0; i < 1000; i++) w.ring.inject('wan0', junk);
+    const malformed = (): number => w.logs.filter((r) => r['event'] === 'dhcp_malformed').length;
+    t.is(malformed(), 5, 'a burst of five, then silence');
+    await w.clock.run(10_000);
+    for (let i = 0; i < 10; i++) w.ring.inject('wan0', junk);
+    const suppressed = w.logs.filter((r) => r['event'] === 'log_suppressed');
+    t.like(suppressed[0], { of: 'dhcp_malformed', count: 995 });
+    t.is(malformed(), 10, 'the next window has its own five');
+  } finally {
+    lan.stop();
+    await wan.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
