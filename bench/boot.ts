@@ -20,7 +20,12 @@ if (process.getuid?.() !== 0) {
 if (!existsSync(img)) execFileSync('sh', [join(REPO, 'image/build.sh')], { stdio: 'inherit' });
 const dir = mkdtempSync(join(tmpdir(), 'gw-boot-'));
 const disk = join(dir, 'disk.img');
-const median = (runs: number[]): number => Math.round([...runs].sort((a, b) => a - b)[Math.floor(runs.length / 2)]! * 10) / 10;
+/** The middle run, or the mean of the two middle ones. */
+const median = (runs: number[]): number => {
+  const r = [...runs].sort((a, b) => a - b);
+  const m = r.length % 2 === 1 ? r[(r.length - 1) / 2]! : (r[r.length / 2 - 1]! + r[r.length / 2]!) / 2;
+  return Math.round(m * 10) / 10;
+};
 const tenths = (runs: number[]): number[] => runs.map((r) => Math.round(r * 10) / 10);
 const virt: number[] = [];
 const raspi: { first: number; second: number }[] = [];

@@ -38,6 +38,8 @@ export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited'> {
 export interface PiLabOptions {
   /** virt only: a host tty (a pty) for the guest's pci-serial port, /dev/ttyS0 (bridged by socat). */
   serial?: string;
+  /** The port `serial` is wired to: a 16550 on PCI (/dev/ttyS0, the default) or a virtio console (/dev/hvc0). */
+  serialPort?: 'pci-serial' | 'virtconsole';
   /** false: the WAN's DHCP server waits for startDhcp(). */
   dhcp?: boolean;
   /**
@@ -106,7 +108,8 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
         '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', ...boot, '-append', `console=ttyAMA0 ${cmdline}`,
         '-drive', `file=${disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-pci,drive=d',
         ...(usbWan ? [...taps('virtio-net-pci').slice(0, 4), '-netdev', `tap,id=wan,ifname=${tapW},script=no,downscript=no`, '-device', 'qemu-xhci,id=xhci'] : taps('virtio-net-pci')),
-        ...(options.serial !== undefined ? ['-chardev', `socket,id=modem,path=${serialSocket},server=on,wait=off`, '-device', 'pci-serial,chardev=modem'] : []),
+        ...(options.serial !== undefined ? ['-chardev', `socket,id=modem,path=${serialSocket},server=on,wait=off`,
+          ...(options.serialPort === 'virtconsole' ? ['-device', 'virtio-serial-pci', '-device', 'virtconsole,chardev=modem'] : ['-device', 'pci-serial,chardev=modem'])] : []),
         '-serial', 'stdio', '-monitor', `unix:${monitor},server,nowait`,
       ], options.echo)
       // No console= (the Pi's firmware would put one there only if cmdline.txt said serial0):
