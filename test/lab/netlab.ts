@@ -130,9 +130,11 @@ export class NetLab {
   }
 
   /** A web server on port 80 of a namespace serving the lab dir's `www` files; its log names each client. */
+  /** A web server on `port`, listening before this returns (a gateway that starts fast must not race it). */
   webServer(ns: string, log: string, port = 80): void {
     mkdirSync(join(this.dir, 'www'), { recursive: true });
     this.background(ns, `python3 -u -m http.server ${port} --bind 0.0.0.0 --directory ${join(this.dir, 'www')}`, log);
+    this.sh(ns, `for i in $(seq 100); do ss -Hltn 'sport = :${port}' | grep -q . && exit 0; sleep 0.05; done; echo "no web server on port ${port}" >&2; exit 1`);
   }
 
   /** dnsmasq on the WAN host: DNS for `*.lab.test`, and DHCP for the gateway's WAN if asked. */
