@@ -167,7 +167,7 @@ imageTest('plugging in under virt: the WAN\'s USB network adapter plugged in aft
   }
 });
 
-imageTest('over PPP under virt: gateway.toml edited on the FAT partition for a modem on /dev/ttyS0 (a pci-serial port wired to the modem emulator): the gateway dials, PPP comes up with the ISP guest, and the gateway\'s own traffic crosses the link', async (t) => {
+imageTest('over PPP under virt: gateway.toml edited on the FAT partition for a modem on /dev/ttyS0 (a pci-serial port wired to the modem emulator): the gateway dials, PPP comes up with the ISP guest, a LAN host fetches the ISP\'s page', async (t) => {
   t.timeout(400_000);
   const disk = join(dir, 'ppp.img');
   copyImage(img, disk);
@@ -192,7 +192,10 @@ imageTest('over PPP under virt: gateway.toml edited on the FAT partition for a m
     let from = vm.screen().length;
     vm.type('status\r');
     await vm.waitFor(/WAN ppp: up \(PPP network\) 10\.64\.0\.2 peer 10\.64\.0\.1[^\n]*modem \/dev\/ttyS0/, 20_000, from);
-    // The gateway's own traffic (the console's ping, through the host link and the masquerade) crosses the PPP link.
+    // The modem emulator runs in this process: the fetch must not block it (no execFileSync here).
+    const page = await run('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '20', `http://${ISP_ADDRESS}/`], { encoding: 'utf8' });
+    t.regex(page.stdout, /hello from the ISP/, 'a LAN host reaches the ISP through the emulated Pi\'s PPP link');
+    // And the gateway's own traffic (the console's ping, through the host link and the masquerade).
     from = vm.screen().length;
     vm.type(`ping ${ISP_ADDRESS}\r`);
     await vm.waitFor(/[1-9] of \d+ answered by 10\.64\.0\.1/, 60_000, from);
