@@ -8,6 +8,7 @@ import { createHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import {
   addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl,
 } from '../drivers/nic/netconf.js';
+import { formatPrefix, networkOf, parseCidr } from './core/addr.js';
 import type { Logger } from './log.js';
 
 /** The host changes parts make; HostChanges does them for real, tests record them. */
@@ -109,9 +110,6 @@ export class HostChanges implements Host {
 
 /** "192.168.0.1/24" → "192.168.0.0/24": the route the kernel adds for an address. */
 function subnetOf(cidr: string): string {
-  const [a, l] = cidr.split('/');
-  const len = Number(l);
-  const n = a!.split('.').reduce((x, b) => (x << 8) | Number(b), 0) >>> 0;
-  const net = len === 0 ? 0 : (n & (0xffffffff << (32 - len))) >>> 0;
-  return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join('.')}/${len}`;
+  const p = parseCidr(cidr);
+  return formatPrefix({ address: networkOf(p), length: p.length });
 }

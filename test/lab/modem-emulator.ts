@@ -147,12 +147,7 @@ export class ModemEmulator {
    * that still holds it sees its port close) and the new one exists before this returns.
    */
   async replacePty(): Promise<void> {
-    const socat = this.socat;
-    if (socat !== undefined && socat.exitCode === null) {
-      const gone = new Promise((r) => socat.once('exit', r));
-      socat.kill('SIGTERM');
-      await gone;
-    }
+    await this.killPty();
     // The kernel may give the new pty the old one's number: the link itself tells nothing.
     rmSync(this.device, { force: true });
     await this.ready();
@@ -162,12 +157,7 @@ export class ModemEmulator {
   async unplug(): Promise<void> {
     this.unplugged = true;
     this.note('(unplugged)');
-    const socat = this.socat;
-    if (socat !== undefined && socat.exitCode === null) {
-      const gone = new Promise((r) => socat.once('exit', r));
-      socat.kill('SIGTERM');
-      await gone;
-    }
+    await this.killPty();
     rmSync(this.device, { force: true });
   }
 
@@ -177,6 +167,15 @@ export class ModemEmulator {
     this.note('(plugged in)');
     this.spawnPty();
     await this.ready();
+  }
+
+  /** Ends the current pty's socat and waits for it (a gateway holding the pty sees its port close). */
+  private async killPty(): Promise<void> {
+    const socat = this.socat;
+    if (socat === undefined || socat.exitCode !== null) return;
+    const gone = new Promise((r) => socat.once('exit', r));
+    socat.kill('SIGTERM');
+    await gone;
   }
 
   /** Power off and on: the SIM locks again and the settings return to their defaults. */
