@@ -14,6 +14,8 @@ import type { Logger } from './log.js';
 /** The host changes parts make; HostChanges does them for real, tests record them. */
 export interface Host {
   sysctl(key: string, value: string): void;
+  /** Lowers a numeric sysctl to `max` if it is above (kept as it is otherwise). */
+  sysctlAtMost(key: string, max: number): void;
   linkUp(dev: string): void;
   disableOffloads(dev: string): void;
   addAddress(dev: string, cidr: string): void;
@@ -34,11 +36,14 @@ export class HostChanges implements Host {
   }
 
   sysctl(key: string, value: string): void {
-    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
-    const old = readFileSync(path, 'utf8').trim();
+    const old = readSysctl(key);
     if (old === value) return;
     sysctl(key, value);
     this.push(`sysctl ${key}=${old}`, () => sysctl(key, old));
+  }
+
+  sysctlAtMost(key: string, max: number): void {
+    if (Number(readSysctl(key)) > max) this.sysctl(key, String(max));
   }
 
   /** Brings an interface up; it goes down again on restore if it was down. */
@@ -106,6 +111,10 @@ export class HostChanges implements Host {
   private push(what: string, fn: () => void): void {
     this.undo.push({ what, fn });
   }
+}
+
+function readSysctl(key: string): string {
+  return readFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8').trim();
 }
 
 /** "192.168.0.1/24" → "192.168.0.0/24": the route the kernel adds for an address. */

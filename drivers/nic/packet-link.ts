@@ -26,7 +26,7 @@ export interface PacketRingBinding {
   watch(handle: object, callback: () => void): void;
   /** Throws when the interface is gone; ifindex tells a new interface of the same name. */
   link(handle: object): { up: boolean; running: boolean; mtu: number; ifindex: number };
-  stats(handle: object): { received: number; sent?: number; kernelDrops: number; truncated: number; txDropped: number; checksumsCompleted?: number };
+  stats(handle: object): { received: number; sent?: number; kernelDrops: number; truncated: number; vlanTagged?: number; txDropped: number; checksumsCompleted?: number };
   close(handle: object): void;
 }
 

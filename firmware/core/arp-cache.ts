@@ -1,5 +1,6 @@
 // The neighbour cache of one Ethernet interface (RFC 826, RFC 1122 §2.3.2.2): resolved addresses,
-// a bounded queue of frames waiting for resolution, and request retries driven by tick().
+// a bounded queue of frames waiting for resolution, and request retries driven by tick(). Only
+// entries in use are probed again; when the table is full the least recently used one goes.
 
 export interface ArpLimits {
   /** An entry is used without question this long after it was confirmed (ms). */
@@ -22,6 +23,8 @@ export const DEFAULT_ARP_LIMITS: ArpLimits = {
 interface Neighbour {
   mac: Uint8Array | undefined;
   confirmed: number;
+  /** Last time a frame was sent to it (or queued for it); -Infinity for one never used. */
+  used: number;
   lastRequest: number;
   tries: number;
   pending: Uint8Array[];
@@ -44,17 +47,22 @@ export class ArpCache {
 
   get size(): number { return this.entries.size; }
 
+  /** A new entry would not push out another. */
+  get hasRoom(): boolean { return this.entries.size < this.limits.maxEntries; }
+
   lookup(ip: number, now: number): Uint8Array | undefined {
     const e = this.entries.get(ip);
-    return e !== undefined && e.mac !== undefined && now - e.confirmed < this.limits.staleMs ? e.mac : undefined;
+    if (e === undefined || e.mac === undefined || now - e.confirmed >= this.limits.staleMs) return undefined;
+    e.used = now;
+    return e.mac;
   }
 
   /** Records a mapping; returns frames that were waiting for it (link header still to be written). */
   learn(ip: number, mac: Uint8Array, now: number): Uint8Array[] {
     let e = this.entries.get(ip);
     if (e === undefined) {
-      if (this.entries.size >= this.limits.maxEntries) this.forgetOldest();
-      e = { mac: undefined, confirmed: now, lastRequest: Number.NEGATIVE_INFINITY, tries: 0, pending: [] };
+      if (this.entries.size >= this.limits.maxEntries) this.forgetLeastUsed();
+      e = { mac: undefined, confirmed: now, used: Number.NEGATIVE_INFINITY, lastRequest: Number.NEGATIVE_INFINITY, tries: 0, pending: [] };
       this.entries.set(ip, e);
     }
     e.mac = mac.slice(0, 6);
@@ -78,10 +86,11 @@ export class ArpCache {
   enqueue(ip: number, frame: Uint8Array, now: number): EnqueueResult {
     let e = this.entries.get(ip);
     if (e === undefined) {
-      if (this.entries.size >= this.limits.maxEntries) this.forgetOldest();
-      e = { mac: undefined, confirmed: Number.NEGATIVE_INFINITY, lastRequest: Number.NEGATIVE_INFINITY, tries: 0, pending: [] };
+      if (this.entries.size >= this.limits.maxEntries) this.forgetLeastUsed();
+      e = { mac: undefined, confirmed: Number.NEGATIVE_INFINITY, used: now, lastRequest: Number.NEGATIVE_INFINITY, tries: 0, pending: [] };
       this.entries.set(ip, e);
     }
+    e.used = now;
     if (e.pending.length >= this.limits.maxPendingPerAddress || this.pendingTotal >= this.limits.maxPendingTotal) return 'full';
     e.pending.push(frame.slice());
     this.pendingTotal++;
@@ -108,8 +117,9 @@ export class ArpCache {
         e.tries++;
         e.lastRequest = now;
         result.request.push(ip);
-      } else if (now - e.confirmed >= this.limits.reachableMs && now - e.lastRequest >= this.limits.retryMs && e.tries < this.limits.maxTries) {
-        // Aging but still used: ask again so a moved host is noticed before the entry goes stale.
+      } else if (now - e.confirmed >= this.limits.reachableMs && e.used > e.confirmed && now - e.lastRequest >= this.limits.retryMs && e.tries < this.limits.maxTries) {
+        // Aging but used since it was confirmed: ask again so a moved host is noticed before the
+        // entry goes stale. Entries nobody sends to just age out, unasked (no broadcast storms).
         e.tries++;
         e.lastRequest = now;
         result.request.push(ip);
@@ -123,11 +133,19 @@ export class ArpCache {
     this.pendingTotal = 0;
   }
 
-  private forgetOldest(): void {
-    const first = this.entries.keys().next();
-    if (!first.done) {
-      this.pendingTotal -= this.entries.get(first.value)!.pending.length;
-      this.entries.delete(first.value);
+  /** Makes room: the entry used least recently goes (never-used ones first), not the busy router. */
+  private forgetLeastUsed(): void {
+    let victim: number | undefined;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const [ip, e] of this.entries) {
+      if (e.used < oldest) {
+        oldest = e.used;
+        victim = ip;
+        if (oldest === Number.NEGATIVE_INFINITY) break;
+      }
     }
+    if (victim === undefined) return;
+    this.pendingTotal -= this.entries.get(victim)!.pending.length;
+    this.entries.delete(victim);
   }
 }

@@ -3,7 +3,7 @@
 // never exceptions.
 
 import { formatIpv4, inPrefix, isMartianDestination, isMartianSource, isMulticast, networkOf, prefixMask, type Prefix } from './addr.js';
-import { CoreCounters, type DropReason } from './counters.js';
+import { CoreCounters, type DropReason, type FrameCounters } from './counters.js';
 import { CoreInterface } from './interface.js';
 import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from './icmp-errors.js';
 import { fragmentDatagram, Reassembler } from './fragments.js';
@@ -43,6 +43,8 @@ function swapPorts(p: number): number {
 export interface CoreSnapshot {
   interfaces: { name: string; role: string; medium: string; up: boolean; address: string | null; mtu: number; txQueued: number; neighbours: number }[];
   conntrack: { flows: number; capacity: number; unreplied: number; closing: number; established: number; bytesPerFlow: number } & ConntrackTable['counters'];
+  /** What became of every frame received (FrameCounters: the outcomes add up to `received`). */
+  frames: FrameCounters;
   drops: Record<DropReason, number>;
   translations: CoreCounters['translations'];
   fragmentsPending: number;
@@ -81,7 +83,7 @@ export class ForwardingCore {
     this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
     this.table.onRemove = (id) => this.releaseFlow(id);
     this.counters.onDrop = (reason) => this.drops.note(reason);
-    this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.drop(reason));
+    this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.discard(reason));
     this.icmpLimiter = new TokenBucket(options.icmpErrorsPerSecond, options.icmpErrorBurst);
     this.setTimeouts(options.timeouts);
     this.masqueradeExplicit = options.masqueradeNetworks !== undefined;
@@ -188,7 +190,7 @@ export class ForwardingCore {
    */
   sendDatagram(now: number, index: number, datagram: Uint8Array): void {
     const iface = this.interfaces[index]!;
-    if (!iface.up) return this.counters.drop('linkDown');
+    if (!iface.up) return this.counters.discard('linkDown');
     if (iface.medium === 'ip') {
       iface.tx.push(datagram.slice());
       return;
@@ -201,7 +203,8 @@ export class ForwardingCore {
       iface.tx.push(frame);
       return;
     }
-    this.transmit(now, iface, frame, ETHERNET_HEADER_LEN, frame.length, iface.onLink(dst) || iface.gateway === 0 ? dst : iface.gateway);
+    const r = this.transmit(now, iface, frame, ETHERNET_HEADER_LEN, frame.length, iface.onLink(dst) || iface.gateway === 0 ? dst : iface.gateway);
+    if (r !== undefined) this.counters.discard(r);
   }
 
   /** Timers: expiry of flows, fragments and neighbours. Call every few hundred milliseconds. */
@@ -229,6 +232,7 @@ export class ForwardingCore {
         flows: t.size, capacity: t.capacity, unreplied: t.classCount(FlowClass.Unreplied), closing: t.classCount(FlowClass.Closing),
         established: t.classCount(FlowClass.Established), bytesPerFlow: Math.round(t.memoryBytes / t.capacity), ...t.counters,
       },
+      frames: this.counters.frames(),
       drops: { ...this.counters.drops },
       translations: { ...this.counters.translations },
       fragmentsPending: this.reassembler.pendingDatagrams,
@@ -301,6 +305,7 @@ export class ForwardingCore {
   /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */
   receive(now: number, index: number, frame: Uint8Array, start = 0, end = frame.length): void {
     const iface = this.interfaces[index]!;
+    this.counters.received++;
     this.drops.looking(iface.name, frame, iface.medium === 'ip' ? start : -1, end, now);
     if (!iface.up) return this.counters.drop('linkDown');
     if (iface.medium === 'ip') return this.ipInput(now, iface, frame, start, end);
@@ -341,9 +346,12 @@ export class ForwardingCore {
   private arpInput(now: number, iface: CoreInterface, frame: Uint8Array): void {
     const r = parseArp(frame, ETHERNET_HEADER_LEN);
     if (typeof r === 'string') return this.counters.drop(r);
+    this.counters.local++; // ARP is the core's own business, whatever it says
     if (iface.address === 0 || isMartianSource(r.senderIp)) return;
-    // Learn from messages about us or neighbours we are resolving (RFC 826 "merge" rule).
-    if (r.targetIp === iface.address || iface.arp!.has(r.senderIp)) iface.learnNeighbour(r.senderIp, r.senderMac, now);
+    // RFC 826 "merge": update neighbours we know or are resolving; a stranger asking for us is
+    // remembered only while there is room (a flood of strangers must not push out the router).
+    if (iface.arp!.has(r.senderIp)) iface.learnNeighbour(r.senderIp, r.senderMac, now);
+    else if (r.targetIp === iface.address && iface.arp!.hasRoom) iface.learnNeighbour(r.senderIp, r.senderMac, now);
     if (r.operation !== ARP_REQUEST) return;
     if ((r.targetIp === iface.address && iface.addressOwner === 'core') || iface.proxyArp.has(r.targetIp)) {
       iface.replyArp(r.targetIp, r.senderIp, r.senderMac);
@@ -359,7 +367,7 @@ export class ForwardingCore {
     const src = ipv4Source(b, ipOff);
     const dst = ipv4Destination(b, ipOff);
     if (isMartianSource(src) || src === 0xffffffff) return this.counters.drop('martianSource');
-    if (iface.role === 'outside' && this.isSpoofedSource(src)) return this.counters.drop('spoofedSource');
+    if (iface.role === 'outside' ? this.isSpoofedSource(src) : !this.isSourceOf(iface, src)) return this.counters.drop('spoofedSource');
     if (isMulticast(dst) || dst === 0xffffffff || (iface.broadcast !== 0 && dst === iface.broadcast)) {
       this.counters.translations.toHost++;
       return;
@@ -368,7 +376,10 @@ export class ForwardingCore {
 
     if (ipv4IsFragment(b, ipOff)) {
       const r = this.reassembler.add(now, b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
-      if (r === 'pending') return;
+      if (r === 'pending') {
+        this.counters.held++;
+        return;
+      }
       if (typeof r === 'string') return this.counters.drop(r);
       this.counters.translations.fragmentsReassembled++;
       b = r.done;
@@ -558,9 +569,9 @@ export class ForwardingCore {
   /** Traffic for an address the core itself answers for: echo requests only. */
   private localInput(now: number, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, protocol: number): void {
     if (protocol === IPPROTO_ICMP && icmpType(b, l4) === ICMP_ECHO_REQUEST && this.options.answerPing) {
-      const reply = buildEchoReply(b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
-      this.counters.translations.echoRepliesSent++;
-      return this.sendLocal(now, reply, ETHERNET_HEADER_LEN);
+      this.counters.local++;
+      if (this.sendLocal(now, buildEchoReply(b, ipOff, ipEnd, ETHERNET_HEADER_LEN), ETHERNET_HEADER_LEN)) this.counters.translations.echoRepliesSent++;
+      return;
     }
     this.counters.drop('noFlow');
   }
@@ -584,7 +595,11 @@ export class ForwardingCore {
     const other = key ^ 1;
     const outerSrc = ipv4Source(b, ipOff);
     const outerDst = ipv4Destination(b, ipOff);
-    const newDst = outerDst === t.dst(key) ? t.src(other) : outerDst;
+    // The quote must be a datagram we sent out of this interface, as the far side saw it: its
+    // reversed tuple is direction `key`, whose packets come in here, and the error goes back to
+    // that datagram's sender (as netfilter relates errors only to the reply of what it sent).
+    if (outerDst !== t.dst(key) || this.routes.lookup(t.src(key))?.iface !== iface.index) return this.counters.drop('icmpQuoteMismatch');
+    const newDst = t.src(other);
     const newSrc = outerSrc === t.src(key) ? t.dst(other) : outerSrc;
     const route = this.pathTo(now, iface, newDst, b, ipOff, ipEnd);
     if (route === undefined) return;
@@ -596,49 +611,55 @@ export class ForwardingCore {
     this.output(now, this.interfaces[route.iface]!, route, b, ipOff, ipEnd);
   }
 
-  /** Decrements TTL, then sends, fragmenting if the link needs it. */
+  /** Decrements TTL, then sends, fragmenting if the link needs it: the frame's outcome. */
   private output(now: number, out: CoreInterface, route: Route, b: Uint8Array, ipOff: number, ipEnd: number): void {
     decrementTtl(b, ipOff);
-    const nextHop = route.gateway !== 0 ? route.gateway : ipv4Destination(b, ipOff);
-    if (ipEnd - ipOff <= out.mtu) {
-      if (this.transmit(now, out, b, ipOff, ipEnd, nextHop)) this.counters.translations.forwarded++;
-      return;
-    }
+    const refused = this.emit(now, out, b, ipOff, ipEnd, route.gateway !== 0 ? route.gateway : ipv4Destination(b, ipOff));
+    if (refused !== undefined) return this.counters.drop(refused);
+    this.counters.translations.forwarded++;
+  }
+
+  /**
+   * Hands a datagram to the link, in fragments when it is larger than the MTU (forwarded and
+   * locally built datagrams alike); the reason when the link took none of it.
+   */
+  private emit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): DropReason | undefined {
+    if (ipEnd - ipOff <= out.mtu) return this.transmit(now, out, b, ipOff, ipEnd, nextHop);
     const pieces = fragmentDatagram(b, ipOff, ipEnd, out.mtu, out.headroom);
-    if (pieces === undefined) return this.counters.drop('fragmentationNeeded');
-    this.counters.translations.fragmentsSent += pieces.length;
-    let accepted = false;
-    for (const p of pieces) accepted = this.transmit(now, out, p, out.headroom, p.length, nextHop) || accepted;
-    if (accepted) this.counters.translations.forwarded++;
-  }
-
-  /** Hands a datagram to the link; false when the link refused it (neighbour queue full, counted). */
-  private transmit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): boolean {
-    const r = out.transmit(b, ipOff, ipEnd, nextHop, now);
-    if (r === 'full') {
-      this.counters.drop('arpQueueFull');
-      return false;
+    if (pieces === undefined) return 'fragmentationNeeded';
+    let refused: DropReason | undefined = 'arpQueueFull';
+    for (const p of pieces) {
+      if (this.transmit(now, out, p, out.headroom, p.length, nextHop) !== undefined) continue;
+      this.counters.translations.fragmentsSent++;
+      refused = undefined;
     }
-    if (r === 'requested') this.counters.translations.arpRequestsSent++;
-    return true;
+    return refused;
   }
 
-  /** Sends a datagram the core built itself (ICMP), routed by its destination. */
-  private sendLocal(now: number, b: Uint8Array, ipOff: number): void {
+  /** Hands one frame to the link; the reason when the link refused it (neighbour queue full). */
+  private transmit(now: number, out: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, nextHop: number): DropReason | undefined {
+    const r = out.transmit(b, ipOff, ipEnd, nextHop, now);
+    if (r === 'full') return 'arpQueueFull';
+    if (r === 'requested') this.counters.translations.arpRequestsSent++;
+    return undefined;
+  }
+
+  /** Sends a datagram the core built itself (ICMP), routed by its destination; false if it could not go. */
+  private sendLocal(now: number, b: Uint8Array, ipOff: number): boolean {
     const dst = ipv4Destination(b, ipOff);
     const route = this.routes.lookup(dst);
-    if (route === undefined) return this.counters.drop('noRoute');
-    const out = this.interfaces[route.iface]!;
-    if (!out.up) return this.counters.drop('linkDown');
-    this.transmit(now, out, b, ipOff, b.length, route.gateway !== 0 ? route.gateway : dst);
+    const out = route === undefined ? undefined : this.interfaces[route.iface]!;
+    const refused = out === undefined ? 'noRoute' : !out.up ? 'linkDown' : this.emit(now, out, b, ipOff, b.length, route!.gateway !== 0 ? route!.gateway : dst);
+    if (refused === undefined) return true;
+    this.counters.translations.localSendFailed++;
+    return false;
   }
 
   private sendIcmpError(now: number, iface: CoreInterface, type: number, code: number, word: number, b: Uint8Array, ipOff: number, ipEnd: number): void {
     if (iface.address === 0 || !mayAnswerWithError(b, ipOff, ipEnd)) return;
-    if (!this.icmpLimiter.take(now)) return this.counters.drop('icmpRateLimited');
+    if (!this.icmpLimiter.take(now)) return this.counters.discard('icmpRateLimited');
     const msg = buildIcmpError(type, code, word, iface.address, b, ipOff, ipEnd, ETHERNET_HEADER_LEN);
-    this.counters.translations.icmpErrorsSent++;
-    this.sendLocal(now, msg, ETHERNET_HEADER_LEN);
+    if (this.sendLocal(now, msg, ETHERNET_HEADER_LEN)) this.counters.translations.icmpErrorsSent++;
   }
 
   /** RFC 6691/RFC 879: a SYN's MSS must fit both links the connection crosses here. */
@@ -721,6 +742,14 @@ export class ForwardingCore {
     const s = this.spoofedSources;
     for (let i = 0; i < s.length; i += 2) if (((ip & s[i + 1]!) >>> 0) === s[i]) return true;
     return false;
+  }
+
+  /**
+   * Strict reverse-path check for inside interfaces (RFC 3704 §2.2): a source is accepted only
+   * where the route back to it leads, and never as one of our own addresses on that link.
+   */
+  private isSourceOf(iface: CoreInterface, src: number): boolean {
+    return this.routes.lookup(src)?.iface === iface.index && src !== iface.address && src !== iface.broadcast;
   }
 
   private outsideInterfaceWithAddress(ip: number): CoreInterface | undefined {

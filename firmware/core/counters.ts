@@ -11,11 +11,11 @@ export const DROP_REASONS = [
   // malformed input (wire errors)
   'truncatedEthernet', 'truncatedArp', 'unsupportedArp', 'truncatedIpv4', 'badIpVersion', 'badIhl', 'badTotalLength',
   'badIpChecksum', 'truncatedTcp', 'badTcpDataOffset', 'truncatedUdp', 'badUdpLength', 'truncatedIcmp',
-  'badIcmpQuote', 'unsupportedEtherType', 'notForUs',
+  'badIcmpQuote', 'unsupportedEtherType', 'notForUs', 'duplicateFragment',
   // fragments
   'zeroLengthFragment', 'badFragmentLength', 'fragmentTooLarge', 'overlappingFragment', 'reassemblyTimeout', 'reassemblyOverflow',
   // policy
-  'martianSource', 'martianDestination', 'spoofedSource', 'forwardDenied', 'noFlow', 'notMasqueraded', 'tcpNotSyn',
+  'martianSource', 'martianDestination', 'spoofedSource', 'forwardDenied', 'icmpQuoteMismatch', 'noFlow', 'notMasqueraded', 'tcpNotSyn',
   'tcpInvalid', 'icmpErrorNoFlow', 'unsupportedProtocol', 'ttlExceeded', 'fragmentationNeeded', 'noRoute',
   // resources
   'tableFull', 'portsExhausted', 'linkDown', 'noAddress', 'arpQueueFull', 'arpUnresolved', 'icmpRateLimited',
@@ -50,6 +50,26 @@ export interface TranslationCounters {
   toHost: number;
   /** Datagrams for the core's own services (DHCP client). */
   toCore: number;
+  /** Messages the core built itself (ICMP errors, echo replies) that the link would not take. */
+  localSendFailed: number;
+}
+
+/**
+ * What became of every frame received, exactly one each: received = forwarded + toHost + toCore +
+ * local + held + dropped. Reassembled datagrams count once, on the fragment that completed them.
+ */
+export interface FrameCounters {
+  received: number;
+  /** Handed to an output link (the same as translations.forwarded). */
+  forwarded: number;
+  toHost: number;
+  toCore: number;
+  /** Answered or consumed by the core itself: ARP, echo requests to its own address. */
+  local: number;
+  /** Fragments kept for reassembly (their datagram is counted when it completes or is given up). */
+  held: number;
+  /** Dropped, each with its reason in `drops`. */
+  dropped: number;
 }
 
 export class CoreCounters {
@@ -57,8 +77,13 @@ export class CoreCounters {
   readonly translations: TranslationCounters = {
     original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, newRoutedFlows: 0, icmpErrorsTranslated: 0,
     mssClamped: 0, fragmentsReassembled: 0, fragmentsSent: 0, icmpErrorsSent: 0, echoRepliesSent: 0, arpRequestsSent: 0,
-    arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0, toCore: 0,
+    arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0, toCore: 0, localSendFailed: 0,
   };
+  /** Frames received and held or consumed by the core; the other outcomes are counted elsewhere (see frames()). */
+  received = 0;
+  held = 0;
+  local = 0;
+  private framesDropped = 0;
 
   constructor() {
     const drops = {} as Record<DropReason, number>;
@@ -69,9 +94,24 @@ export class CoreCounters {
   /** Called on every drop with its reason (the core records the packet it was looking at). */
   onDrop: ((reason: DropReason) => void) | undefined;
 
+  /** The received frame in hand is dropped for `reason`: its one outcome. */
   drop(reason: DropReason): void {
     this.drops[reason]++;
+    this.framesDropped++;
     this.onDrop?.(reason);
+  }
+
+  /**
+   * A drop that is not the outcome of the frame in hand: fragments or queued frames given up
+   * later (timeouts, evictions), an ICMP message of our own not sent. Counted by reason only.
+   */
+  discard(reason: DropReason): void {
+    this.drops[reason]++;
+  }
+
+  frames(): FrameCounters {
+    const t = this.translations;
+    return { received: this.received, forwarded: t.forwarded, toHost: t.toHost, toCore: t.toCore, local: this.local, held: this.held, dropped: this.framesDropped };
   }
 
   totalDrops(): number {

@@ -76,7 +76,7 @@ export class Reassembler {
       return this.discard(d, 'overlappingFragment');
     }
     for (const p of d.pieces) {
-      if (p.start === start && p.end === end) return 'pending'; // an exact retransmission: keep the first copy
+      if (p.start === start && p.end === end) return 'duplicateFragment'; // an exact retransmission: keep the first copy
       if (start < p.end && p.start < end) return this.discard(d, 'overlappingFragment');
     }
     while (this.heldBytes + len > this.limits.maxBytes && this.datagrams.size > 1) this.evictOldest(d);

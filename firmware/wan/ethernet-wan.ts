@@ -93,6 +93,12 @@ export class EthernetWan implements Part<EthernetWanStatus> {
     host.flushAddresses(dev);
     host.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
     host.sysctl(`net.ipv4.conf.${dev}.arp_ignore`, '8');
+    // The kernel holds the LAN and host-link addresses and, as a weak host, would accept WAN
+    // packets sent to them. Strict reverse-path filtering (RFC 3704) drops them: no route leads
+    // back out of the WAN port. The effective mode is the larger of `all` and the port's, so a
+    // loose `all` (2) is lowered too.
+    host.sysctl(`net.ipv4.conf.${dev}.rp_filter`, '1');
+    host.sysctlAtMost('net.ipv4.conf.all.rp_filter', 1);
     const link = ctx.openEthernet(dev);
     const staticAddress = wan.address === 'dhcp' ? undefined : wan.address;
     this.handle = datapath.attach(link, { role: 'outside', addressOwner: 'core', mtu: wan.mtu, address: staticAddress, gateway: wan.gateway });

@@ -40,9 +40,9 @@ export function world(seed = 7): World {
   const rng = xorshiftRng(Uint32Array.of(seed, 1, 2, 3));
   const datapath = new Datapath({ core: defaultCoreOptions([], rng), clock, log, events });
   const hostChanges: string[] = [];
-  const record = (verb: string) => (...args: string[]) => void hostChanges.push([verb, ...args].join(' '));
+  const record = (verb: string) => (...args: (string | number)[]) => void hostChanges.push([verb, ...args].join(' '));
   const host: Host = {
-    sysctl: record('sysctl'), linkUp: record('linkUp'), disableOffloads: record('disableOffloads'), addAddress: record('addAddress'),
+    sysctl: record('sysctl'), sysctlAtMost: record('sysctlAtMost'), linkUp: record('linkUp'), disableOffloads: record('disableOffloads'), addAddress: record('addAddress'),
     flushAddresses: record('flushAddresses'),
     hostLink: () => {
       record('hostLink')();

@@ -20,7 +20,7 @@ function hostState(): string {
     'ip -o -4 addr show dev lan0 | awk \'{print "lan0", $4}\'',
     'ip -o -4 addr show dev wan0 | awk \'{print "wan0", $4}\'',
     'ip -4 route show default',
-    'sysctl -n net.ipv4.ip_forward net.ipv4.conf.wan0.arp_ignore net.ipv6.conf.wan0.disable_ipv6',
+    'sysctl -n net.ipv4.ip_forward net.ipv4.conf.wan0.arp_ignore net.ipv4.conf.wan0.rp_filter net.ipv4.conf.all.rp_filter net.ipv6.conf.wan0.disable_ipv6',
     'ip -o link show gw-host >/dev/null 2>&1 && echo host-link || echo no-host-link',
   ].join('; '));
 }
@@ -28,7 +28,7 @@ function hostState(): string {
 test.before(() => {
   if (lab === undefined) return;
   // As a Pi set up by hand might be: an address and a default route on the WAN port, forwarding on.
-  lab.sh(lab.gw, 'ip addr add 203.0.113.2/24 dev wan0; ip route add default via 203.0.113.1; sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.wan0.disable_ipv6=0 net.ipv4.conf.wan0.arp_ignore=0');
+  lab.sh(lab.gw, 'ip addr add 203.0.113.2/24 dev wan0; ip route add default via 203.0.113.1; sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.wan0.disable_ipv6=0 net.ipv4.conf.wan0.arp_ignore=0 net.ipv4.conf.all.rp_filter=2');
 });
 
 test.after.always(() => lab?.destroy());

@@ -7,6 +7,7 @@ import { checksumErrors, ethernetFrame, ipPacket, type PacketSpec } from '../lib
 import { formatIpv4 } from '../../firmware/core/addr.js';
 import { readU16, readU32 } from '../../firmware/core/wire/bytes.js';
 import type { CoreOptions } from '../../firmware/core/options.js';
+import { accountingError, FrameFuzzer } from '../lib/frame-fuzz.js';
 
 /** Public unicast addresses outside every network the lab uses. */
 const remoteAddress = fc.integer({ min: 0x01000000, max: 0xdfffffff })
@@ -75,6 +76,24 @@ test('random and mutated frames never throw and never break the table', (t) => {
     if (broken !== undefined) throw new Error(broken);
     return lab.core.table.size <= 32;
   }), { numRuns: 300 });
+  t.pass();
+});
+
+test('every frame received has exactly one outcome: forwarded, to the host, to the core, answered, held, or dropped with a reason', (t) => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 400 }), (seed, count) => {
+    const fuzz = new FrameFuzzer(seed, 64);
+    const lab = new Lab((o) => { o.maxFlows = 64; });
+    for (let h = 2; h < 22; h++) lab.lanHost(`192.168.0.${h}`);
+    for (let i = 0; i < count; i++) {
+      const { iface, frame } = fuzz.next();
+      lab.core.receive(lab.now, iface, frame);
+      if (i % 50 === 49) lab.advance(5000);
+      lab.collect();
+    }
+    const broken = accountingError(lab.core.counters.frames()) ?? lab.core.table.checkInvariants();
+    if (broken !== undefined) throw new Error(broken);
+    return true;
+  }), { numRuns: 200 });
   t.pass();
 });
 

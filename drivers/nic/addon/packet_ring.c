@@ -48,6 +48,7 @@ typedef struct {
   uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
   unsigned pkt_left;
   uint64_t truncated;   // frames larger than the ring's snap length (GRO on the interface)
+  uint64_t vlan_tagged; // 802.1Q/802.1ad frames with a VLAN id: no VLAN is configured, so never ours
   uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
   uint64_t tx_sent;     // frames the socket took
   uint64_t csum_completed; // frames whose transport checksum the kernel left for hardware (filled here)
@@ -297,6 +298,13 @@ static void complete_checksum(nic_t *nic, uint8_t *f, uint32_t len) {
   nic->csum_completed++;
 }
 
+// The kernel strips a frame's outer VLAN tag before a packet socket sees it and reports it in the
+// ring header instead: without this check a tagged frame would look untagged to the core. A
+// priority tag alone (VLAN id 0, IEEE 802.1Q §6.9.1) still means the untagged network.
+static int is_vlan_tagged(uint32_t status, uint16_t tci) {
+  return (status & TP_STATUS_VLAN_VALID) != 0 && (tci & 0x0fff) != 0;
+}
+
 // receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
 // Frames stay valid until release(); blocks are read in ring order.
 static napi_value nic_receive(napi_env env, napi_callback_info info) {
@@ -321,6 +329,10 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
         nic->truncated++;
         continue;
       }
+      if (is_vlan_tagged(h->tp_status, h->tp_vlan_tci)) {
+        nic->vlan_tagged++;
+        continue;
+      }
       int32_t start = (int32_t)(f - nic->ring) + h->tp_mac;
       if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
       starts[n] = start;
@@ -342,6 +354,8 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
       struct tpacket3_hdr *h = (struct tpacket3_hdr *)nic->pkt;
       if (h->tp_snaplen < h->tp_len) {
         nic->truncated++;
+      } else if (is_vlan_tagged(h->tp_status, h->hv1.tp_vlan_tci)) {
+        nic->vlan_tagged++;
       } else {
         int32_t start = (int32_t)(nic->pkt - nic->ring) + h->tp_mac;
         if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
@@ -496,7 +510,7 @@ static napi_value nic_link(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// stats(handle) -> { received, kernelDrops, truncated, txDropped, checksumsCompleted }, totals since open. The kernel
+// stats(handle) -> { received, kernelDrops, truncated, vlanTagged, sent, txDropped, checksumsCompleted }, totals since open. The kernel
 // resets its counters on every read, so each read is added to the totals: two readers never
 // take each other's counts.
 static napi_value nic_stats(napi_env env, napi_callback_info info) {
@@ -514,6 +528,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "received", (double)nic->rx_packets));
   CHECK(set_number(env, out, "kernelDrops", (double)nic->rx_drops));
   CHECK(set_number(env, out, "truncated", (double)nic->truncated));
+  CHECK(set_number(env, out, "vlanTagged", (double)nic->vlan_tagged));
   CHECK(set_number(env, out, "sent", (double)nic->tx_sent));
   CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
   CHECK(set_number(env, out, "checksumsCompleted", (double)nic->csum_completed));
