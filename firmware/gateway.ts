@@ -92,6 +92,7 @@ export class Gateway {
         ...defaultCoreOptions([], cryptoRng()),
         timeouts: flowTimeoutsOf(config.masq),
         portRange: config.masq.ports,
+        portsPerHost: config.masq.portsPerHost,
         maxFlows: config.masq.maxFlows,
         portForwards: config.portfw,
       },

@@ -46,6 +46,7 @@ export interface GatewayConfig {
     udpTimeout: number;
     icmpTimeout: number;
     ports: { first: number; last: number };
+    portsPerHost: number;
     maxFlows: number;
     helpers: Record<string, number[]>;
   };
@@ -169,6 +170,7 @@ class Validator {
         udpTimeout: this.integer(masq, 'masq', 'udp_timeout'),
         icmpTimeout: this.integer(masq, 'masq', 'icmp_timeout'),
         ports: this.portRange('masq.ports', masq['ports'] ?? (specOf('masq', 'ports').default as string), 1024) ?? { first: 61000, last: 65095 },
+        portsPerHost: this.integer(masq, 'masq', 'ports_per_host'),
         maxFlows: this.integer(masq, 'masq', 'max_flows'),
         helpers: this.helpers(masq['helpers']),
       },

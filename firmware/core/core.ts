@@ -80,7 +80,7 @@ export class ForwardingCore {
     for (const o of options.interfaces) this.attachInterface(o);
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
-    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port));
+    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port), options.portsPerHost);
     this.table.onRemove = (id) => this.releaseFlow(id);
     this.counters.onDrop = (reason) => this.drops.note(reason);
     this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.discard(reason));
@@ -678,10 +678,7 @@ export class ForwardingCore {
       return -1;
     }
     // A source-NATed UDP flow holds its inside endpoint's mapping (RFC 4787) until it goes.
-    if (protocol === IPPROTO_UDP && flags & FLOW_SNAT) {
-      this.ports.bindUdp(oSrc, oPorts >>> 16, rPorts & 0xffff);
-      flags |= FLOW_UDP_MAPPING;
-    }
+    if (protocol === IPPROTO_UDP && flags & FLOW_SNAT && this.ports.bindUdp(oSrc, oPorts >>> 16, rPorts & 0xffff)) flags |= FLOW_UDP_MAPPING;
     this.table.setFlags(id, flags);
     this.table.setState(id, protocol === IPPROTO_TCP ? TcpState.None : 0);
     return id;

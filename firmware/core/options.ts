@@ -42,11 +42,20 @@ export interface LocalUdpService {
   deliver(interfaceIndex: number, datagram: Uint8Array): void;
 }
 
+/** A quarter of the default range: four busy hosts before anyone's UDP ports are shared. */
+export const DEFAULT_PORTS_PER_HOST = 1024;
+
 export interface CoreOptions {
   interfaces: InterfaceOptions[];
   /** Inside networks whose hosts are masqueraded; default: every inside interface's network. */
   masqueradeNetworks?: Prefix[];
   portRange: PortRange;
+  /**
+   * UDP endpoints of one inside host that get an outside port of their own (RFC 4787
+   * endpoint-independent mapping); beyond that its flows share ports across destinations, so
+   * one host cannot use up the range for the others.
+   */
+  portsPerHost: number;
   timeouts: FlowTimeouts;
   /** Bound of the connection table. */
   maxFlows: number;
@@ -76,6 +85,7 @@ export function defaultCoreOptions(interfaces: InterfaceOptions[], rng: Rng): Co
   return {
     interfaces,
     portRange: DEFAULT_PORT_RANGE,
+    portsPerHost: DEFAULT_PORTS_PER_HOST,
     timeouts: DEFAULT_TIMEOUTS,
     maxFlows: DEFAULT_MAX_FLOWS,
     portForwards: [],

@@ -136,3 +136,23 @@ test('a fragment sent twice is dropped as a duplicate, and every frame has exact
   t.is(lab.core.counters.drops.duplicateFragment, 1);
   t.deepEqual(f, { received: pieces.length + 3, forwarded: 1, toHost: 0, toCore: 0, local: 1, held: pieces.length - 1, dropped: 2 });
 });
+
+test('one LAN host opening thousands of UDP endpoints cannot deny the others: beyond its share, its ports are shared', (t) => {
+  const lab = new Lab((o) => { o.portRange = { first: 61000, last: 61063 }; o.portsPerHost = 16; });
+  lab.lanHost('192.168.0.100');
+  lab.lanHost('192.168.0.101');
+  let refused = 0;
+  for (let sport = 1000; sport < 1400; sport++) {
+    const dst = `198.51.100.${1 + (sport % 50)}`;
+    if (lab.row(LAN, { proto: 'udp', src: '192.168.0.100', dst, sport, dport: 53 }) === 'dropped') refused++;
+  }
+  t.is(refused, 0, 'every flow of the greedy host still went out (shared ports)');
+  t.is(lab.core.counters.drops.portsExhausted, 0);
+  // The other host gets a port of its own: the same outside port toward two destinations.
+  const a = lab.row(LAN, { proto: 'udp', src: '192.168.0.101', dst: '198.51.100.1', sport: 5000, dport: 53 });
+  const b = lab.row(LAN, { proto: 'udp', src: '192.168.0.101', dst: '198.51.100.2', sport: 5000, dport: 53 });
+  const portOf = (row: string) => Number(/203\.0\.113\.2:(\d+)/.exec(row)?.[1]);
+  t.true(portOf(a) > 0);
+  t.is(portOf(a), portOf(b), 'endpoint-independent mapping for the host within its share');
+  t.is(lab.core.snapshot().udpMappings, 17, '16 for the greedy host, 1 for the other');
+});

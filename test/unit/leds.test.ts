@@ -220,7 +220,7 @@ test('while the gateway is down, image/down-led blinks the internal-error code o
   const blinker = spawn('sh', [join(REPO, 'image/down-led'), file], { env: { ...process.env, SYS: dir }, stdio: 'ignore' });
   try {
     const seen = { gpio: new Set<string>(), pwr: new Set<string>() };
-    for (let i = 0; i < 100 && (seen.gpio.size < 2 || seen.pwr.size < 2); i++) {
+    for (let i = 0; i < 400 && (seen.gpio.size < 2 || seen.pwr.size < 2); i++) {
       await new Promise((r) => setTimeout(r, 50));
       seen.gpio.add(readFileSync(join(gpio, 'value'), 'utf8').trim());
       seen.pwr.add(readFileSync(join(dir, 'class/leds/PWR/brightness'), 'utf8').trim());

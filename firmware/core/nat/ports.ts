@@ -34,15 +34,20 @@ const endpointKey = (ip: number, port: number) => ip * 65536 + port;
 
 export class PortAllocator {
   private readonly size: number;
-  /** UDP: inside endpoint → its outside port, and how many flows share that port. */
+  /** UDP: inside endpoint → its own outside port (RFC 4787 endpoint-independent mapping). */
   private readonly udpMappings = new Map<number, number>();
-  private readonly udpRefs = new Uint32Array(65536);
+  /** Per outside port: flows using it as their endpoint's mapping (0: no mapping owns it). */
+  private readonly mappingRefs = new Uint32Array(65536);
+  /** Per inside host: mappings it holds, bounded by `perHost` so one host cannot take them all. */
+  private readonly mappingsByHost = new Map<number, number>();
 
   constructor(
     readonly range: PortRange,
     private readonly rng: Rng,
     /** Ports that belong to port forwards and must never be handed out. */
     private readonly reserved: (protocol: number, port: number) => boolean,
+    /** UDP mappings one inside host may hold; beyond them its flows share ports. */
+    private readonly perHost = Number.POSITIVE_INFINITY,
   ) {
     if (!(range.first >= 1 && range.last <= 65535 && range.first <= range.last)) throw new Error(`bad port range ${range.first}-${range.last}`);
     this.size = range.last - range.first + 1;
@@ -51,36 +56,71 @@ export class PortAllocator {
   /**
    * Picks the outside port for a flow from inside (insideIp, insidePort) to (remote, remotePort)
    * leaving from `outsideAddr`. Returns -1 when no port is free.
+   *
+   * UDP first reuses the endpoint's mapping, then takes a port no mapping owns while the host is
+   * within its share; after that (its share used, or every port owned) a port is shared across
+   * destinations as netfilter does: any port whose tuple toward this remote is free.
    */
   allocate(table: ConntrackTable, protocol: number, insideIp: number, insidePort: number, remote: number, remotePort: number, outsideAddr: number): number {
     if (protocol === IPPROTO_UDP) {
       const mapped = this.udpMappings.get(endpointKey(insideIp, insidePort));
       if (mapped !== undefined && table.isTupleFree(remote, outsideAddr, packPorts(remotePort, mapped), protocol)) return mapped;
+      if (this.mayMap(insideIp)) {
+        const own = this.search(table, protocol, remote, remotePort, outsideAddr, true);
+        if (own >= 0) return own;
+      }
     }
+    return this.search(table, protocol, remote, remotePort, outsideAddr, false);
+  }
+
+  /**
+   * Records that a UDP flow uses `port` for the inside endpoint: as the endpoint's mapping (true)
+   * when it is that, or can become it; false for a port shared across destinations.
+   */
+  bindUdp(insideIp: number, insidePort: number, port: number): boolean {
+    const key = endpointKey(insideIp, insidePort);
+    const mapped = this.udpMappings.get(key);
+    if (mapped === port) {
+      this.mappingRefs[port]!++;
+      return true;
+    }
+    if (mapped !== undefined || this.mappingRefs[port] !== 0 || !this.mayMap(insideIp)) return false;
+    this.udpMappings.set(key, port);
+    this.mappingRefs[port] = 1;
+    this.mappingsByHost.set(insideIp, (this.mappingsByHost.get(insideIp) ?? 0) + 1);
+    return true;
+  }
+
+  /** Releases one UDP flow's hold on the endpoint's mapping (for flows bindUdp said true of). */
+  releaseUdp(insideIp: number, insidePort: number, port: number): void {
+    if (this.mappingRefs[port] === 0) return;
+    if (--this.mappingRefs[port]! !== 0) return;
+    this.udpMappings.delete(endpointKey(insideIp, insidePort));
+    const held = (this.mappingsByHost.get(insideIp) ?? 1) - 1;
+    if (held === 0) this.mappingsByHost.delete(insideIp);
+    else this.mappingsByHost.set(insideIp, held);
+  }
+
+  get udpMappingCount(): number { return this.udpMappings.size; }
+
+  /** The UDP mappings an inside host holds. */
+  mappingsOf(insideIp: number): number { return this.mappingsByHost.get(insideIp) ?? 0; }
+
+  private mayMap(insideIp: number): boolean {
+    return (this.mappingsByHost.get(insideIp) ?? 0) < this.perHost;
+  }
+
+  /** A random walk of at most MAX_TRIES ports (RFC 6056 §3.3.1); `unowned`: skip ports a UDP mapping owns. */
+  private search(table: ConntrackTable, protocol: number, remote: number, remotePort: number, outsideAddr: number, unowned: boolean): number {
     const start = this.rng() % this.size;
     const tries = Math.min(this.size, MAX_TRIES);
     for (let i = 0; i < tries; i++) {
       const port = this.range.first + ((start + i) % this.size);
       if (this.reserved(protocol, port)) continue;
-      if (protocol === IPPROTO_UDP && this.udpRefs[port] !== 0) continue;
+      if (unowned && this.mappingRefs[port] !== 0) continue;
       const ports = protocol === IPPROTO_ICMP ? packPorts(0, port) : packPorts(remotePort, port);
       if (table.isTupleFree(remote, outsideAddr, ports, protocol)) return port;
     }
     return -1;
   }
-
-  /** Records that a UDP flow uses `port` for the inside endpoint. */
-  bindUdp(insideIp: number, insidePort: number, port: number): void {
-    const key = endpointKey(insideIp, insidePort);
-    if (this.udpMappings.get(key) !== port) this.udpMappings.set(key, port);
-    this.udpRefs[port]!++;
-  }
-
-  /** Releases one UDP flow's hold on the endpoint's mapping. */
-  releaseUdp(insideIp: number, insidePort: number, port: number): void {
-    if (this.udpRefs[port] === 0) return;
-    if (--this.udpRefs[port]! === 0) this.udpMappings.delete(endpointKey(insideIp, insidePort));
-  }
-
-  get udpMappingCount(): number { return this.udpMappings.size; }
 }
