@@ -13,6 +13,7 @@ import { formatConfigError, parseConfig, type GatewayConfig } from './config/sch
 import { askGateway } from './control/socket.js';
 import { waitForValidConfig } from './config-error-mode.js';
 import { Gateway } from './gateway.js';
+import { ensureHeapLimits } from './heap.js';
 import { createLogger, LogSink } from './log.js';
 
 const USAGE = `usage:
@@ -123,6 +124,7 @@ function main(argv: string[]): void {
       return;
     }
     case 'run': {
+      ensureHeapLimits();
       const loaded = loadConfig(values.config);
       if (loaded === undefined) {
         process.exitCode = 1;

@@ -1,0 +1,42 @@
+// The gateway bounds its own heap (firmware/heap.ts): `gateway run` started by plain `node`
+// re-executes itself under HEAP_FLAGS in the same process, and the image's init passes them.
+
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { HEAP_FLAGS } from '../../firmware/heap.js';
+
+const REPO = resolve(import.meta.dirname, '../../..');
+const NODE = join(REPO, 'node_modules/.bin/node');
+
+test('started without limits, the process replaces itself with one under HEAP_FLAGS, keeping its PID and arguments', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'heap-'));
+  try {
+    const script = join(dir, 'probe.mjs');
+    writeFileSync(script, `import { getHeapStatistics } from 'node:v8';
+import { ensureHeapLimits } from ${JSON.stringify(join(REPO, 'dist/firmware/heap.js'))};
+process.stdout.write('pid ' + process.pid + '\\n');
+ensureHeapLimits();
+process.stdout.write(JSON.stringify({ pid: process.pid, limitMb: getHeapStatistics().heap_size_limit / 1048576, execArgv: process.execArgv, args: process.argv.slice(2) }) + '\\n');
+`);
+    const r = spawnSync(NODE, [script, 'run', '--config', 'x.toml'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const before = Number(lines.filter((l) => l.startsWith('pid '))[0]!.slice(4));
+    const after = JSON.parse(lines.at(-1)!) as { pid: number; limitMb: number; execArgv: string[]; args: string[] };
+    t.is(lines.filter((l) => l.startsWith('pid ')).length, 2, 'ran twice: before and after the exec');
+    t.is(after.pid, before, 'the same process');
+    t.true(after.limitMb <= 128, `heap limit ${after.limitMb} MB`);
+    t.deepEqual(after.execArgv, [...HEAP_FLAGS]);
+    t.deepEqual(after.args, ['run', '--config', 'x.toml']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the image\'s init starts the gateway under the same flags (no second start on a slow card)', (t) => {
+  const init = readFileSync(join(REPO, 'image/gateway-init'), 'utf8');
+  t.true(init.includes(`/usr/bin/node ${HEAP_FLAGS.join(' ')} /opt/gateway/gateway.mjs run`));
+});
