@@ -17,7 +17,7 @@ import { formatPrefix } from './core/addr.js';
 import { defaultCoreOptions } from './core/options.js';
 import { Datapath } from './datapath.js';
 import { EventBus } from './events.js';
-import { HostChanges } from './host.js';
+import { HOST_JOURNAL, HostChanges } from './host.js';
 import { HostPort } from './lan/host-port.js';
 import { LanPort } from './lan/lan-port.js';
 import { StatusLeds } from './status/leds-part.js';
@@ -86,7 +86,7 @@ export class Gateway {
   constructor(private readonly config: GatewayConfig, private readonly log: Logger, private readonly options: GatewayOptions) {
     this.clock = options.clock ?? systemClock;
     const sink = options.sink ?? new LogSink();
-    this.host = new HostChanges(log);
+    this.host = new HostChanges(log, join(options.stateDir, HOST_JOURNAL));
     this.datapath = new Datapath({
       core: {
         ...defaultCoreOptions([], cryptoRng()),

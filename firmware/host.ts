@@ -3,11 +3,13 @@
 // on a clean stop and on a failed start alike. A Pi reached over SSH must get its addresses,
 // routes and sysctls back whatever happened.
 
-import { readFileSync } from 'node:fs';
-import { createHostLink, type HostLink } from '../drivers/nic/host-link.js';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createHostLink, removeHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import {
-  addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl,
+  addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
 } from '../drivers/nic/netconf.js';
+import { writeAtomically } from './services/dhcp/lease-store.js';
 import { formatPrefix, networkOf, parseCidr } from './core/addr.js';
 import type { Logger } from './log.js';
 
@@ -23,10 +25,68 @@ export interface Host {
   hostLink(): HostLink;
 }
 
-export class HostChanges implements Host {
-  private readonly undo: { what: string; fn: () => void }[] = [];
+/**
+ * How to put back one change, as data: kept in a journal on disk so that a gateway killed
+ * without its clean stop (SIGKILL, a crash, a power cut) is undone by the next start's stop.
+ */
+export type UndoStep =
+  | { kind: 'sysctl'; key: string; value: string }
+  | { kind: 'linkDown'; dev: string }
+  | { kind: 'offloadsOn'; dev: string; features: Offload[] }
+  | { kind: 'deleteAddress'; dev: string; cidr: string }
+  | { kind: 'addAddresses'; dev: string; addresses: string[]; routes: Route[] }
+  | { kind: 'removeHostLink'; oldDefault: Route[] };
 
-  constructor(private readonly log: Logger) {}
+function describeStep(step: UndoStep): string {
+  switch (step.kind) {
+    case 'sysctl': return `sysctl ${step.key}=${step.value}`;
+    case 'linkDown': return `${step.dev} down`;
+    case 'offloadsOn': return `${step.dev} offloads ${step.features.join(' ')} on`;
+    case 'deleteAddress': return `address ${step.cidr} off ${step.dev}`;
+    case 'addAddresses': return `addresses ${step.addresses.join(', ')} back on ${step.dev}`;
+    case 'removeHostLink': return 'remove the host link';
+  }
+}
+
+function undo(step: UndoStep): void {
+  switch (step.kind) {
+    case 'sysctl': return sysctl(step.key, step.value);
+    case 'linkDown': return setLinkUp(step.dev, false);
+    case 'offloadsOn': for (const f of step.features) setOffload(step.dev, f, true); return;
+    case 'deleteAddress': return deleteAddress(step.dev, step.cidr);
+    case 'addAddresses':
+      for (const a of step.addresses) addAddress(step.dev, a);
+      for (const r of step.routes) replaceRoute(r);
+      return;
+    case 'removeHostLink':
+      removeHostLink();
+      for (const r of step.oldDefault) replaceRoute(r);
+      return;
+  }
+}
+
+/** The journal's file name in the state folder. */
+export const HOST_JOURNAL = 'host-changes.json';
+
+export class HostChanges implements Host {
+  private readonly undo: UndoStep[] = [];
+
+  /**
+   * `journal`: where the undo steps are kept (the state folder). Found at start, it is what a
+   * gateway that never stopped cleanly changed: its steps are taken over, so this run's stop
+   * puts back what was there before either run, not what the crashed one left.
+   */
+  constructor(private readonly log: Logger, private readonly journal?: string) {
+    if (journal === undefined || !existsSync(journal)) return;
+    try {
+      const steps = JSON.parse(readFileSync(journal, 'utf8')) as UndoStep[];
+      if (!Array.isArray(steps)) throw new Error('not a list of steps');
+      this.undo.push(...steps);
+      log.warn({ event: 'host_changes_adopted', file: journal, steps: steps.map(describeStep) }, 'the last run did not stop cleanly; its host changes will be undone at stop');
+    } catch (e) {
+      log.warn({ event: 'host_journal_damaged', file: journal, error: (e as Error).message });
+    }
+  }
 
   /** Says plainly that root is needed, before anything is touched (instead of EACCES on a sysctl). */
   static requireRoot(): void {
@@ -38,8 +98,8 @@ export class HostChanges implements Host {
   sysctl(key: string, value: string): void {
     const old = readSysctl(key);
     if (old === value) return;
+    this.push({ kind: 'sysctl', key, value: old });
     sysctl(key, value);
-    this.push(`sysctl ${key}=${old}`, () => sysctl(key, old));
   }
 
   sysctlAtMost(key: string, max: number): void {
@@ -49,26 +109,22 @@ export class HostChanges implements Host {
   /** Brings an interface up; it goes down again on restore if it was down. */
   linkUp(dev: string): void {
     if (linkIsUp(dev)) return;
+    this.push({ kind: 'linkDown', dev });
     setLinkUp(dev, true);
-    this.push(`${dev} down`, () => setLinkUp(dev, false));
   }
 
   /** Segmentation and checksum offloads off (the core reads whole frames); those that were on come back. */
   disableOffloads(dev: string): void {
     const wasOn = offloadsOn(dev);
+    if (wasOn.length > 0) this.push({ kind: 'offloadsOn', dev, features: wasOn });
     disableOffloads(dev);
-    if (wasOn.length > 0) {
-      this.push(`${dev} offloads ${wasOn.join(' ')} on`, () => {
-        for (const f of wasOn) setOffload(dev, f, true);
-      });
-    }
   }
 
   /** Gives the kernel an address on an interface, unless it has it already. */
   addAddress(dev: string, cidr: string): void {
     if (addressesOf(dev).includes(cidr)) return;
+    this.push({ kind: 'deleteAddress', dev, cidr });
     addAddress(dev, cidr);
-    this.push(`address ${cidr} off ${dev}`, () => deleteAddress(dev, cidr));
   }
 
   /** Removes every IPv4 address of an interface; restore puts them back with the routes through it. */
@@ -78,22 +134,17 @@ export class HostChanges implements Host {
     // The routes through it that the kernel did not make for the addresses themselves.
     const subnets = new Set(addresses.map((a) => subnetOf(a)));
     const through = routes().filter((r) => r.dev === dev && !(r.gateway === '' && subnets.has(`${r.destination}/${r.prefixLength}`)));
+    this.push({ kind: 'addAddresses', dev, addresses, routes: through });
     for (const a of addresses) deleteAddress(dev, a);
-    this.push(`addresses ${addresses.join(', ')} back on ${dev}`, () => {
-      for (const a of addresses) addAddress(dev, a);
-      for (const r of through) replaceRoute(r);
-    });
   }
 
   /** The host link (drivers/nic/host-link.ts); the kernel's default route it replaced comes back. */
   hostLink(): HostLink {
-    const oldDefault = routes().filter((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
-    const link = createHostLink();
-    this.push('remove the host link', () => {
-      link.remove();
-      for (const r of oldDefault) replaceRoute(r);
-    });
-    return link;
+    // After a crash the default route is the old host link's: the one to restore was journalled then.
+    const adopted = this.undo.some((s) => s.kind === 'removeHostLink');
+    const oldDefault = adopted ? [] : routes().filter((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
+    if (!adopted) this.push({ kind: 'removeHostLink', oldDefault });
+    return createHostLink();
   }
 
   /** Undoes every change, newest first; a step that fails is logged and the rest still run. */
@@ -101,15 +152,24 @@ export class HostChanges implements Host {
     while (this.undo.length > 0) {
       const step = this.undo.pop()!;
       try {
-        step.fn();
+        undo(step);
       } catch (e) {
-        this.log.warn({ event: 'restore_failed', step: step.what, error: (e as Error).message });
+        this.log.warn({ event: 'restore_failed', step: describeStep(step), error: (e as Error).message });
       }
     }
+    if (this.journal !== undefined) rmSync(this.journal, { force: true });
   }
 
-  private push(what: string, fn: () => void): void {
-    this.undo.push({ what, fn });
+  /** Records how to undo a change before making it: a crash in between leaves a harmless extra step. */
+  private push(step: UndoStep): void {
+    this.undo.push(step);
+    if (this.journal === undefined) return;
+    try {
+      mkdirSync(dirname(this.journal), { recursive: true });
+      writeAtomically(this.journal, JSON.stringify(this.undo));
+    } catch (e) {
+      this.log.warn({ event: 'host_journal_failed', file: this.journal, error: (e as Error).message });
+    }
   }
 }
 

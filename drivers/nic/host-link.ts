@@ -34,8 +34,11 @@ export function createHostLink(): HostLink {
   return {
     coreSide: HOST_LINK_CORE,
     coreAddress: `${HOST_LINK_CORE_ADDRESS}/${HOST_LINK_PREFIX.split('/')[1]}`,
-    remove: () => {
-      if (linkExists(HOST_LINK_KERNEL)) deleteLink(HOST_LINK_KERNEL);
-    },
+    remove: removeHostLink,
   };
+}
+
+/** Deletes the host link (both ends go with the veth pair), if it is there. */
+export function removeHostLink(): void {
+  if (linkExists(HOST_LINK_KERNEL)) deleteLink(HOST_LINK_KERNEL);
 }

@@ -22,6 +22,8 @@ function hostState(): string {
     'ip -4 route show default',
     'sysctl -n net.ipv4.ip_forward net.ipv4.conf.wan0.arp_ignore net.ipv4.conf.wan0.rp_filter net.ipv4.conf.all.rp_filter net.ipv6.conf.wan0.disable_ipv6',
     'ip -o link show gw-host >/dev/null 2>&1 && echo host-link || echo no-host-link',
+    'ethtool -k wan0 | grep -E "^(rx-checksumming|tx-checksumming|scatter-gather|tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):"',
+    'ethtool -k lan0 | grep -E "^(rx-checksumming|tx-checksumming|generic-receive-offload):"',
   ].join('; '));
 }
 
@@ -44,6 +46,20 @@ labTest('a clean stop gives back the WAN address and default route, the sysctls,
   t.regex(during, /host-link/);
   await gw.stop();
   t.is(hostState(), before);
+});
+
+labTest('killed (SIGKILL), restarted and stopped: the host is as it was before the first start', async (t) => {
+  const before = hostState();
+  const first = await lab!.startGateway(lab!.gatewayConfig('static'));
+  t.not(hostState(), before);
+  first.proc.kill('SIGKILL');
+  await new Promise((r) => first.proc.once('exit', r));
+  t.regex(lab!.sh(lab!.gw, `cat ${lab!.dir}/state/host-changes.json`), /"kind":"sysctl"/, 'the journal outlived the process');
+  const second = await lab!.startGateway(lab!.gatewayConfig('static'));
+  t.truthy(second.logs.find((l) => l['event'] === 'host_changes_adopted'));
+  await second.stop();
+  t.is(hostState(), before);
+  t.is(lab!.sh(lab!.gw, `ls ${lab!.dir}/state`).includes('host-changes.json'), false, 'a clean stop removes the journal');
 });
 
 labTest('a start that fails half-way (the control socket cannot be created) undoes what it did', async (t) => {
