@@ -5,7 +5,7 @@ NODE   := node_modules/.bin/node
 TSC    := $(NODE) node_modules/typescript/bin/tsc
 AVA    := $(NODE) node_modules/ava/entrypoints/cli.mjs
 
-.PHONY: all deps host-deps build test bench demo clean image qemu
+.PHONY: all deps host-deps build test bench fuzz demo clean image qemu
 
 ADDON  := drivers/nic/addon/build/Release/packet_ring.node
 
@@ -50,6 +50,12 @@ bench: build host-deps
 	$(NODE) dist/bench/ppp.js
 	$(NODE) dist/bench/forwarding.js
 	$(NODE) dist/bench/boot.js
+	$(NODE) dist/bench/fuzz.js
+
+# Hostile input at full speed through the core, HDLC, the PPP session and the config reader
+# (bench/fuzz.ts): 10 million frames and more; writes bench/results/fuzz.json, fails on a finding.
+fuzz: build
+	$(NODE) dist/bench/fuzz.js
 
 # The SD card image (build/image/gateway-<version>-rpi-arm64.img, .img.xz, .sha256), offline.
 image: build host-deps

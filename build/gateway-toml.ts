@@ -3,6 +3,7 @@
 // an Ethernet WAN) set, every other one commented out at its default (the WAN on eth1, by DHCP).
 //   node dist/build/gateway-toml.js > gateway.toml
 
+import { pathToFileURL } from 'node:url';
 import { ARRAY_SECTIONS, KEYS, type KeyDoc } from '../firmware/config/keys.js';
 
 // The WAN's interface and address stay comments at their defaults (eth1, DHCP): switching to
@@ -17,21 +18,27 @@ function value(k: KeyDoc): string {
   return String(d);
 }
 
-const lines = [
-  '# gateway.toml: the gateway\'s settings. Edit it on any PC (it is on the card\'s FAT partition),',
-  '# put the card back, power on. Lines starting with # are comments; remove the # to change a',
-  '# value. A mistake is shown on the console and the LEDs (2 blinks), and nothing starts until',
-  '# it is fixed. `gateway check --config gateway.toml` checks it on a PC.',
-];
-for (const section of [...new Set(KEYS.map((k) => k.section))]) {
-  const array = ARRAY_SECTIONS.has(section);
-  lines.push('', array ? `# [[${section}]]   (one such block per rule)` : `[${section}]`);
-  for (const k of KEYS.filter((x) => x.section === section)) {
-    const id = `${section}.${k.key}`;
-    lines.push(`# ${k.doc.replace(/`/g, '')}`);
-    const set = SET[id];
-    if (set !== undefined && !array) lines.push(`${k.key} = ${set}`);
-    else lines.push(`# ${k.key} = ${EXAMPLES[id] ?? (k.spec.default === undefined ? '' : value(k))}`.trimEnd());
+/** The commented gateway.toml (also fuzzed by bench/fuzz.ts as a seed). */
+export function gatewayToml(): string {
+  const lines = [
+    '# gateway.toml: the gateway\'s settings. Edit it on any PC (it is on the card\'s FAT partition),',
+    '# put the card back, power on. Lines starting with # are comments; remove the # to change a',
+    '# value. A mistake is shown on the console and the LEDs (2 blinks), and nothing starts until',
+    '# it is fixed. `gateway check --config gateway.toml` checks it on a PC.',
+  ];
+  for (const section of [...new Set(KEYS.map((k) => k.section))]) {
+    const array = ARRAY_SECTIONS.has(section);
+    lines.push('', array ? `# [[${section}]]   (one such block per rule)` : `[${section}]`);
+    for (const k of KEYS.filter((x) => x.section === section)) {
+      const id = `${section}.${k.key}`;
+      lines.push(`# ${k.doc.replace(/`/g, '')}`);
+      const set = SET[id];
+      if (set !== undefined && !array) lines.push(`${k.key} = ${set}`);
+      else lines.push(`# ${k.key} = ${EXAMPLES[id] ?? (k.spec.default === undefined ? '' : value(k))}`.trimEnd());
+    }
   }
+  return `${lines.join('\n')}\n`;
 }
-process.stdout.write(`${lines.join('\n')}\n`);
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) process.stdout.write(gatewayToml());
+
