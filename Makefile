@@ -5,7 +5,7 @@ NODE   := node_modules/.bin/node
 TSC    := $(NODE) node_modules/typescript/bin/tsc
 AVA    := $(NODE) node_modules/ava/entrypoints/cli.mjs
 
-.PHONY: all deps host-deps build test bench fuzz demo clean image qemu
+.PHONY: all deps host-deps build test bench fuzz soak demo clean image qemu
 
 ADDON  := drivers/nic/addon/build/Release/packet_ring.node
 
@@ -56,6 +56,11 @@ bench: build host-deps
 # (bench/fuzz.ts): 10 million frames and more; writes bench/results/fuzz.json, fails on a finding.
 fuzz: build
 	$(NODE) dist/bench/fuzz.js
+
+# 30 minutes of faults on the PPP lab's line while a download loops (bench/soak.ts, root;
+# SOAK_MINUTES=N to change the length); writes bench/results/soak.json.
+soak: build host-deps
+	$(NODE) dist/bench/soak.js
 
 # The SD card image (build/image/gateway-<version>-rpi-arm64.img, .img.xz, .sha256), offline.
 image: build host-deps
