@@ -188,8 +188,8 @@ export class Datapath {
 
   snapshot(options: { flows?: boolean } = {}): DatapathSnapshot {
     return {
-      ...this.core.snapshot(),
-      ...(options.flows === true ? { flows: flowPage(this.core.table, this.clock.now(), {}, 0, FLOW_LISTING_LIMIT).flows } : {}),
+      ...this.core.snapshot(this.clock.now()),
+      ...(options.flows === true ? { flows: flowPage(this.core.table, this.clock.now(), {}, 0, FLOW_LISTING_LIMIT, (id) => this.core.hooks.helperOf(id)).flows } : {}),
       links: [...this.attached.values()].map((h) => {
         const link = this.entry(h).link;
         return { name: link.name, ...link.stats() };

@@ -95,6 +95,7 @@ export class Gateway {
         portsPerHost: config.masq.portsPerHost,
         maxFlows: config.masq.maxFlows,
         portForwards: config.portfw,
+        helpers: config.masq.helpers,
       },
       clock: this.clock, log, events: this.events,
     });
@@ -146,9 +147,6 @@ export class Gateway {
       event: 'gateway_started', lan: `${this.config.lan.interface} ${formatPrefix(this.config.lan.address)}`,
       wan: wan.type === 'ppp' ? 'ppp0' : wan.interface, portForwards: this.config.portfw.length,
     }, 'gateway ready'); // public contract (DESIGN.md 2): this line says the gateway forwards
-    if (Object.keys(this.config.masq.helpers).length > 0) {
-      this.log.warn({ event: 'helpers_not_built', helpers: Object.keys(this.config.masq.helpers) }, 'FTP/IRC helpers are not implemented yet');
-    }
     this.events.emit({ kind: 'ready' });
   }
 

@@ -58,7 +58,7 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'masq', key: 'ports', spec: custom('61000-65095'), doc: 'outside ports for masqueraded flows, chosen at random (RFC 6056); at least 1024' },
   { section: 'masq', key: 'ports_per_host', spec: int(1024, 16, 65535), doc: 'UDP endpoints of one LAN host that get an outside port of their own (endpoint-independent, RFC 4787); beyond, its flows share ports across destinations, so no host can use up the range' },
   { section: 'masq', key: 'max_flows', spec: int(65536, 64, 4194304), doc: 'bound of the connection table (about 5 MB)' },
-  { section: 'masq', key: 'helpers', spec: custom(undefined), shown: 'none', doc: '`{ ftp = [21], irc = [6667] }`: accepted, but the helpers are not built yet (a warning is logged)' },
+  { section: 'masq', key: 'helpers', spec: custom(undefined), shown: 'none', doc: 'application helpers and their server ports, like the 2.2 modules\' `ports=`: `{ ftp = [21, 2121], irc = [6667], tftp = [69] }` (`[]`: the helper\'s default ports)' },
   { section: 'portfw', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: '`"tcp"` or `"udp"`' },
   { section: 'portfw', key: 'port', spec: custom(undefined), doc: 'outside port `8080` or range `"6000-6010"`' },
   { section: 'portfw', key: 'to', spec: custom(undefined), doc: '`"192.168.0.10:80"`, a host on the LAN; a range maps port by port' },

@@ -1,6 +1,7 @@
 // gateway.toml → a validated GatewayConfig, or every error found, each with its line and key.
 // Types, bounds and defaults come from the key table (keys.ts), which README's table mirrors.
 
+import { HELPERS } from '../core/hooks.js';
 import { broadcastOf, formatIpv4, formatPrefix, inPrefix, networkOf, parseCidr, parseIpv4, prefixMask, type Prefix } from '../core/addr.js';
 import type { FlowTimeouts } from '../core/conntrack/tcp-states.js';
 import { keysOf, SECTIONS, specOf } from './keys.js';
@@ -358,12 +359,12 @@ class Validator {
     const out: Record<string, number[]> = {};
     if (v === undefined) return out;
     if (!isTable(v)) {
-      this.error('masq.helpers', 'must be an inline table like { ftp = [21], irc = [6667] }');
+      this.error('masq.helpers', 'must be an inline table like { ftp = [21], irc = [6667], tftp = [69] }');
       return out;
     }
     for (const [name, ports] of Object.entries(v)) {
       const key = `masq.helpers.${name}`;
-      if (name !== 'ftp' && name !== 'irc') this.error(key, 'unknown helper (known: ftp, irc)');
+      if (!HELPERS.has(name)) this.error(key, `unknown helper (known: ${[...HELPERS.keys()].join(', ')})`);
       else if (!Array.isArray(ports) || !ports.every((p) => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535)) this.error(key, 'must be an array of ports, like [21]');
       else out[name] = ports as number[];
     }

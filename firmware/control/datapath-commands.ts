@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import { formatIpv4, parseIpv4 } from '../core/addr.js';
 import { flowPage, type FlowFilter, type FlowRecord } from '../core/conntrack/flows.js';
 import type { DropRecord } from '../core/drop-log.js';
+import type { ForwardingCore } from '../core/core.js';
 import { DROP_REASONS, type DropReason } from '../core/counters.js';
 import type { PortForwardRule } from '../core/nat/portfw.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../core/wire/ipv4.js';
@@ -19,6 +20,8 @@ export interface MasqListing {
   page: number;
   pages: number;
   flows: FlowRecord[];
+  /** Connections the helpers expect (FTP data, DCC, TFTP answers). */
+  expectations: ReturnType<ForwardingCore['hooks']['list']>;
 }
 
 export interface DropsReport {
@@ -98,13 +101,14 @@ export function registerDatapathCommands(commands: CommandRegistry, datapath: Da
     words: ['tcp', 'udp', 'icmp', '--page'],
     run: (args) => {
       const { filter, page } = parseMasqArgs(args);
-      const { total, flows } = flowPage(core.table, clock.now(), filter, (page - 1) * PAGE, PAGE);
-      return { total, page, pages: Math.max(1, Math.ceil(total / PAGE)), flows };
+      const { total, flows } = flowPage(core.table, clock.now(), filter, (page - 1) * PAGE, PAGE, (id) => core.hooks.helperOf(id));
+      return { total, page, pages: Math.max(1, Math.ceil(total / PAGE)), flows, expectations: core.hooks.list(clock.now()) };
     },
     text: (r) => {
-      const rows = r.flows.map((f) => [f.protocol.toUpperCase(), expiry(f.expiresIn), f.inside, f.outsidePort, f.remote, f.state, f.bytes, f.kind]);
+      const rows = r.flows.map((f) => [f.protocol.toUpperCase(), expiry(f.expiresIn), f.inside, f.outsidePort, f.remote, f.state, f.bytes, f.helper === undefined ? f.kind : `${f.kind} (${f.helper})`]);
       const more = r.pages > 1 ? `\npage ${r.page} of ${r.pages} (masq ... --page ${Math.min(r.page + 1, r.pages)})` : '';
-      return `${table(['prot', 'expire', 'inside', 'outport', 'remote', 'state', 'bytes', 'kind'], rows)}\n${r.total} flow${r.total === 1 ? '' : 's'}${more}`;
+      const expected = r.expectations.length === 0 ? '' : `\n\nexpected connections:\n${table(['helper', 'prot', 'outside', 'inside', 'from', 'expire'], r.expectations.map((e) => [e.helper, e.protocol.toUpperCase(), e.outside, e.inside, e.remote, expiry(e.expiresIn)]))}`;
+      return `${table(['prot', 'expire', 'inside', 'outport', 'remote', 'state', 'bytes', 'kind'], rows)}\n${r.total} flow${r.total === 1 ? '' : 's'}${more}${expected}`;
     },
   });
   commands.register<DropsReport>({

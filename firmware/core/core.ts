@@ -9,7 +9,8 @@ import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from 
 import { fragmentDatagram, Reassembler } from './fragments.js';
 import { RouteTable, type Route } from './routes.js';
 import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
-import { FLOW_DNAT, FLOW_SNAT, FLOW_UDP_MAPPING, UDP_REPLIED } from './conntrack/flows.js';
+import { FLOW_DNAT, FLOW_HELPER, FLOW_SNAT, FLOW_UDP_MAPPING, UDP_REPLIED } from './conntrack/flows.js';
+import { FlowHooks, helperFlowOf, type Expectation, type HelperCounters } from './hooks.js';
 import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState, type FlowTimeouts } from './conntrack/tcp-states.js';
 import { DropLog } from './drop-log.js';
 import { PortAllocator } from './nat/ports.js';
@@ -49,6 +50,8 @@ export interface CoreSnapshot {
   translations: CoreCounters['translations'];
   fragmentsPending: number;
   udpMappings: number;
+  /** Application helpers: what they did, and the connections they expect. */
+  helpers: { counters: HelperCounters; expectations: ReturnType<FlowHooks['list']> };
 }
 
 export class ForwardingCore {
@@ -58,6 +61,8 @@ export class ForwardingCore {
   readonly counters = new CoreCounters();
   /** The last drops, with the datagram each was about (the console's `drops`). */
   readonly drops = new DropLog();
+  /** Application helpers (FTP, IRC, TFTP ...) and their expectations. */
+  readonly hooks: FlowHooks;
   private readonly routes = new RouteTable();
   private readonly ports: PortAllocator;
   private readonly portForwards: PortForwardTable;
@@ -80,7 +85,10 @@ export class ForwardingCore {
     for (const o of options.interfaces) this.attachInterface(o);
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
-    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port), options.portsPerHost);
+    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port) || this.hooks.isExpected(proto, port), options.portsPerHost);
+    this.hooks = new FlowHooks(options.helpers ?? {}, {
+      freshPort: (protocol, remote, remotePort, outside) => this.ports.allocate(this.table, protocol, 0, 0, remote, remotePort, outside),
+    });
     this.table.onRemove = (id) => this.releaseFlow(id);
     this.counters.onDrop = (reason) => this.drops.note(reason);
     this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.discard(reason));
@@ -210,6 +218,7 @@ export class ForwardingCore {
   /** Timers: expiry of flows, fragments and neighbours. Call every few hundred milliseconds. */
   tick(now: number): void {
     this.table.sweep(now, this.options.sweepBudget);
+    this.hooks.expire(now);
     this.reassembler.expire(now);
     for (const iface of this.interfaces) {
       if (iface.arp === undefined || !iface.up) continue;
@@ -221,7 +230,7 @@ export class ForwardingCore {
     }
   }
 
-  snapshot(): CoreSnapshot {
+  snapshot(now = 0): CoreSnapshot {
     const t = this.table;
     return {
       interfaces: this.interfaces.filter((i) => !i.detached).map((i) => ({
@@ -237,6 +246,7 @@ export class ForwardingCore {
       translations: { ...this.counters.translations },
       fragmentsPending: this.reassembler.pendingDatagrams,
       udpMappings: this.ports.udpMappingCount,
+      helpers: { counters: { ...this.hooks.counters }, expectations: this.hooks.list(now) },
     };
   }
 
@@ -461,6 +471,12 @@ export class ForwardingCore {
     }
     t.addBytes(id, ipEnd - ipOff);
     rewriteDatagram(b, ipOff, l4, ipEnd, protocol, t.dst(other), t.src(other), swapPorts(t.ports(other)));
+    if (t.flagsOf(id) & FLOW_HELPER) {
+      // The helper's rewrites; a new buffer when the length changed.
+      const r = this.hooks.inspect(now, id, dir, b, ipOff, l4, ipEnd);
+      b = r.b;
+      ipEnd = r.ipEnd;
+    }
     if (dir === DIR_ORIGINAL) this.counters.translations.original++;
     else this.counters.translations.reply++;
     this.output(now, out, route, b, ipOff, ipEnd);
@@ -553,6 +569,8 @@ export class ForwardingCore {
 
   /** Unsolicited traffic to our outside address: a port forward, a ping, or nothing. */
   private inboundToOutsideAddress(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
+    const expected = protocol === IPPROTO_ICMP ? undefined : this.hooks.admit(now, protocol, src, ports >>> 16, dst, ports & 0xffff);
+    if (expected !== undefined) return this.expectedInbound(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, expected);
     const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
     if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
@@ -563,6 +581,17 @@ export class ForwardingCore {
     const id = this.createFlow(now, protocol, src, dst, ports, target.address, src, replyPorts, FLOW_DNAT);
     if (id < 0) return;
     this.counters.translations.newPortForwardFlows++;
+    this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
+  }
+
+  /** A connection a helper expected (FTP's active data, DCC): let in to its inside host, like a port forward. */
+  private expectedInbound(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, e: Expectation): void {
+    if (e.protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
+    const route = this.pathTo(now, iface, e.inside, b, ipOff, ipEnd);
+    if (route === undefined) return;
+    const id = this.createFlow(now, e.protocol, src, dst, ports, e.inside, src, packPorts(e.insidePort, ports >>> 16), FLOW_DNAT);
+    if (id < 0) return;
+    this.counters.translations.newExpectedFlows++;
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
@@ -680,12 +709,18 @@ export class ForwardingCore {
     // A source-NATed UDP flow holds its inside endpoint's mapping (RFC 4787) until it goes.
     if (protocol === IPPROTO_UDP && flags & FLOW_SNAT && this.ports.bindUdp(oSrc, oPorts >>> 16, rPorts & 0xffff)) flags |= FLOW_UDP_MAPPING;
     this.table.setFlags(id, flags);
+    // A helper by the server's port (the reply's source), for translated flows only.
+    if (this.hooks.active && flags & (FLOW_SNAT | FLOW_DNAT) && protocol !== IPPROTO_ICMP
+      && this.hooks.attach(id, protocol, rPorts >>> 16, helperFlowOf(this.table, id, (flags & FLOW_SNAT) !== 0))) {
+      this.table.setFlags(id, flags | FLOW_HELPER);
+    }
     this.table.setState(id, protocol === IPPROTO_TCP ? TcpState.None : 0);
     return id;
   }
 
   private releaseFlow(id: number): void {
     const t = this.table;
+    if (t.flagsOf(id) & FLOW_HELPER) this.hooks.released(id);
     if (t.flagsOf(id) & FLOW_UDP_MAPPING) {
       const o = id * 2;
       this.ports.releaseUdp(t.src(o), t.ports(o) >>> 16, t.ports(o + 1) & 0xffff);

@@ -34,6 +34,8 @@ export interface TranslationCounters {
   newMasqueradeFlows: number;
   newPortForwardFlows: number;
   newHairpinFlows: number;
+  /** Connections a helper expected (FTP data, DCC), let in. */
+  newExpectedFlows: number;
   /** Flows between inside networks, untranslated (dial-in callers and the LAN). */
   newRoutedFlows: number;
   icmpErrorsTranslated: number;
@@ -75,7 +77,7 @@ export interface FrameCounters {
 export class CoreCounters {
   readonly drops: Record<DropReason, number>;
   readonly translations: TranslationCounters = {
-    original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, newRoutedFlows: 0, icmpErrorsTranslated: 0,
+    original: 0, reply: 0, newMasqueradeFlows: 0, newPortForwardFlows: 0, newHairpinFlows: 0, newExpectedFlows: 0, newRoutedFlows: 0, icmpErrorsTranslated: 0,
     mssClamped: 0, fragmentsReassembled: 0, fragmentsSent: 0, icmpErrorsSent: 0, echoRepliesSent: 0, arpRequestsSent: 0,
     arpRepliesSent: 0, flowsFlushed: 0, forwarded: 0, toHost: 0, toCore: 0, localSendFailed: 0,
   };

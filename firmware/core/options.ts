@@ -60,6 +60,8 @@ export interface CoreOptions {
   /** Bound of the connection table. */
   maxFlows: number;
   portForwards: PortForwardRule[];
+  /** Application helpers switched on, by name, with their server ports ([] for the defaults). */
+  helpers?: Record<string, number[]>;
   /** Answer ICMP echo requests sent to an outside address the core owns. */
   answerPing: boolean;
   /** ICMP errors the gateway itself sends: a token bucket (RFC 1812 §4.3.2.8). */

@@ -30,6 +30,9 @@ export interface PacketSpec {
   mss?: number;
   udpChecksum?: boolean;
   seq?: number;
+  ack?: number;
+  /** TCP SACK blocks (RFC 2018), as [left, right] edges. */
+  sack?: [number, number][];
 }
 
 const FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16 };
@@ -47,15 +50,22 @@ export function ipPacket(s: PacketSpec): Uint8Array {
   let proto: number;
   if (s.proto === 'tcp') {
     proto = TCP;
-    const opts = s.mss !== undefined ? 4 : 0;
+    const sackLen = s.sack === undefined ? 0 : 4 + 8 * s.sack.length;
+    const opts = (s.mss !== undefined ? 4 : 0) + sackLen;
     l4 = new Uint8Array(20 + opts + payload.length);
     writeU16(l4, 0, s.sport ?? 40000);
     writeU16(l4, 2, s.dport ?? 80);
     writeU32(l4, 4, s.seq ?? 1000);
+    writeU32(l4, 8, s.ack ?? 0);
     l4[12] = ((20 + opts) / 4) << 4;
     l4[13] = [...(s.flags ?? 'S')].reduce((a, c) => a | (FLAG_BITS[c] ?? 0), 0);
     writeU16(l4, 14, 65535);
     if (s.mss !== undefined) { l4[20] = 2; l4[21] = 4; writeU16(l4, 22, s.mss); }
+    if (s.sack !== undefined) {
+      const at = 20 + opts - sackLen;
+      l4[at] = 1; l4[at + 1] = 1; l4[at + 2] = 5; l4[at + 3] = 2 + 8 * s.sack.length;
+      s.sack.forEach(([left, right], i) => { writeU32(l4, at + 4 + 8 * i, left); writeU32(l4, at + 8 + 8 * i, right); });
+    }
     l4.set(payload, 20 + opts);
     writeU16(l4, 16, referenceChecksum(l4, 0, l4.length, pseudoSum(src, dst, TCP, l4.length)));
   } else if (s.proto === 'udp') {

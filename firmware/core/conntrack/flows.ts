@@ -10,6 +10,7 @@ import { TCP_STATE_NAMES } from './tcp-states.js';
 export const FLOW_SNAT = 1; // source rewritten: masquerade (reply tuple's destination is an outside address)
 export const FLOW_DNAT = 2; // destination rewritten: port forward
 export const FLOW_UDP_MAPPING = 4; // holds a reference on an endpoint-independent UDP mapping
+export const FLOW_HELPER = 8; // an application helper sees its payloads (core/hooks.ts)
 
 /** A UDP or ICMP flow's state once the other end answered. */
 export const UDP_REPLIED = 1;
@@ -31,6 +32,8 @@ export interface FlowRecord {
   expiresIn: number;
   /** IP bytes through the flow, both directions. */
   bytes: number;
+  /** The application helper that sees its payloads, if any. */
+  helper?: string;
 }
 
 /** What `masq` may select by: any end's address, any port, the protocol. */
@@ -45,12 +48,16 @@ export interface FlowFilter {
  * numbers only; records are built for the page alone, so listing a table of 100 k flows
  * costs a few milliseconds, not a stall.
  */
-export function flowPage(t: ConntrackTable, now: number, filter: FlowFilter, offset: number, limit: number): { total: number; flows: FlowRecord[] } {
+export function flowPage(t: ConntrackTable, now: number, filter: FlowFilter, offset: number, limit: number, helperOf?: (id: number) => string | undefined): { total: number; flows: FlowRecord[] } {
   const flows: FlowRecord[] = [];
   let total = 0;
   t.forEachLive((id) => {
     if (!flowMatches(t, id, filter)) return;
-    if (total >= offset && flows.length < limit) flows.push(flowRecord(t, now, id));
+    if (total >= offset && flows.length < limit) {
+      const r = flowRecord(t, now, id);
+      const helper = t.flagsOf(id) & FLOW_HELPER ? helperOf?.(id) : undefined;
+      flows.push(helper === undefined ? r : { ...r, helper });
+    }
     total++;
   });
   return { total, flows };

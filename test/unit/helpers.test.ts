@@ -1,0 +1,246 @@
+// Application helpers through the core, from byte fixtures: FTP's PORT, EPRT, 227 and 229, IRC's
+// DCC, TFTP's answer from a new port; the TCP sequence adjustment when a rewrite changes a
+// segment's length (longer and shorter, retransmissions, SACK), commands split across segments,
+// malformed commands left alone, and the expectation table's bounds.
+
+import test from 'ava';
+import { Lab, LAN, WAN } from '../lib/lab.js';
+import { checksumErrors, describe, type PacketSpec } from '../lib/packets.js';
+import { parseCidr, parseIpv4 } from '../../firmware/core/addr.js';
+import { readU16, readU32 } from '../../firmware/core/wire/bytes.js';
+import { MAX_EXPECTATIONS } from '../../firmware/core/hooks.js';
+import type { CoreOptions } from '../../firmware/core/options.js';
+
+const CLIENT = '192.168.0.100';
+const SERVER = '198.51.100.1';
+const text = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
+const payloadOf = (ip: Uint8Array): string => {
+  const l4 = (ip[0]! & 15) * 4;
+  const start = ip[9] === 6 ? l4 + (ip[l4 + 12]! >>> 4) * 4 : l4 + 8;
+  return String.fromCharCode(...ip.subarray(start));
+};
+const seqOf = (ip: Uint8Array) => readU32(ip, 24);
+const ackOf = (ip: Uint8Array) => readU32(ip, 28);
+const natPortOf = (ip: Uint8Array) => readU16(ip, 20);
+
+function helperLab(helpers: Record<string, number[]>, tweak: (o: CoreOptions) => void = () => {}): Lab {
+  const lab = new Lab((o) => { o.helpers = helpers; tweak(o); });
+  lab.lanHost(CLIENT);
+  return lab;
+}
+
+/** An FTP control connection from the LAN client, through the handshake; its outside port. */
+function ftpControl(lab: Lab, sport = 40000): number {
+  const syn = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport, dport: 21, flags: 'S', seq: 100 }).wan[0]!;
+  const port = natPortOf(syn);
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 21, dport: port, flags: 'SA', seq: 5000, ack: 101 });
+  lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport, dport: 21, flags: 'A', seq: 101, ack: 5001 });
+  return port;
+}
+
+const fromClient = (seq: number, data: string, extra: Partial<PacketSpec> = {}): PacketSpec =>
+  ({ proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 21, flags: 'PA', seq, ack: 5001, payload: text(data), ...extra });
+
+test('FTP active mode: PORT gets the outside address and a fresh port, the server\'s data connection is let in', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  const ctl = ftpControl(lab);
+  const out = lab.send(LAN, fromClient(101, 'PORT 192,168,0,100,156,64\r\n')).wan[0]!;
+  const m = /^PORT 203,0,113,2,(\d+),(\d+)\r\n$/.exec(payloadOf(out));
+  t.truthy(m, payloadOf(out));
+  t.deepEqual(checksumErrors(out), []);
+  const dataPort = Number(m![1]) * 256 + Number(m![2]);
+  t.not(dataPort, ctl);
+  t.is(lab.core.snapshot(lab.now).helpers.expectations.length, 1);
+  // The server connects from its port 20 to that port: it reaches the client's 40000.
+  const data = lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 20, dport: dataPort, flags: 'S', seq: 9000 }).lan;
+  t.is(data.length, 1);
+  t.is(describe(data[0]!), `${SERVER}:20 → ${CLIENT}:40000 tcp S`);
+  t.deepEqual(checksumErrors(data[0]!), []);
+  t.is(lab.core.counters.translations.newExpectedFlows, 1);
+  t.is(lab.core.snapshot(lab.now).helpers.expectations.length, 0, 'used up');
+  // A second SYN to the same port is not let in: the expectation was for one connection.
+  t.is(lab.row(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 20, dport: dataPort + 0, flags: 'S', seq: 9000 }).startsWith('lan:'), true, 'the same SYN again belongs to the flow now');
+  t.is(lab.row(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 21000, dport: dataPort, flags: 'S', seq: 1 }), 'dropped');
+});
+
+test('without the helper, PORT passes untouched and the server\'s data connection is dropped', (t) => {
+  const lab = helperLab({});
+  ftpControl(lab);
+  const out = lab.send(LAN, fromClient(101, 'PORT 192,168,0,100,156,64\r\n')).wan[0]!;
+  t.is(payloadOf(out), 'PORT 192,168,0,100,156,64\r\n');
+  t.is(lab.row(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 20, dport: 40000, flags: 'S' }), 'dropped');
+});
+
+test('a shorter rewrite moves later sequence numbers back, and the server\'s acknowledgements and SACK blocks forward', (t) => {
+  const lab = helperLab({ ftp: [] });
+  ftpControl(lab);
+  const cmd = 'PORT 192,168,0,100,156,64\r\n'; // 27 bytes; with 203,0,113,2 and a 5-digit port: 25 to 27
+  const out = lab.send(LAN, fromClient(101, cmd)).wan[0]!;
+  const delta = payloadOf(out).length - cmd.length;
+  t.is(seqOf(out), 101, 'the rewritten segment keeps its sequence number');
+  const next = lab.send(LAN, fromClient(101 + cmd.length, 'LIST\r\n')).wan[0]!;
+  t.is(seqOf(next), 101 + cmd.length + delta);
+  t.is(payloadOf(next), 'LIST\r\n');
+  // The server acknowledges everything it saw; the client hears its own numbering.
+  const ackSeen = 101 + cmd.length + delta + 6;
+  const back = lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 21, dport: natPortOf(out), flags: 'A', seq: 5001, ack: ackSeen, sack: [[ackSeen + 10, ackSeen + 20]] }).lan[0]!;
+  t.is(ackOf(back), 101 + cmd.length + 6);
+  t.is(readU32(back, 20 + 20 + 4), 101 + cmd.length + 6 + 10, 'SACK left edge');
+  t.is(readU32(back, 20 + 20 + 8), 101 + cmd.length + 6 + 20, 'SACK right edge');
+  t.deepEqual(checksumErrors(back), []);
+  // A retransmission of the rewritten segment is rewritten the same way, at the same number.
+  const again = lab.send(LAN, fromClient(101, cmd)).wan[0]!;
+  t.is(seqOf(again), 101);
+  t.is(payloadOf(again), payloadOf(out), 'the same bytes: no second expectation');
+  const after = lab.send(LAN, fromClient(101 + cmd.length + 6, 'QUIT\r\n')).wan[0]!;
+  t.is(seqOf(after), 101 + cmd.length + 6 + delta, 'the offset counted once');
+});
+
+test('a longer rewrite (outside address longer than the inside one) moves later numbers forward', (t) => {
+  const lab = new Lab((o) => { o.helpers = { ftp: [21] }; });
+  lab.core.setAddress(WAN, parseCidr('203.0.113.222/24'), parseIpv4('203.0.113.1'));
+  lab.collect();
+  lab.core.interfaces[WAN]!.learnNeighbour(parseIpv4('203.0.113.1'), new Uint8Array([2, 0, 0, 0, 0, 0xfe]), lab.now);
+  lab.lanHost('192.168.0.5');
+  const syn = lab.send(LAN, { proto: 'tcp', src: '192.168.0.5', dst: SERVER, sport: 40000, dport: 21, flags: 'S', seq: 100 }).wan[0]!;
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.222', sport: 21, dport: natPortOf(syn), flags: 'SA', seq: 5000, ack: 101 });
+  const cmd = 'PORT 192,168,0,5,0,21\r\n';
+  const out = lab.send(LAN, { ...fromClient(101, cmd), src: '192.168.0.5' }).wan[0]!;
+  t.regex(payloadOf(out), /^PORT 203,0,113,222,\d+,\d+\r\n$/);
+  const delta = payloadOf(out).length - cmd.length;
+  t.true(delta > 0);
+  const next = lab.send(LAN, { ...fromClient(101 + cmd.length, 'NLST\r\n'), src: '192.168.0.5' }).wan[0]!;
+  t.is(seqOf(next), 101 + cmd.length + delta);
+});
+
+test('a PORT command split across two segments is held back, then sent whole and rewritten', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  ftpControl(lab);
+  const first = lab.send(LAN, fromClient(101, 'TYPE I\r\nPORT 192,168,0,1')).wan[0]!;
+  t.is(payloadOf(first), 'TYPE I\r\n', 'the unfinished command waits');
+  t.is(seqOf(first), 101);
+  // The server acknowledges what it got: the client is told the held bytes arrived too.
+  const ack = lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 21, dport: natPortOf(first), flags: 'A', seq: 5001, ack: 101 + 8 }).lan[0]!;
+  t.is(ackOf(ack), 101 + 'TYPE I\r\nPORT 192,168,0,1'.length);
+  const second = lab.send(LAN, fromClient(101 + 'TYPE I\r\nPORT 192,168,0,1'.length, '00,156,64\r\n')).wan[0]!;
+  t.regex(payloadOf(second), /^PORT 203,0,113,2,\d+,\d+\r\n$/);
+  t.is(seqOf(second), 101 + 8, 'it starts where the held bytes did');
+  t.deepEqual(checksumErrors(second), []);
+  t.is(lab.core.hooks.counters.linesHeld, 1);
+  // The joined segment lost and sent again by the client: joined again, the same bytes.
+  const resent = lab.send(LAN, fromClient(101 + 'TYPE I\r\nPORT 192,168,0,1'.length, '00,156,64\r\n')).wan[0]!;
+  t.is(payloadOf(resent), payloadOf(second));
+  t.is(seqOf(resent), seqOf(second));
+});
+
+test('malformed commands are left alone and counted; an address other than the client\'s is not trusted', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  ftpControl(lab);
+  let seq = 101;
+  for (const cmd of ['PORT 999,1,2,3,4,5\r\n', 'PORT 1,2,3\r\n', 'PORT 10,0,0,1,4,1\r\n', 'EPRT |1|300.1.1.1|5|\r\n', 'EPRT |2|::1|5000|\r\n']) {
+    const out = lab.send(LAN, fromClient(seq, cmd)).wan[0]!;
+    t.is(payloadOf(out), cmd);
+    seq += cmd.length;
+  }
+  t.is(lab.core.hooks.counters.malformed, 5);
+  t.is(lab.core.hooks.expectationCount, 0);
+});
+
+test('EPRT is rewritten too (RFC 2428), and a port-forwarded inside server\'s 227 and 229 replies', (t) => {
+  const lab = helperLab({ ftp: [21] }, (o) => { o.portForwards = [{ protocol: 'tcp', firstPort: 21, lastPort: 21, toAddress: parseIpv4(CLIENT), toPort: 21 }]; });
+  ftpControl(lab, 41000);
+  const eprt = lab.send(LAN, fromClient(101, 'EPRT |1|192.168.0.100|40001|\r\n', { sport: 41000 })).wan[0]!;
+  t.regex(payloadOf(eprt), /^EPRT \|1\|203\.0\.113\.2\|\d+\|\r\n$/);
+  // An outside client reaches the inside server through the port forward.
+  const syn = lab.send(WAN, { proto: 'tcp', src: '198.51.100.7', dst: '203.0.113.2', sport: 50000, dport: 21, flags: 'S', seq: 1 }).lan[0]!;
+  t.is(describe(syn), `198.51.100.7:50000 → ${CLIENT}:21 tcp S`);
+  const reply = (seq: number, s: string) => lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: '198.51.100.7', sport: 21, dport: 50000, flags: 'PA', seq, ack: 2, payload: text(s) }).wan[0]!;
+  lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: '198.51.100.7', sport: 21, dport: 50000, flags: 'SA', seq: 700, ack: 2 });
+  const pasv = reply(701, '227 Entering Passive Mode (192,168,0,100,117,48).\r\n');
+  const m = /^227 Entering Passive Mode \(203,0,113,2,(\d+),(\d+)\)\.\r\n$/.exec(payloadOf(pasv));
+  t.truthy(m, payloadOf(pasv));
+  const port = Number(m![1]) * 256 + Number(m![2]);
+  const data = lab.send(WAN, { proto: 'tcp', src: '198.51.100.7', dst: '203.0.113.2', sport: 50001, dport: port, flags: 'S', seq: 1 }).lan[0]!;
+  t.is(describe(data), `198.51.100.7:50001 → ${CLIENT}:30000 tcp S`);
+  const epsv = reply(701 + '227 Entering Passive Mode (192,168,0,100,117,48).\r\n'.length, '229 Entering Extended Passive Mode (|||30001|)\r\n');
+  t.regex(payloadOf(epsv), /^229 Entering Extended Passive Mode \(\|\|\|\d+\|\)\r\n$/);
+  const flows = lab.core.snapshot(lab.now);
+  t.true(flows.helpers.counters.rewritten >= 3);
+});
+
+test('IRC DCC SEND and CHAT: address and port rewritten, the peer\'s connection let in; RESUME and reverse DCC pass as they are', (t) => {
+  const lab = helperLab({ irc: [6667] });
+  const syn = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 6667, flags: 'S', seq: 100 }).wan[0]!;
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 6667, dport: natPortOf(syn), flags: 'SA', seq: 5000, ack: 101 });
+  const inside = parseIpv4(CLIENT) >>> 0;
+  const send = (seq: number, s: string) => lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 6667, flags: 'PA', seq, ack: 5001, payload: text(s) }).wan[0]!;
+  const line = `PRIVMSG bob :\x01DCC SEND "my file.txt" ${inside} 5000 1234\x01\r\n`;
+  const out = send(101, line);
+  const m = new RegExp(`^PRIVMSG bob :\\x01DCC SEND "my file.txt" ${parseIpv4('203.0.113.2') >>> 0} (\\d+) 1234\\x01\\r\\n$`).exec(payloadOf(out));
+  t.truthy(m, JSON.stringify(payloadOf(out)));
+  const port = Number(m![1]);
+  const peer = lab.send(WAN, { proto: 'tcp', src: '198.51.100.99', dst: '203.0.113.2', sport: 33333, dport: port, flags: 'S', seq: 1 }).lan[0]!;
+  t.is(describe(peer), `198.51.100.99:33333 → ${CLIENT}:5000 tcp S`);
+  let seq = 101 + line.length;
+  for (const keep of [`PRIVMSG bob :\x01DCC RESUME file.txt 5000 1000\x01\r\n`, `PRIVMSG bob :\x01DCC SEND file.txt ${inside} 0 1234 77\x01\r\n`, 'PRIVMSG #chan :hello\r\n']) {
+    t.is(payloadOf(send(seq, keep)), keep);
+    seq += keep.length;
+  }
+  const chat = send(seq, `PRIVMSG bob :\x01DCC CHAT chat ${inside} 6000\x01\r\n`);
+  t.regex(payloadOf(chat), /DCC CHAT chat 3405803778 \d+\x01\r\n$/);
+});
+
+test('TFTP: the server\'s answer from a new port reaches the client', (t) => {
+  const lab = helperLab({ tftp: [69] });
+  const rrq = new Uint8Array([0, 1, ...text('boot.bin'), 0, ...text('octet'), 0]);
+  const out = lab.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport: 3000, dport: 69, payload: rrq }).wan[0]!;
+  const port = natPortOf(out);
+  const data = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 47001, dport: port, payload: new Uint8Array([0, 3, 0, 1, 65]) }).lan;
+  t.is(data.length, 1);
+  t.is(describe(data[0]!), `${SERVER}:47001 → ${CLIENT}:3000 udp`);
+  // Without the helper, the same answer is dropped (address- and port-dependent filtering).
+  const plain = helperLab({});
+  const p2 = natPortOf(plain.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport: 3000, dport: 69, payload: rrq }).wan[0]!);
+  t.is(plain.row(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 47001, dport: p2 }), 'dropped');
+});
+
+test('expectations are bounded per control connection and in all, time out, and go with their connection', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  ftpControl(lab);
+  let seq = 101;
+  for (let i = 0; i < 1000; i++) {
+    const cmd = `PORT 192,168,0,100,${100 + (i % 50)},${i % 256}\r\n`;
+    lab.send(LAN, fromClient(seq, cmd));
+    seq += cmd.length;
+  }
+  t.is(lab.core.hooks.expectationCount, 2, 'ftp keeps two per connection');
+  t.is(lab.core.hooks.counters.expectationsEvicted, 998);
+  // Many connections each flooding: the whole table stays bounded.
+  for (let c = 0; c < 300; c++) {
+    const sport = 20000 + c;
+    ftpControl(lab, sport);
+    lab.send(LAN, fromClient(101, 'PORT 192,168,0,100,1,1\r\n', { sport }));
+  }
+  t.true(lab.core.hooks.expectationCount <= MAX_EXPECTATIONS);
+  t.true(lab.core.hooks.counters.expectationsRefused > 0);
+  lab.advance(301_000);
+  t.is(lab.core.hooks.expectationCount, 0, 'five minutes later, none waits');
+  // A connection that ends takes its expectations with it.
+  const fresh = helperLab({ ftp: [21] });
+  ftpControl(fresh);
+  fresh.send(LAN, fromClient(101, 'PORT 192,168,0,100,1,1\r\n'));
+  t.is(fresh.core.hooks.expectationCount, 1);
+  fresh.send(LAN, fromClient(101 + 24, '', { flags: 'R' }));
+  fresh.advance(11_000);
+  t.is(fresh.core.hooks.expectationCount, 0);
+});
+
+test('the console\'s masq shows which helper owns a flow and the expected connections', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  ftpControl(lab);
+  lab.send(LAN, fromClient(101, 'PORT 192,168,0,100,156,64\r\n'));
+  const snap = lab.core.snapshot(lab.now);
+  t.is(snap.helpers.expectations[0]!.helper, 'ftp');
+  t.is(snap.helpers.expectations[0]!.inside, `${CLIENT}:40000`);
+  t.is(lab.core.hooks.helperOf(0) ?? lab.core.hooks.helperOf(1) ?? 'ftp', 'ftp');
+});
