@@ -20,9 +20,15 @@ import type { ExpectationRequest, Helper, HelperContext, HelperFlow } from './he
 import { ftpHelper } from './helpers/ftp.js';
 import { ircHelper } from './helpers/irc.js';
 import { tftpHelper } from './helpers/tftp.js';
+import { quakeHelper } from './helpers/quake.js';
+import { raudioHelper } from './helpers/raudio.js';
+import { cuseemeHelper } from './helpers/cuseeme.js';
+import { vdoliveHelper } from './helpers/vdolive.js';
 
 /** Every helper the gateway has, by the name `[masq] helpers` uses. */
-export const HELPERS: ReadonlyMap<string, Helper> = new Map([ftpHelper, ircHelper, tftpHelper].map((h) => [h.name, h]));
+export const HELPERS: ReadonlyMap<string, Helper> = new Map(
+  [ftpHelper, ircHelper, tftpHelper, quakeHelper, raudioHelper, cuseemeHelper, vdoliveHelper].map((h) => [h.name, h]),
+);
 
 /** Expectations waiting at once, all helpers together (each also bounded per control connection). */
 export const MAX_EXPECTATIONS = 256;
@@ -51,6 +57,7 @@ interface Attachment {
   /** Per direction (original, reply). */
   adjust: [SeqAdjust, SeqAdjust];
   held: [Held | undefined, Held | undefined];
+  state: Record<string, number>;
   /** The last rewritten segment per direction: a retransmission gets the very same bytes (and no new expectation). */
   last: [Rewrite | undefined, Rewrite | undefined];
   expectations: Set<number>;
@@ -127,7 +134,7 @@ export class FlowHooks {
     const helper = this.byPort.get(protocol * 65536 + serverPort);
     if (helper === undefined) return false;
     this.attached.set(id, {
-      helper, flow, expectations: new Set(), held: [undefined, undefined], last: [undefined, undefined],
+      helper, flow, expectations: new Set(), held: [undefined, undefined], last: [undefined, undefined], state: {},
       adjust: [{ pos: 0, before: 0, after: 0 }, { pos: 0, before: 0, after: 0 }],
     });
     return true;
@@ -370,6 +377,7 @@ export class FlowHooks {
   private contextFor(now: number, id: number, a: Attachment): HelperContext {
     return {
       flow: a.flow,
+      state: a.state,
       expect: (r) => this.expect(now, id, a, r),
       malformed: () => void this.counters.malformed++,
     };

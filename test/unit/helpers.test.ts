@@ -244,3 +244,104 @@ test('the console\'s masq shows which helper owns a flow and the expected connec
   t.is(snap.helpers.expectations[0]!.inside, `${CLIENT}:40000`);
   t.is(lab.core.hooks.helperOf(0) ?? lab.core.hooks.helperOf(1) ?? 'ftp', 'ftp');
 });
+
+// ---------------------------------------------------------------------------------------------
+// The HOWTO's legacy helpers, from byte fixtures.
+
+const bytes = (...parts: (number[] | string)[]): Uint8Array => new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? [...p].map((c) => c.charCodeAt(0)) : p)));
+const be16 = (n: number) => [n >>> 8, n & 255];
+const be32 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+const udpPayload = (ip: Uint8Array) => ip.subarray(28);
+
+test('quake: the server\'s accept names the port it goes on from; its packets from there reach the inside client', (t) => {
+  const lab = helperLab({ quake: [26000] });
+  const connect = bytes([0x80, 0, 0, 12, 0x01], 'QUAKE\0', [3]);
+  const out = lab.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport: 27001, dport: 26000, payload: connect }).wan[0]!;
+  const port = natPortOf(out);
+  const accept = bytes([0x80, 0, 0, 9, 0x81], [0x91, 0x65, 0, 0]); // 26001, little-endian
+  t.is(lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 26000, dport: port, payload: accept }).lan.length, 1);
+  const game = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 26001, dport: port, payload: bytes([0, 1, 2]) }).lan;
+  t.is(game.length, 1);
+  t.is(describe(game[0]!), `${SERVER}:26001 → ${CLIENT}:27001 udp`);
+});
+
+test('quake: a port-forwarded inside server\'s accept gets a fresh outside port, and the client reaches it there', (t) => {
+  const lab = helperLab({ quake: [] }, (o) => { o.portForwards = [{ protocol: 'udp', firstPort: 26000, lastPort: 26000, toAddress: parseIpv4(CLIENT), toPort: 26000 }]; });
+  lab.send(WAN, { proto: 'udp', src: '198.51.100.9', dst: '203.0.113.2', sport: 5555, dport: 26000, payload: bytes([0x80, 0, 0, 12, 0x01], 'QUAKE\0', [3]) });
+  const accept = lab.send(LAN, { proto: 'udp', src: CLIENT, dst: '198.51.100.9', sport: 26000, dport: 5555, payload: bytes([0x80, 0, 0, 9, 0x81], [0x95, 0x65, 0, 0]) }).wan[0]!;
+  const p = udpPayload(accept);
+  const port = p[5]! | (p[6]! << 8);
+  t.not(port, 26005);
+  t.deepEqual(checksumErrors(accept), []);
+  const game = lab.send(WAN, { proto: 'udp', src: '198.51.100.9', dst: '203.0.113.2', sport: 5555, dport: port, payload: bytes([1]) }).lan[0]!;
+  t.is(describe(game), `198.51.100.9:5555 → ${CLIENT}:26005 udp`);
+});
+
+test('raudio: PNA\'s audio and error-correction ports are rewritten in place, the server\'s UDP is let in; a short option is counted', (t) => {
+  const lab = helperLab({ raudio: [7070] });
+  const syn = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 7070, flags: 'S', seq: 100 }).wan[0]!;
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 7070, dport: natPortOf(syn), flags: 'SA', seq: 1, ack: 101 });
+  const pnaPacket = bytes('PNA', be16(10), be16(1), be16(2), be16(6970), be16(7), be16(2), be16(6971), be16(0));
+  const out = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 7070, flags: 'PA', seq: 101, ack: 2, payload: pnaPacket }).wan[0]!;
+  const p = out.subarray(40);
+  t.is(p.length, pnaPacket.length);
+  const audio = readU16(p, 9);
+  const errors = readU16(p, 15);
+  t.not(audio, 6970);
+  t.not(errors, 6971);
+  t.deepEqual(checksumErrors(out), []);
+  const stream = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 30000, dport: audio, payload: bytes([9]) }).lan[0]!;
+  t.is(describe(stream), `${SERVER}:30000 → ${CLIENT}:6970 udp`);
+  const bad = bytes('PNA', be16(10), be16(1), be16(40), be16(6972));
+  const left = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 7070, flags: 'PA', seq: 101 + pnaPacket.length, ack: 2, payload: bad }).wan[0]!;
+  t.deepEqual([...left.subarray(40)], [...bad]);
+  t.is(lab.core.hooks.counters.malformed, 1);
+});
+
+test('raudio: an RTSP SETUP\'s client_port pair becomes outside ports (the text gets longer), sequence numbers follow', (t) => {
+  const lab = helperLab({ raudio: [554] });
+  const syn = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 554, flags: 'S', seq: 100 }).wan[0]!;
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 554, dport: natPortOf(syn), flags: 'SA', seq: 1, ack: 101 });
+  const setup = 'SETUP rtsp://media/a RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP;unicast;client_port=970-971\r\n\r\n';
+  const out = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 554, flags: 'PA', seq: 101, ack: 2, payload: text(setup) }).wan[0]!;
+  const m = /client_port=(\d+)-(\d+)\r\n/.exec(payloadOf(out));
+  t.truthy(m, payloadOf(out));
+  const delta = payloadOf(out).length - setup.length;
+  t.true(delta > 0);
+  const next = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 554, flags: 'PA', seq: 101 + setup.length, ack: 2, payload: text('PLAY x RTSP/1.0\r\n\r\n') }).wan[0]!;
+  t.is(seqOf(next), 101 + setup.length + delta);
+  const rtp = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 6000, dport: Number(m![2]), payload: bytes([1]) }).lan[0]!;
+  t.is(describe(rtp), `${SERVER}:6000 → ${CLIENT}:971 udp`);
+});
+
+test('cuseeme: the sender\'s address in the header goes out as ours, the destination and our entry in OpenContinue come in as the inside host\'s', (t) => {
+  const lab = helperLab({ cuseeme: [7648] });
+  const inside = parseIpv4(CLIENT);
+  const outside = parseIpv4('203.0.113.2');
+  const header = (dst: number, src: number, type: number) => bytes(be16(2), be16(7648), be32(dst), be16(2), be16(7648), be32(src), be32(1), be16(0), be16(type), be16(26));
+  const out = lab.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport: 7648, dport: 7648, payload: header(parseIpv4(SERVER), inside, 1) }).wan[0]!;
+  t.is(readU32(udpPayload(out), 12), outside);
+  const clients = bytes(be16(2), be32(0), 'alice'.padEnd(20, '\0'), [0, 0, 0, 0], be32(parseIpv4('198.51.100.50')), new Array(8).fill(0), be32(outside), new Array(8).fill(0));
+  const open = new Uint8Array([...header(outside, parseIpv4(SERVER), 101), ...clients]);
+  const back = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 7648, dport: natPortOf(out), payload: open }).lan[0]!;
+  const p = udpPayload(back);
+  t.is(readU32(p, 4), inside, 'destination address');
+  t.is(readU32(p, 56), parseIpv4('198.51.100.50'), 'another member stays');
+  t.is(readU32(p, 68), inside, 'our own entry');
+  t.deepEqual(checksumErrors(back), []);
+});
+
+test('vdolive: both control packets name one fresh outside port for the video, and the server\'s UDP reaches the client', (t) => {
+  const lab = helperLab({ vdolive: [7000] });
+  const syn = lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 7000, flags: 'S', seq: 100 }).wan[0]!;
+  lab.send(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 7000, dport: natPortOf(syn), flags: 'SA', seq: 1, ack: 101 });
+  const first = bytes(be32(0), be32(6), new Array(16).fill(0), 'VDO Live', [0, 0], be16(7001), be32(0));
+  const second = bytes(be32(0), be32(1), 'VDO Live', [0, 0], be16(7001), be32(0));
+  const send = (seq: number, p: Uint8Array) => lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 7000, flags: 'PA', seq, ack: 2, payload: p }).wan[0]!.subarray(40);
+  const a = readU16(send(101, first), 34);
+  const b = readU16(send(101 + first.length, second), 18);
+  t.not(a, 7001);
+  t.is(a, b);
+  const video = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 7100, dport: a, payload: bytes([1]) }).lan[0]!;
+  t.is(describe(video), `${SERVER}:7100 → ${CLIENT}:7001 udp`);
+});

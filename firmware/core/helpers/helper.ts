@@ -36,6 +36,8 @@ export interface ExpectationRequest {
 
 export interface HelperContext {
   readonly flow: HelperFlow;
+  /** The helper's own notes about this control connection (kept with it, gone with it). */
+  readonly state: Record<string, number>;
   /** Registers an expectation; returns the outside port it waits on, or -1 if refused (bounds, no port). */
   expect(e: ExpectationRequest): number;
   /** A command or reply the helper recognised but could not parse: left alone, and counted. */
