@@ -96,6 +96,7 @@ export class Gateway {
         maxFlows: config.masq.maxFlows,
         portForwards: config.portfw,
         helpers: config.masq.helpers,
+        triggers: config.trigger,
       },
       clock: this.clock, log, events: this.events,
     });

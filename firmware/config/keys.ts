@@ -62,6 +62,11 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'portfw', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: '`"tcp"` or `"udp"`' },
   { section: 'portfw', key: 'port', spec: custom(undefined), doc: 'outside port `8080` or range `"6000-6010"`' },
   { section: 'portfw', key: 'to', spec: custom(undefined), doc: '`"192.168.0.10:80"`, a host on the LAN; a range maps port by port' },
+  { section: 'trigger', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: 'protocol of the outbound traffic that triggers, `"tcp"` or `"udp"`' },
+  { section: 'trigger', key: 'port', spec: custom(undefined), doc: 'the port or range (`6112` or `"6112-6119"`) a LAN host\'s outbound traffic goes to' },
+  { section: 'trigger', key: 'open', spec: custom(undefined), doc: 'the outside port or range opened to that host (the same ports on the host)' },
+  { section: 'trigger', key: 'open_protocol', spec: oneOf(['tcp', 'udp'], undefined), shown: 'as protocol', doc: 'protocol of the opened range' },
+  { section: 'trigger', key: 'timeout', spec: int(600, 1, 86400), doc: 'seconds the range stays open after the host\'s last triggering packet' },
   { section: 'leds', key: 'status', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the status LED (as on Pi pin-out charts, e.g. 17); README\'s LED table says what it shows' },
   { section: 'leds', key: 'wan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the WAN LED (e.g. 27)' },
   { section: 'leds', key: 'lan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the LAN LED (e.g. 22)' },
@@ -76,8 +81,8 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
 ];
 
-/** Sections written as arrays of tables (`[[portfw]]`). */
-export const ARRAY_SECTIONS: ReadonlySet<string> = new Set(['portfw']);
+/** Sections written as arrays of tables (`[[portfw]]`, `[[trigger]]`). */
+export const ARRAY_SECTIONS: ReadonlySet<string> = new Set(['portfw', 'trigger']);
 
 export const SECTIONS: readonly string[] = [...new Set(KEYS.map((k) => k.section))];
 

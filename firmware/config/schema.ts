@@ -1,6 +1,7 @@
 // gateway.toml → a validated GatewayConfig, or every error found, each with its line and key.
 // Types, bounds and defaults come from the key table (keys.ts), which README's table mirrors.
 
+import type { TriggerRule } from '../core/nat/triggers.js';
 import { HELPERS } from '../core/hooks.js';
 import { broadcastOf, formatIpv4, formatPrefix, inPrefix, networkOf, parseCidr, parseIpv4, prefixMask, type Prefix } from '../core/addr.js';
 import type { FlowTimeouts } from '../core/conntrack/tcp-states.js';
@@ -52,6 +53,7 @@ export interface GatewayConfig {
     helpers: Record<string, number[]>;
   };
   portfw: PortForwardConfig[];
+  trigger: TriggerRule[];
   console: { baud: number; password: string };
   /** host 0: off. */
   watchdog: { host: number; interval: number; failures: number };
@@ -176,6 +178,7 @@ class Validator {
         helpers: this.helpers(masq['helpers']),
       },
       portfw: this.portForwards(),
+      trigger: this.triggers(),
       console: { baud: this.integer(consoleSection, 'console', 'baud'), password: this.string(consoleSection, 'console', 'password') },
       watchdog: {
         host: watchdogHost === '' ? 0 : this.parse('watchdog.host', watchdogHost, parseIpv4, 'is not an IPv4 address') ?? 0,
@@ -300,17 +303,17 @@ class Validator {
     return v;
   }
 
-  private integer(t: TomlTable, section: string, key: string): number {
-    return this.optionalInteger(t, section, key) ?? (specOf(section, key).default as number);
+  private integer(t: TomlTable, section: string, key: string, at = section): number {
+    return this.optionalInteger(t, section, key, at) ?? (specOf(section, key).default as number);
   }
 
-  private optionalInteger(t: TomlTable, section: string, key: string): number | undefined {
+  private optionalInteger(t: TomlTable, section: string, key: string, at = section): number | undefined {
     const spec = specOf(section, key);
     if (spec.type !== 'integer') throw new Error(`${section}.${key} is not an integer key`);
     const v = t[key];
     if (v === undefined) return spec.default;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
-      this.error(`${section}.${key}`, `must be an integer from ${spec.min} to ${spec.max}, not ${describe(v)}`);
+      this.error(`${at}.${key}`, `must be an integer from ${spec.min} to ${spec.max}, not ${describe(v)}`);
       return spec.default;
     }
     return v;
@@ -368,6 +371,30 @@ class Validator {
       else if (!Array.isArray(ports) || !ports.every((p) => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535)) this.error(key, 'must be an array of ports, like [21]');
       else out[name] = ports as number[];
     }
+    return out;
+  }
+
+  private triggers(): TriggerRule[] {
+    const list = this.root['trigger'];
+    if (list === undefined) return [];
+    if (!Array.isArray(list)) {
+      this.error('trigger', 'must be written as [[trigger]] sections');
+      return [];
+    }
+    const out: TriggerRule[] = [];
+    list.forEach((rule, i) => {
+      const at = `trigger[${i}]`;
+      if (!isTable(rule)) return this.error(at, 'must be a table');
+      this.knownKeys(rule, 'trigger', '[[trigger]]', at);
+      const protocol = this.oneOf(rule, 'trigger', 'protocol', at) as 'tcp' | 'udp' | undefined;
+      if (protocol === undefined && rule['protocol'] === undefined) this.error(at, 'needs protocol = "tcp" or "udp"');
+      const openProtocol = (this.oneOf(rule, 'trigger', 'open_protocol', at) as 'tcp' | 'udp' | undefined) ?? protocol;
+      const ports = rule['port'] === undefined ? this.error(at, 'needs port = N or "N-M"') : this.portRange(`${at}.port`, rule['port'], 1);
+      const open = rule['open'] === undefined ? this.error(at, 'needs open = N or "N-M"') : this.portRange(`${at}.open`, rule['open'], 1);
+      const timeout = this.integer(rule, 'trigger', 'timeout', at);
+      if (protocol === undefined || openProtocol === undefined || ports === undefined || open === undefined) return;
+      out.push({ protocol, firstPort: ports.first, lastPort: ports.last, openProtocol, openFirst: open.first, openLast: open.last, timeout });
+    });
     return out;
   }
 

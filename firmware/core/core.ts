@@ -15,6 +15,7 @@ import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpS
 import { DropLog } from './drop-log.js';
 import { PortAllocator } from './nat/ports.js';
 import { PortForwardTable, type PortForwardRule } from './nat/portfw.js';
+import { PortTriggers } from './nat/triggers.js';
 import { refreshIcmpChecksum, rewriteDatagram, tuplePortsOf } from './nat/translate.js';
 import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, formatMac, macAt, writeEthernetHeader } from './wire/ethernet.js';
 import { ARP_REQUEST, parseArp } from './wire/arp.js';
@@ -52,6 +53,8 @@ export interface CoreSnapshot {
   udpMappings: number;
   /** Application helpers: what they did, and the connections they expect. */
   helpers: { counters: HelperCounters; expectations: ReturnType<FlowHooks['list']> };
+  /** Port-trigger ranges open now, and to whom. */
+  triggers: { protocol: string; ports: string; inside: string; expiresIn: number }[];
 }
 
 export class ForwardingCore {
@@ -63,6 +66,8 @@ export class ForwardingCore {
   readonly drops = new DropLog();
   /** Application helpers (FTP, IRC, TFTP ...) and their expectations. */
   readonly hooks: FlowHooks;
+  /** Port triggering ([[trigger]]): ranges opened to inside hosts by their outbound traffic. */
+  readonly triggers: PortTriggers;
   private readonly routes = new RouteTable();
   private readonly ports: PortAllocator;
   private readonly portForwards: PortForwardTable;
@@ -86,6 +91,7 @@ export class ForwardingCore {
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
     this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port) || this.hooks.isExpected(proto, port), options.portsPerHost);
+    this.triggers = new PortTriggers(options.triggers ?? []);
     this.hooks = new FlowHooks(options.helpers ?? {}, {
       freshPort: (protocol, remote, remotePort, outside) => this.ports.allocate(this.table, protocol, 0, 0, remote, remotePort, outside),
     });
@@ -247,6 +253,7 @@ export class ForwardingCore {
       fragmentsPending: this.reassembler.pendingDatagrams,
       udpMappings: this.ports.udpMappingCount,
       helpers: { counters: { ...this.hooks.counters }, expectations: this.hooks.list(now) },
+      triggers: this.triggers.list(now).map((w) => ({ ...w, inside: formatIpv4(w.inside) })),
     };
   }
 
@@ -549,6 +556,7 @@ export class ForwardingCore {
     const id = this.createFlow(now, protocol, src, dst, ports, dst, out.address, replyPorts, FLOW_SNAT);
     if (id < 0) return;
     this.counters.translations.newMasqueradeFlows++;
+    if (this.triggers.active) this.triggers.outbound(now, protocol, src, dstPort);
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
@@ -571,7 +579,11 @@ export class ForwardingCore {
   private inboundToOutsideAddress(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
     const expected = protocol === IPPROTO_ICMP ? undefined : this.hooks.admit(now, protocol, src, ports >>> 16, dst, ports & 0xffff);
     if (expected !== undefined) return this.expectedInbound(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, expected);
-    const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
+    let target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
+    if (target === undefined && this.triggers.active && protocol !== IPPROTO_ICMP) {
+      const inside = this.triggers.inbound(now, protocol, ports & 0xffff);
+      if (inside !== undefined) target = { address: inside, port: ports & 0xffff };
+    }
     if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
     const route = this.pathTo(now, iface, target.address, b, ipOff, ipEnd);

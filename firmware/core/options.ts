@@ -6,6 +6,7 @@ import { DEFAULT_TIMEOUTS, type FlowTimeouts } from './conntrack/tcp-states.js';
 import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './fragments.js';
 import { DEFAULT_PORT_RANGE, type PortRange, type Rng } from './nat/ports.js';
 import type { PortForwardRule } from './nat/portfw.js';
+import type { TriggerRule } from './nat/triggers.js';
 
 export type Medium = 'ethernet' | 'ip';
 export type Role = 'inside' | 'outside';
@@ -62,6 +63,8 @@ export interface CoreOptions {
   portForwards: PortForwardRule[];
   /** Application helpers switched on, by name, with their server ports ([] for the defaults). */
   helpers?: Record<string, number[]>;
+  /** Port triggering rules ([[trigger]]). */
+  triggers?: TriggerRule[];
   /** Answer ICMP echo requests sent to an outside address the core owns. */
   answerPing: boolean;
   /** ICMP errors the gateway itself sends: a token bucket (RFC 1812 §4.3.2.8). */

@@ -261,3 +261,22 @@ test('hostile configs: no key name reaches a prototype; bad code points, deep ne
   }
   t.deepEqual(errorsOf('[lan]\ninterface = "enx00e04c680001"\n[wan]\ntype = "ethernet"\ninterface = "wwan0"\n'), [], '15 characters is fine');
 });
+
+test('[masq] helpers names the helpers the gateway has (an unknown one is an error with its line); [[trigger]] rules parse', (t) => {
+  const ok = parseConfig('[wan]\ntype = "ethernet"\n[masq]\nhelpers = { ftp = [21, 2121], irc = [], tftp = [69], quake = [26000, 27000, 27910, 27960], raudio = [7070], cuseeme = [7648], vdolive = [7000] }\n');
+  t.true(ok.ok);
+  if (ok.ok) t.deepEqual(Object.keys(ok.config.masq.helpers), ['ftp', 'irc', 'tftp', 'quake', 'raudio', 'cuseeme', 'vdolive']);
+  const bad = errorsOf('[wan]\ntype = "ethernet"\n[masq]\nhelpers = { ftp = [21], gopher = [70] }\n');
+  t.is(bad.length, 1);
+  t.regex(formatConfigError('gateway.toml', bad[0]!), /^gateway\.toml:4: masq\.helpers\.gopher: unknown helper \(known: ftp, irc, tftp, quake, raudio, cuseeme, vdolive\)$/);
+  const triggers = parseConfig('[wan]\ntype = "ethernet"\n[[trigger]]\nprotocol = "tcp"\nport = 6112\nopen = "6112-6119"\nopen_protocol = "udp"\n[[trigger]]\nprotocol = "udp"\nport = "7000-7001"\nopen = 7100\ntimeout = 60\n');
+  t.true(triggers.ok);
+  if (triggers.ok) {
+    t.deepEqual(triggers.config.trigger, [
+      { protocol: 'tcp', firstPort: 6112, lastPort: 6112, openProtocol: 'udp', openFirst: 6112, openLast: 6119, timeout: 600 },
+      { protocol: 'udp', firstPort: 7000, lastPort: 7001, openProtocol: 'udp', openFirst: 7100, openLast: 7100, timeout: 60 },
+    ]);
+  }
+  const missing = errorsOf('[wan]\ntype = "ethernet"\n[[trigger]]\nprotocol = "tcp"\nport = 6112\ntimeout = 0\n');
+  t.deepEqual(missing.map((e) => formatConfigError('gateway.toml', e)), ['gateway.toml:3: trigger[0]: needs open = N or "N-M"', 'gateway.toml:6: trigger[0].timeout: must be an integer from 1 to 86400, not 0']);
+});

@@ -345,3 +345,14 @@ test('vdolive: both control packets name one fresh outside port for the video, a
   const video = lab.send(WAN, { proto: 'udp', src: SERVER, dst: '203.0.113.2', sport: 7100, dport: a, payload: bytes([1]) }).lan[0]!;
   t.is(describe(video), `${SERVER}:7100 → ${CLIENT}:7001 udp`);
 });
+
+test('port triggering: outbound traffic to the trigger port opens the range to that host for a while', (t) => {
+  const lab = helperLab({}, (o) => { o.triggers = [{ protocol: 'tcp', firstPort: 6112, lastPort: 6112, openProtocol: 'udp', openFirst: 6112, openLast: 6119, timeout: 60 }]; });
+  const inbound = () => lab.row(WAN, { proto: 'udp', src: '198.51.100.3', dst: '203.0.113.2', sport: 4000, dport: 6115 });
+  t.is(inbound(), 'dropped', 'closed before any trigger');
+  lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 6112, flags: 'S' });
+  t.is(inbound(), `lan: 198.51.100.3:4000 → ${CLIENT}:6115 udp`);
+  t.is(lab.core.snapshot(lab.now).triggers[0]!.inside, CLIENT);
+  lab.advance(61_000);
+  t.is(lab.row(WAN, { proto: 'udp', src: '198.51.100.3', dst: '203.0.113.2', sport: 4001, dport: 6116 }), 'dropped', 'closed again after the timeout');
+});
