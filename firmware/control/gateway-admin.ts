@@ -71,7 +71,7 @@ export class GatewayAdmin implements Admin, PortForwardPolicy {
       this.setLogLevel(next.log.level);
       applied.push('[log]');
     }
-    const fixed = (m: GatewayConfig['masq']): unknown => [m.ports, m.maxFlows, m.helpers];
+    const fixed = (m: GatewayConfig['masq']): unknown => [m.ports, m.portsPerHost, m.maxFlows, m.helpers];
     if (!same(flowTimeoutsOf(old.masq), flowTimeoutsOf(next.masq))) {
       core.setTimeouts(flowTimeoutsOf(next.masq));
       applied.push('[masq] timeouts');
@@ -79,11 +79,12 @@ export class GatewayAdmin implements Admin, PortForwardPolicy {
     for (const section of ['lan', 'wan', 'modem', 'ppp', 'leds', 'console', 'watchdog', 'driver'] as const) {
       if (!same(old[section], next[section])) restartNeeded.push(`[${section}]`);
     }
-    if (!same(fixed(old.masq), fixed(next.masq))) restartNeeded.push('[masq] ports, max_flows, helpers');
+    if (!same(fixed(old.masq), fixed(next.masq))) restartNeeded.push('[masq] ports, ports_per_host, max_flows, helpers');
+    if (!same(old.trigger, next.trigger)) restartNeeded.push('[[trigger]]');
     // What runs is what was applied; the rest keeps saying "restart needed" until a restart.
     this.config = {
       ...next, lan: old.lan, wan: old.wan, modem: old.modem, ppp: old.ppp, leds: old.leds, console: old.console, watchdog: old.watchdog, driver: old.driver,
-      masq: { ...next.masq, ports: old.masq.ports, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
+      trigger: old.trigger, masq: { ...next.masq, ports: old.masq.ports, portsPerHost: old.masq.portsPerHost, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
     };
     this.o.log.info({ event: 'config_reloaded', applied, restartNeeded });
     return { applied, restartNeeded };
