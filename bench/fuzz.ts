@@ -1,7 +1,8 @@
 // The fuzz harness (`make fuzz`, also run by `make bench`): hostile input at full speed through
 // each parser that faces the outside, under the heap limits `gateway run` uses.
 //   core:   10 million frames (test/lib/frame-fuzz.ts: valid flows both ways, mutated, cut short,
-//           random, fragments, ICMP errors quoting garbage, ARP oddities, VLAN EtherTypes), with
+//           random, fragments, ICMP errors quoting garbage, ARP oddities, VLAN EtherTypes; every
+//           application helper on, and their commands among the payloads), with
 //           the core's own output reflected back as replies; no exception, every frame accounted
 //           for (one outcome each), the flow table's invariants, resident memory sampled.
 //   hdlc:   random line bytes and mutated frames through the RFC 1662 decoder.
@@ -16,7 +17,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { Lab, WAN, WAN_MAC, ROUTER_MAC } from '../test/lib/lab.js';
-import { accountingError, FrameFuzzer } from '../test/lib/frame-fuzz.js';
+import { accountingError, FrameFuzzer, HELPER_PORTS } from '../test/lib/frame-fuzz.js';
+import { ethernetFrame, ipPacket } from '../test/lib/packets.js';
 import { ensureHeapLimits } from '../firmware/heap.js';
 import { formatConfigError, parseConfig } from '../firmware/config/schema.js';
 import { gatewayToml } from '../build/gateway-toml.js';
@@ -38,7 +40,7 @@ const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 function fuzzCore(): Record<string, unknown> {
   const fuzz = new FrameFuzzer(20261202);
-  const lab = new Lab();
+  const lab = new Lab((o) => { o.helpers = HELPER_PORTS; });
   for (let h = 2; h < 22; h++) lab.lanHost(`192.168.0.${h}`);
   const core = lab.core;
   const wan = core.interfaces[WAN]!.tx;
@@ -67,6 +69,12 @@ function fuzzCore(): Record<string, unknown> {
     if (i % 1000 === 999) {
       lab.now += 50;
       core.tick(lab.now);
+      // What the helpers expect arrives now and then: the expected connections' path too.
+      for (const e of core.hooks.list(lab.now).slice(0, 4)) {
+        const [remote, remotePort] = e.remote.split(':');
+        const spec = { proto: e.protocol as 'tcp' | 'udp', src: remote === '*' ? '198.51.100.77' : remote!, dst: '203.0.113.2', sport: remotePort === '*' ? 20 : Number(remotePort), dport: Number(e.outside.split(':')[1]), flags: 'S' };
+        core.receive(lab.now, WAN, ethernetFrame(WAN_MAC, ROUTER_MAC, ipPacket(spec)));
+      }
     }
     if (i % 1_000_000 === 999_999) rss.push(mb(process.memoryUsage().rss));
   }
@@ -81,6 +89,7 @@ function fuzzCore(): Record<string, unknown> {
     frames: frames.received, reflectedReplies: reflected, seconds: Math.round(elapsed * 10) / 10, framesPerSecond: Math.round(frames.received / elapsed),
     exceptions, accounting: accounting ?? 'every frame has one outcome', outcomes: frames, flowsAtEnd: snap.conntrack.flows,
     translated: { original: snap.translations.original, reply: snap.translations.reply, newFlows: snap.translations.newMasqueradeFlows, icmpErrorsTranslated: snap.translations.icmpErrorsTranslated, reassembled: snap.translations.fragmentsReassembled },
+    helpers: snap.helpers.counters,
     rssMbPerMillionFrames: rss,
   };
 }

@@ -601,7 +601,9 @@ export class ForwardingCore {
     if (e.protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
     const route = this.pathTo(now, iface, e.inside, b, ipOff, ipEnd);
     if (route === undefined) return;
-    const id = this.createFlow(now, e.protocol, src, dst, ports, e.inside, src, packPorts(e.insidePort, ports >>> 16), FLOW_DNAT);
+    const replyPorts = packPorts(e.insidePort, ports >>> 16);
+    if (!this.table.isTupleFree(e.inside, src, replyPorts, e.protocol)) return this.counters.drop('portsExhausted');
+    const id = this.createFlow(now, e.protocol, src, dst, ports, e.inside, src, replyPorts, FLOW_DNAT);
     if (id < 0) return;
     this.counters.translations.newExpectedFlows++;
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);

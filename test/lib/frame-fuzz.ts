@@ -20,6 +20,13 @@ const BROADCAST = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const REMOTES = ['198.51.100.1', '198.51.100.2', '203.0.113.1', '8.8.8.8'];
 const PROTOS = ['tcp', 'udp', 'icmp'] as const;
 const TCP_FLAGS = ['S', 'SA', 'A', 'FA', 'R', 'PA', 'SF', ''];
+/** Ordinary services and the helpers' control ports (HELPER_PORTS switches them on). */
+const SERVICE_PORTS = [80, 81, 82, 21, 6667, 69, 26000, 7070, 7648, 7000];
+/** Every helper on its default port: the fuzz and property tests run with them on. */
+export const HELPER_PORTS: Record<string, number[]> = { ftp: [21], irc: [6667], tftp: [69], quake: [26000], raudio: [7070], cuseeme: [7648], vdolive: [7000] };
+const COMMANDS = ['PORT 192,168,0,5,4,1\r\n', 'EPRT |1|192.168.0.5|1025|\r\n', '227 Entering Passive Mode (192,168,0,5,4,2)\r\n', '229 (|||1026|)\r\n',
+  'PRIVMSG bob :\x01DCC SEND f 3232235525 1027 10\x01\r\n', 'PORT 192,168,0,', '\x00\x01boot\x00octet\x00', '\x80\x00\x00\x0c\x01QUAKE\x00\x03',
+  '\x80\x00\x00\x09\x81\x91\x65\x00\x00', 'PNA\x00\x0a\x00\x01\x00\x02\x1b\x3a\x00\x00', 'SETUP x RTSP/1.0\r\nTransport: RTP;client_port=970-971\r\n\r\n'];
 
 export class FrameFuzzer {
   private readonly rng: () => number;
@@ -59,15 +66,19 @@ export class FrameFuzzer {
     const inside = `192.168.0.${2 + this.int(20)}`;
     const remote = REMOTES[this.int(REMOTES.length)]!;
     const proto = PROTOS[this.int(3)]!;
-    const payload = new Uint8Array(this.int(64));
+    // The helpers' commands, naming this inside host (so that some create expectations).
+    const command = COMMANDS[this.int(COMMANDS.length)]!.replaceAll('192,168,0,5', inside.replaceAll('.', ',')).replaceAll('192.168.0.5', inside)
+      .replace('3232235525', String(parseIpv4(inside) >>> 0));
+    const service = SERVICE_PORTS[this.int(SERVICE_PORTS.length)]!;
+    const payload = this.int(service >= 80 && service <= 82 ? 6 : 3) < 2 ? new Uint8Array([...command].map((c) => c.charCodeAt(0))) : new Uint8Array(this.int(64));
     const out = (spec: PacketSpec) => this.lan(spec);
     if (kind < 3) {
-      return out({ proto, src: inside, dst: remote, sport: 1000 + this.int(50), dport: 80 + this.int(3), flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpId: this.int(50), payload, ttl: this.int(4) === 0 ? 1 : 64 });
+      return out({ proto, src: inside, dst: remote, sport: 1000 + this.int(8), dport: service, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpId: this.int(50), payload, ttl: this.int(4) === 0 ? 1 : 64, seq: this.rng() });
     }
     if (kind < 5) {
       // Replies and unsolicited traffic to our address, on and near the ports flows get.
       const port = this.int(2) === 0 ? 61000 + this.int(200) : 1 + this.int(65535);
-      return this.wan({ proto, src: remote, dst: this.int(8) === 0 ? inside : '203.0.113.2', sport: 80 + this.int(3), dport: port, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpType: this.int(2) === 0 ? 0 : 8, icmpId: port, payload });
+      return this.wan({ proto, src: remote, dst: this.int(8) === 0 ? inside : '203.0.113.2', sport: service, dport: port, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpType: this.int(2) === 0 ? 0 : 8, icmpId: port, payload, seq: this.rng(), ack: this.rng() });
     }
     if (kind === 5) {
       // Fragments of a datagram too large for one frame, in any order, some twice, some overlapping.

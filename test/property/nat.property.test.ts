@@ -7,7 +7,7 @@ import { checksumErrors, ethernetFrame, ipPacket, type PacketSpec } from '../lib
 import { formatIpv4 } from '../../firmware/core/addr.js';
 import { readU16, readU32 } from '../../firmware/core/wire/bytes.js';
 import type { CoreOptions } from '../../firmware/core/options.js';
-import { accountingError, FrameFuzzer } from '../lib/frame-fuzz.js';
+import { accountingError, FrameFuzzer, HELPER_PORTS } from '../lib/frame-fuzz.js';
 
 /** Public unicast addresses outside every network the lab uses. */
 const remoteAddress = fc.integer({ min: 0x01000000, max: 0xdfffffff })
@@ -82,7 +82,7 @@ test('random and mutated frames never throw and never break the table', (t) => {
 test('every frame received has exactly one outcome: forwarded, to the host, to the core, answered, held, or dropped with a reason', (t) => {
   fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 400 }), (seed, count) => {
     const fuzz = new FrameFuzzer(seed, 64);
-    const lab = new Lab((o) => { o.maxFlows = 64; });
+    const lab = new Lab((o) => { o.maxFlows = 64; o.helpers = HELPER_PORTS; });
     for (let h = 2; h < 22; h++) lab.lanHost(`192.168.0.${h}`);
     for (let i = 0; i < count; i++) {
       const { iface, frame } = fuzz.next();

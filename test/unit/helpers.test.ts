@@ -356,3 +356,17 @@ test('port triggering: outbound traffic to the trigger port opens the range to t
   lab.advance(61_000);
   t.is(lab.row(WAN, { proto: 'udp', src: '198.51.100.3', dst: '203.0.113.2', sport: 4001, dport: 6116 }), 'dropped', 'closed again after the timeout');
 });
+
+test('an expected connection whose inside tuple a flow already uses is refused, and the table stays whole (found by make fuzz)', (t) => {
+  const lab = helperLab({ ftp: [21] });
+  // The client already talks from 40000 to the server's port 20.
+  lab.send(LAN, { proto: 'tcp', src: CLIENT, dst: SERVER, sport: 40000, dport: 20, flags: 'S' });
+  ftpControl(lab, 41000);
+  const out = lab.send(LAN, fromClient(101, 'PORT 192,168,0,100,156,64\r\n', { sport: 41000 })).wan[0]!;
+  const m = /^PORT 203,0,113,2,(\d+),(\d+)/.exec(payloadOf(out))!;
+  const port = Number(m[1]) * 256 + Number(m[2]);
+  // PORT named 40000 (156*256+64): the server's connection from 20 would need the tuple in use.
+  t.is(lab.row(WAN, { proto: 'tcp', src: SERVER, dst: '203.0.113.2', sport: 20, dport: port, flags: 'S' }), 'dropped');
+  t.is(lab.core.counters.drops.portsExhausted, 1);
+  t.is(lab.core.table.checkInvariants(), undefined);
+});
