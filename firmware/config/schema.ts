@@ -374,42 +374,42 @@ class Validator {
     return out;
   }
 
-  private triggers(): TriggerRule[] {
-    const list = this.root['trigger'];
+  /** The tables of a `[[section]]` array, each with its name for errors (`portfw[0]`); its keys checked. */
+  private arrayOfTables(section: string): { rule: TomlTable; at: string }[] {
+    const list = this.root[section];
     if (list === undefined) return [];
     if (!Array.isArray(list)) {
-      this.error('trigger', 'must be written as [[trigger]] sections');
+      this.error(section, `must be written as [[${section}]] sections`);
       return [];
     }
-    const out: TriggerRule[] = [];
+    const out: { rule: TomlTable; at: string }[] = [];
     list.forEach((rule, i) => {
-      const at = `trigger[${i}]`;
+      const at = `${section}[${i}]`;
       if (!isTable(rule)) return this.error(at, 'must be a table');
-      this.knownKeys(rule, 'trigger', '[[trigger]]', at);
+      this.knownKeys(rule, section, `[[${section}]]`, at);
+      out.push({ rule, at });
+    });
+    return out;
+  }
+
+  private triggers(): TriggerRule[] {
+    const out: TriggerRule[] = [];
+    for (const { rule, at } of this.arrayOfTables('trigger')) {
       const protocol = this.oneOf(rule, 'trigger', 'protocol', at) as 'tcp' | 'udp' | undefined;
       if (protocol === undefined && rule['protocol'] === undefined) this.error(at, 'needs protocol = "tcp" or "udp"');
       const openProtocol = (this.oneOf(rule, 'trigger', 'open_protocol', at) as 'tcp' | 'udp' | undefined) ?? protocol;
       const ports = rule['port'] === undefined ? this.error(at, 'needs port = N or "N-M"') : this.portRange(`${at}.port`, rule['port'], 1);
       const open = rule['open'] === undefined ? this.error(at, 'needs open = N or "N-M"') : this.portRange(`${at}.open`, rule['open'], 1);
       const timeout = this.integer(rule, 'trigger', 'timeout', at);
-      if (protocol === undefined || openProtocol === undefined || ports === undefined || open === undefined) return;
+      if (protocol === undefined || openProtocol === undefined || ports === undefined || open === undefined) continue;
       out.push({ protocol, firstPort: ports.first, lastPort: ports.last, openProtocol, openFirst: open.first, openLast: open.last, timeout });
-    });
+    }
     return out;
   }
 
   private portForwards(): PortForwardConfig[] {
-    const list = this.root['portfw'];
-    if (list === undefined) return [];
-    if (!Array.isArray(list)) {
-      this.error('portfw', 'must be written as [[portfw]] sections');
-      return [];
-    }
     const out: PortForwardConfig[] = [];
-    list.forEach((rule, i) => {
-      const at = `portfw[${i}]`;
-      if (!isTable(rule)) return this.error(at, 'must be a table');
-      this.knownKeys(rule, 'portfw', '[[portfw]]', at);
+    for (const { rule, at } of this.arrayOfTables('portfw')) {
       const protocol = this.oneOf(rule, 'portfw', 'protocol', at) as 'tcp' | 'udp' | undefined;
       if (protocol === undefined && rule['protocol'] === undefined) this.error(at, 'needs protocol = "tcp" or "udp"');
       const range = rule['port'] === undefined ? this.error(`${at}`, 'needs port = N or "N-M"') : this.portRange(`${at}.port`, rule['port'], 1);
@@ -427,11 +427,14 @@ class Validator {
           toPort = undefined;
         }
       }
-      if (protocol === undefined || range === undefined || toAddress === undefined || toPort === undefined) return;
+      if (protocol === undefined || range === undefined || toAddress === undefined || toPort === undefined) continue;
       const clash = out.find((r) => r.protocol === protocol && r.firstPort <= range.last && range.first <= r.lastPort);
-      if (clash !== undefined) return this.error(`${at}.port`, `overlaps an earlier ${protocol} forward of ${clash.firstPort}-${clash.lastPort}`);
+      if (clash !== undefined) {
+        this.error(`${at}.port`, `overlaps an earlier ${protocol} forward of ${clash.firstPort}-${clash.lastPort}`);
+        continue;
+      }
       out.push({ protocol, firstPort: range.first, lastPort: range.last, toAddress, toPort });
-    });
+    }
     return out;
   }
 }
