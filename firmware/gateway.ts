@@ -86,7 +86,8 @@ export class Gateway {
   constructor(private readonly config: GatewayConfig, private readonly log: Logger, private readonly options: GatewayOptions) {
     this.clock = options.clock ?? systemClock;
     const sink = options.sink ?? new LogSink();
-    this.host = new HostChanges(log, join(options.stateDir, HOST_JOURNAL));
+    // Beside the control socket (tmpfs /run on the Pi): host changes last as long as the boot does.
+    this.host = new HostChanges(log, join(dirname(options.controlSocket), HOST_JOURNAL));
     this.datapath = new Datapath({
       core: {
         ...defaultCoreOptions([], cryptoRng()),

@@ -3,8 +3,7 @@
 // on a clean stop and on a failed start alike. A Pi reached over SSH must get its addresses,
 // routes and sysctls back whatever happened.
 
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createHostLink, removeHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import {
   addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
@@ -72,7 +71,7 @@ export class HostChanges implements Host {
   private readonly undo: UndoStep[] = [];
 
   /**
-   * `journal`: where the undo steps are kept (the state folder). Found at start, it is what a
+   * `journal`: where the undo steps are kept (beside the control socket, on tmpfs). Found at start, it is what a
    * gateway that never stopped cleanly changed: its steps are taken over, so this run's stop
    * puts back what was there before either run, not what the crashed one left.
    */
@@ -157,7 +156,12 @@ export class HostChanges implements Host {
         this.log.warn({ event: 'restore_failed', step: describeStep(step), error: (e as Error).message });
       }
     }
-    if (this.journal !== undefined) rmSync(this.journal, { force: true });
+    if (this.journal === undefined) return;
+    try {
+      rmSync(this.journal, { force: true });
+    } catch (e) {
+      this.log.warn({ event: 'host_journal_failed', file: this.journal, error: (e as Error).message });
+    }
   }
 
   /** Records how to undo a change before making it: a crash in between leaves a harmless extra step. */
@@ -165,8 +169,8 @@ export class HostChanges implements Host {
     this.undo.push(step);
     if (this.journal === undefined) return;
     try {
-      mkdirSync(dirname(this.journal), { recursive: true });
-      writeAtomically(this.journal, JSON.stringify(this.undo));
+      // No fsync: the journal must outlive the process, not the boot (a reboot undoes it all).
+      writeAtomically(this.journal, JSON.stringify(this.undo), false);
     } catch (e) {
       this.log.warn({ event: 'host_journal_failed', file: this.journal, error: (e as Error).message });
     }

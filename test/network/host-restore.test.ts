@@ -54,12 +54,12 @@ labTest('killed (SIGKILL), restarted and stopped: the host is as it was before t
   t.not(hostState(), before);
   first.proc.kill('SIGKILL');
   await new Promise((r) => first.proc.once('exit', r));
-  t.regex(lab!.sh(lab!.gw, `cat ${lab!.dir}/state/host-changes.json`), /"kind":"sysctl"/, 'the journal outlived the process');
+  t.regex(lab!.sh(lab!.gw, `cat ${lab!.dir}/host-changes.json`), /"kind":"sysctl"/, 'the journal outlived the process');
   const second = await lab!.startGateway(lab!.gatewayConfig('static'));
   t.truthy(second.logs.find((l) => l['event'] === 'host_changes_adopted'));
   await second.stop();
   t.is(hostState(), before);
-  t.is(lab!.sh(lab!.gw, `ls ${lab!.dir}/state`).includes('host-changes.json'), false, 'a clean stop removes the journal');
+  t.is(lab!.sh(lab!.gw, `ls ${lab!.dir}`).includes('host-changes.json'), false, 'a clean stop removes the journal');
 });
 
 labTest('a start that fails half-way (the control socket cannot be created) undoes what it did', async (t) => {
