@@ -255,7 +255,9 @@ imageTest('the real board\'s model (raspi3b): a config error on the FAT partitio
     }
     t.deepEqual([...waiting].sort(), ['0', '1'], 'the WAN LED\'s GPIO blinks while DHCP is awaited');
     pi.startDhcp();
-    await pi.waitFor(/wan_address[^\n]*source=dhcp/, 120_000);
+    // The client's retransmissions are 64 s apart by now (RFC 2131 §4.1): one DISCOVER may come
+    // just before dnsmasq listens, and the next a minute later.
+    await pi.waitFor(/wan_address[^\n]*source=dhcp/, 200_000);
     for (let i = 0; i < 3; i++) t.deepEqual(await wanLed(), { pattern: 'up', level: '1' }, 'WAN up: steady on');
     let from = pi.screen().length;
     pi.type('leds\r');
