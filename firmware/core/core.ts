@@ -81,6 +81,8 @@ export class ForwardingCore {
   private readonly hints = new Int32Array(BATCH_HINTS);
   private readonly batchTuples = new Int32Array(BATCH_HINTS * 4);
   private hint = NO_HINT;
+  /** The time of the frame in hand, for policy that asks about time outside the pipeline's calls. */
+  private lastNow = 0;
   private hintGeneration = -1;
   private readonly masqueradeExplicit: boolean;
   private readonly localUdp: LocalUdpService | undefined;
@@ -90,7 +92,9 @@ export class ForwardingCore {
     for (const o of options.interfaces) this.attachInterface(o);
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
-    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port) || this.hooks.isExpected(proto, port), options.portsPerHost);
+    // Ports that belong to someone already: port forwards, expected connections, open trigger ranges.
+    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port)
+      || this.hooks.isExpected(proto, port) || (this.triggers.active && this.triggers.isOpen(this.lastNow, proto, port)), options.portsPerHost);
     this.triggers = new PortTriggers(options.triggers ?? []);
     this.hooks = new FlowHooks(options.helpers ?? {}, {
       freshPort: (protocol, remote, remotePort, outside) => this.ports.allocate(this.table, protocol, 0, 0, remote, remotePort, outside),
@@ -322,6 +326,7 @@ export class ForwardingCore {
   /** One frame, frame[start, end): for Ethernet links starting at its MAC header, else at the IP header. */
   receive(now: number, index: number, frame: Uint8Array, start = 0, end = frame.length): void {
     const iface = this.interfaces[index]!;
+    this.lastNow = now;
     this.counters.received++;
     this.drops.looking(iface.name, frame, iface.medium === 'ip' ? start : -1, end, now);
     if (!iface.up) return this.counters.drop('linkDown');

@@ -370,3 +370,18 @@ test('an expected connection whose inside tuple a flow already uses is refused, 
   t.is(lab.core.counters.drops.portsExhausted, 1);
   t.is(lab.core.table.checkInvariants(), undefined);
 });
+
+test('an open trigger range is kept from new masqueraded flows', (t) => {
+  const lab = helperLab({}, (o) => {
+    o.portRange = { first: 61000, last: 61015 };
+    o.triggers = [{ protocol: 'udp', firstPort: 7000, lastPort: 7000, openProtocol: 'udp', openFirst: 61000, openLast: 61011, timeout: 60 }];
+  });
+  lab.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport: 5000, dport: 7000 });
+  const ports = new Set<number>();
+  for (let sport = 6000; sport < 6040; sport++) {
+    const out = lab.send(LAN, { proto: 'udp', src: CLIENT, dst: SERVER, sport, dport: 53 }).wan[0];
+    if (out !== undefined) ports.add(natPortOf(out));
+  }
+  t.true(ports.size > 0);
+  t.true([...ports].every((p) => p >= 61012), [...ports].join(' '));
+});
