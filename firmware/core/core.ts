@@ -2,7 +2,7 @@
 // `now` (milliseconds), randomness through the injected rng. Wire errors become counted drops,
 // never exceptions.
 
-import { formatIpv4, inPrefix, isMartianDestination, isMartianSource, isMulticast, networkOf, prefixMask, type Prefix } from './addr.js';
+import { formatIpv4, isMartianDestination, isMartianSource, isMulticast, type Prefix } from './addr.js';
 import { CoreCounters, type DropReason, type FrameCounters } from './counters.js';
 import { CoreInterface } from './interface.js';
 import { buildEchoReply, buildIcmpError, mayAnswerWithError, TokenBucket } from './icmp-errors.js';
@@ -10,7 +10,9 @@ import { fragmentDatagram, Reassembler } from './fragments.js';
 import { RouteTable, type Route } from './routes.js';
 import { ConntrackTable, DIR_ORIGINAL, DIR_REPLY, packPorts } from './conntrack/table.js';
 import { FLOW_DNAT, FLOW_HELPER, FLOW_SNAT, FLOW_UDP_MAPPING, UDP_REPLIED } from './conntrack/flows.js';
-import { FlowHooks, helperFlowOf, type Expectation, type HelperCounters } from './hooks.js';
+import { FlowHooks, helperFlowOf, type HelperCounters } from './hooks.js';
+import { InboundTargets } from './nat/inbound.js';
+import { SourcePolicy } from './sources.js';
 import { FlowClass, nextTcpState, tcpEvent, tcpStateClass, tcpTimeoutTable, TcpState, type FlowTimeouts } from './conntrack/tcp-states.js';
 import { DropLog } from './drop-log.js';
 import { PortAllocator } from './nat/ports.js';
@@ -68,6 +70,7 @@ export class ForwardingCore {
   readonly hooks: FlowHooks;
   /** Port triggering ([[trigger]]): ranges opened to inside hosts by their outbound traffic. */
   readonly triggers: PortTriggers;
+  private readonly inbound: InboundTargets;
   private readonly routes = new RouteTable();
   private readonly ports: PortAllocator;
   private readonly portForwards: PortForwardTable;
@@ -77,14 +80,13 @@ export class ForwardingCore {
   private udpTimeout = 0;
   private udpUnrepliedTimeout = 0;
   private icmpTimeout = 0;
-  private masqueradeNetworks: Prefix[];
+  private readonly sources: SourcePolicy;
   private readonly hints = new Int32Array(BATCH_HINTS);
   private readonly batchTuples = new Int32Array(BATCH_HINTS * 4);
   private hint = NO_HINT;
   /** The time of the frame in hand, for policy that asks about time outside the pipeline's calls. */
   private lastNow = 0;
   private hintGeneration = -1;
-  private readonly masqueradeExplicit: boolean;
   private readonly localUdp: LocalUdpService | undefined;
 
   constructor(private readonly options: CoreOptions) {
@@ -92,21 +94,19 @@ export class ForwardingCore {
     for (const o of options.interfaces) this.attachInterface(o);
     this.table = new ConntrackTable(options.maxFlows, options.rng());
     this.portForwards = new PortForwardTable(options.portForwards);
-    // Ports that belong to someone already: port forwards, expected connections, open trigger ranges.
-    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.portForwards.isForwarded(proto, port)
-      || this.hooks.isExpected(proto, port) || (this.triggers.active && this.triggers.isOpen(this.lastNow, proto, port)), options.portsPerHost);
+    this.ports = new PortAllocator(options.portRange, options.rng, (proto, port) => this.inbound.isTaken(this.lastNow, proto, port), options.portsPerHost);
     this.triggers = new PortTriggers(options.triggers ?? []);
     this.hooks = new FlowHooks(options.helpers ?? {}, {
       freshPort: (protocol, remote, remotePort, outside) => this.ports.allocate(this.table, protocol, 0, 0, remote, remotePort, outside),
     });
+    this.inbound = new InboundTargets(this.portForwards, this.triggers, this.hooks);
     this.table.onRemove = (id) => this.releaseFlow(id);
     this.counters.onDrop = (reason) => this.drops.note(reason);
     this.reassembler = new Reassembler(options.reassembly, (reason) => this.counters.discard(reason));
     this.icmpLimiter = new TokenBucket(options.icmpErrorsPerSecond, options.icmpErrorBurst);
     this.setTimeouts(options.timeouts);
-    this.masqueradeExplicit = options.masqueradeNetworks !== undefined;
     this.localUdp = options.localUdp;
-    this.masqueradeNetworks = options.masqueradeNetworks ?? [];
+    this.sources = new SourcePolicy(options.masqueradeNetworks, this.routes);
     this.rebuildRoutes();
   }
 
@@ -389,7 +389,7 @@ export class ForwardingCore {
     const src = ipv4Source(b, ipOff);
     const dst = ipv4Destination(b, ipOff);
     if (isMartianSource(src) || src === 0xffffffff) return this.counters.drop('martianSource');
-    if (iface.role === 'outside' ? this.isSpoofedSource(src) : !this.isSourceOf(iface, src)) return this.counters.drop('spoofedSource');
+    if (!this.sources.accepts(iface, src)) return this.counters.drop('spoofedSource');
     if (isMulticast(dst) || dst === 0xffffffff || (iface.broadcast !== 0 && dst === iface.broadcast)) {
       this.counters.translations.toHost++;
       return;
@@ -550,7 +550,7 @@ export class ForwardingCore {
     }
     const out = this.interfaces[route.iface]!;
     if (out.role !== 'outside') return this.routeInside(now, iface, out, route, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
-    if (!this.isMasqueraded(src)) return this.counters.drop('notMasqueraded');
+    if (!this.sources.isMasqueraded(src)) return this.counters.drop('notMasqueraded');
     if (out.address === 0) return this.counters.drop('noAddress');
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
     if (!this.mayForward(now, iface, out, b, ipOff, ipEnd)) return;
@@ -580,15 +580,9 @@ export class ForwardingCore {
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
-  /** Unsolicited traffic to our outside address: a port forward, a ping, or nothing. */
+  /** Unsolicited traffic to our outside address: an expected connection, a port forward, a ping, or nothing. */
   private inboundToOutsideAddress(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
-    const expected = protocol === IPPROTO_ICMP ? undefined : this.hooks.admit(now, protocol, src, ports >>> 16, dst, ports & 0xffff);
-    if (expected !== undefined) return this.expectedInbound(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, expected);
-    let target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, ports & 0xffff);
-    if (target === undefined && this.triggers.active && protocol !== IPPROTO_ICMP) {
-      const inside = this.triggers.inbound(now, protocol, ports & 0xffff);
-      if (inside !== undefined) target = { address: inside, port: ports & 0xffff };
-    }
+    const target = protocol === IPPROTO_ICMP ? undefined : this.inbound.lookup(now, protocol, src, ports >>> 16, dst, ports & 0xffff);
     if (target === undefined) return this.localInput(now, b, ipOff, l4, ipEnd, protocol);
     if (protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
     const route = this.pathTo(now, iface, target.address, b, ipOff, ipEnd);
@@ -597,20 +591,8 @@ export class ForwardingCore {
     if (!this.table.isTupleFree(target.address, src, replyPorts, protocol)) return this.counters.drop('portsExhausted');
     const id = this.createFlow(now, protocol, src, dst, ports, target.address, src, replyPorts, FLOW_DNAT);
     if (id < 0) return;
-    this.counters.translations.newPortForwardFlows++;
-    this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
-  }
-
-  /** A connection a helper expected (FTP's active data, DCC): let in to its inside host, like a port forward. */
-  private expectedInbound(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, e: Expectation): void {
-    if (e.protocol === IPPROTO_TCP && !isInitialSyn(b, l4)) return this.counters.drop('tcpNotSyn');
-    const route = this.pathTo(now, iface, e.inside, b, ipOff, ipEnd);
-    if (route === undefined) return;
-    const replyPorts = packPorts(e.insidePort, ports >>> 16);
-    if (!this.table.isTupleFree(e.inside, src, replyPorts, e.protocol)) return this.counters.drop('portsExhausted');
-    const id = this.createFlow(now, e.protocol, src, dst, ports, e.inside, src, replyPorts, FLOW_DNAT);
-    if (id < 0) return;
-    this.counters.translations.newExpectedFlows++;
+    if (target.expected) this.counters.translations.newExpectedFlows++;
+    else this.counters.translations.newPortForwardFlows++;
     this.sendTranslated(now, iface, route, b, ipOff, l4, ipEnd, id * 2);
   }
 
@@ -765,42 +747,7 @@ export class ForwardingCore {
     const wan = this.interfaces.find((i) => !i.detached && i.role === 'outside' && (i.address !== 0 || i.medium === 'ip'));
     if (wan !== undefined) routes.push({ prefix: { address: 0, length: 0 }, iface: wan.index, gateway: wan.medium === 'ethernet' ? wan.gateway : 0 });
     this.routes.set(routes);
-    if (!this.masqueradeExplicit) {
-      this.masqueradeNetworks = this.interfaces.filter((i) => i.role === 'inside' && i.prefix !== undefined).map((i) => i.prefix!);
-      for (const i of this.interfaces) if (i.role === 'inside' && i.peer !== 0) this.masqueradeNetworks.push({ address: i.peer, length: 32 });
-    }
-    this.rebuildSpoofedSources();
-  }
-
-  private isMasqueraded(src: number): boolean {
-    for (const p of this.masqueradeNetworks) if (inPrefix(src, p)) return true;
-    return false;
-  }
-
-  /** Sources the outside may never show: inside networks and our own addresses (network, mask pairs). */
-  private spoofedSources = new Uint32Array(0);
-
-  private rebuildSpoofedSources(): void {
-    const nets: Prefix[] = [...this.masqueradeNetworks];
-    for (const i of this.interfaces) {
-      if (i.role === 'inside' && i.prefix !== undefined) nets.push(i.prefix);
-      if (i.address !== 0) nets.push({ address: i.address, length: 32 });
-    }
-    this.spoofedSources = new Uint32Array(nets.flatMap((p) => [networkOf(p), prefixMask(p.length)]));
-  }
-
-  private isSpoofedSource(ip: number): boolean {
-    const s = this.spoofedSources;
-    for (let i = 0; i < s.length; i += 2) if (((ip & s[i + 1]!) >>> 0) === s[i]) return true;
-    return false;
-  }
-
-  /**
-   * Strict reverse-path check for inside interfaces (RFC 3704 §2.2): a source is accepted only
-   * where the route back to it leads, and never as one of our own addresses on that link.
-   */
-  private isSourceOf(iface: CoreInterface, src: number): boolean {
-    return this.routes.lookup(src)?.iface === iface.index && src !== iface.address && src !== iface.broadcast;
+    this.sources.rebuild(this.interfaces);
   }
 
   private outsideInterfaceWithAddress(ip: number): CoreInterface | undefined {

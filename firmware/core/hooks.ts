@@ -12,8 +12,8 @@
 
 import { formatIpv4 } from './addr.js';
 import type { ConntrackTable } from './conntrack/table.js';
-import { checksum, pseudoHeaderSum } from './wire/checksum.js';
-import { IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLength, Ipv4Packet } from './wire/ipv4.js';
+import { fillTransportChecksum } from './wire/checksum.js';
+import { IPPROTO_TCP, IPPROTO_UDP, Ipv4Packet } from './wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment } from './wire/tcp.js';
 import { readU16, readU32, writeU16, writeU32 } from './wire/bytes.js';
 import type { ExpectationRequest, Helper, HelperContext, HelperFlow } from './helpers/helper.js';
@@ -264,24 +264,17 @@ export class FlowHooks {
         adjust.before = adjust.after;
         adjust.after = (adjust.after + delta) | 0;
       }
-      const bytes = fromLatin1(out.text);
-      const total = payloadAt - ipOff + bytes.length;
-      const nb = new Uint8Array(ipOff + total);
-      nb.set(b.subarray(0, payloadAt));
-      nb.set(bytes, payloadAt);
-      const ip = new Ipv4Packet(nb, ipOff);
-      ip.totalLength = total;
-      ip.fillChecksum();
-      const t = new TcpSegment(nb, l4);
-      t.sequence = (seq + offset) >>> 0;
-      fillTcpChecksum(nb, ipOff, l4, ipOff + total);
-      return { b: nb, ipEnd: ipOff + total };
+      const r = replacePayload(b, ipOff, payloadAt, fromLatin1(out.text));
+      new TcpSegment(r.b, l4).sequence = (seq + offset) >>> 0;
+      fillTransportChecksum(r.b, ipOff, l4, r.ipEnd, IPPROTO_TCP);
+      return r;
     }
     if (offset !== 0 || seq !== tcp.sequence) {
       tcp.sequence = (seq + offset) >>> 0;
       changed = true;
     }
-    if (changed) fillTcpChecksum(b, ipOff, l4, ipEnd);
+    // The whole checksum again: helper flows are control connections, few and small segments.
+    if (changed) fillTransportChecksum(b, ipOff, l4, ipEnd, IPPROTO_TCP);
     return { b, ipEnd };
   }
 
@@ -446,28 +439,21 @@ function fromLatin1(s: string): Uint8Array {
   return out;
 }
 
-/** The whole TCP checksum again (helper flows are control connections: few, small segments). */
-function fillTcpChecksum(b: Uint8Array, ipOff: number, l4: number, ipEnd: number): void {
-  writeU16(b, l4 + 16, 0);
-  const sum = checksum(b, l4, ipEnd, pseudoHeaderSum(readU32(b, ipOff + 12), readU32(b, ipOff + 16), IPPROTO_TCP, ipEnd - l4));
-  writeU16(b, l4 + 16, sum);
+/** The datagram's headers up to `payloadAt` with a new payload, in a new buffer: IP length and checksum made again. */
+function replacePayload(b: Uint8Array, ipOff: number, payloadAt: number, payload: Uint8Array): { b: Uint8Array; ipEnd: number } {
+  const nb = new Uint8Array(payloadAt + payload.length);
+  nb.set(b.subarray(0, payloadAt));
+  nb.set(payload, payloadAt);
+  const ip = new Ipv4Packet(nb, ipOff);
+  ip.totalLength = nb.length - ipOff;
+  ip.fillChecksum();
+  return { b: nb, ipEnd: nb.length };
 }
 
-/** A UDP datagram with a new payload: lengths and checksums made again. */
+/** A UDP datagram with a new payload: its length, and its checksum when it had one. */
 function rebuildUdp(b: Uint8Array, ipOff: number, l4: number, payload: Uint8Array): { b: Uint8Array; ipEnd: number } {
-  const ihl = ipv4HeaderLength(b, ipOff);
-  const total = ihl + 8 + payload.length;
-  const nb = new Uint8Array(ipOff + total);
-  nb.set(b.subarray(0, l4 + 8));
-  nb.set(payload, l4 + 8);
-  const ip = new Ipv4Packet(nb, ipOff);
-  ip.totalLength = total;
-  ip.fillChecksum();
-  writeU16(nb, l4 + 4, 8 + payload.length);
-  if (readU16(b, l4 + 6) !== 0) {
-    writeU16(nb, l4 + 6, 0);
-    const sum = checksum(nb, l4, ipOff + total, pseudoHeaderSum(readU32(nb, ipOff + 12), readU32(nb, ipOff + 16), IPPROTO_UDP, 8 + payload.length));
-    writeU16(nb, l4 + 6, sum === 0 ? 0xffff : sum);
-  }
-  return { b: nb, ipEnd: ipOff + total };
+  const r = replacePayload(b, ipOff, l4 + 8, payload);
+  writeU16(r.b, l4 + 4, 8 + payload.length);
+  if (readU16(b, l4 + 6) !== 0) fillTransportChecksum(r.b, ipOff, l4, r.ipEnd, IPPROTO_UDP);
+  return r;
 }

@@ -1,6 +1,6 @@
 // The Internet checksum: RFC 1071 sums, the TCP/UDP pseudo-header, and RFC 1624 incremental updates.
 
-import { readU16, writeU16 } from './bytes.js';
+import { readU16, readU32, writeU16 } from './bytes.js';
 
 /** One's-complement sum of bytes [start, end), folded to 16 bits, not inverted. */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
@@ -26,6 +26,17 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
   let sum = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
+}
+
+/**
+ * Computes a TCP or UDP checksum afresh over b[l4, end) with the IPv4 pseudo-header of the
+ * datagram at ipOff, and writes it in place (UDP's computed zero as all ones, RFC 768).
+ */
+export function fillTransportChecksum(b: Uint8Array, ipOff: number, l4: number, end: number, protocol: number): void {
+  const at = l4 + (protocol === 6 ? 16 : 6);
+  writeU16(b, at, 0);
+  const sum = checksum(b, l4, end, pseudoHeaderSum(readU32(b, ipOff + 12), readU32(b, ipOff + 16), protocol, end - l4));
+  writeU16(b, at, sum === 0 && protocol === 17 ? 0xffff : sum);
 }
 
 /** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one 16-bit field changing from m to m'. */
