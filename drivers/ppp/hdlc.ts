@@ -142,7 +142,8 @@ export class HdlcDecoder {
   /** What each received byte is: data, flag, escape, or a mapped control character to drop. */
   private classes = new Uint8Array(256);
 
-  constructor(maxInfo: number, private readonly onFrame: FrameHandler) {
+  /** `onLost`: a frame was damaged or cut short (bad FCS, abort, too long), for VJ's TOSS (RFC 1144 §4.2). */
+  constructor(maxInfo: number, private readonly onFrame: FrameHandler, private readonly onLost?: () => void) {
     this.buf = new Uint8Array(HdlcDecoder.bufferFor(maxInfo));
     this.setAccm(DEFAULT_ACCM);
   }
@@ -187,9 +188,11 @@ export class HdlcDecoder {
         } else if (k === IS_FLAG) {
           if (escaped) {
             this.counters.aborts++;
+            this.onLost?.();
             escaped = false;
           } else if (this.overflow) {
             this.counters.tooLong++;
+            this.onLost?.();
           } else if (len > 0) {
             this.len = len;
             this.endFrame(fcs);
@@ -226,6 +229,7 @@ export class HdlcDecoder {
     }
     if (fcs !== FCS_GOOD) {
       this.counters.badFcs++;
+      this.onLost?.();
       return;
     }
     const end = len - 2;

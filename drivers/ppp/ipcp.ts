@@ -1,12 +1,14 @@
 // IPCP (RFC 1332) with the DNS server options of RFC 1877: our address and name servers come
-// from the peer's Naks; as a server we hand the peer its address. VJ header compression and
-// the old IP-Addresses option are refused with Configure-Reject.
+// from the peer's Naks; as a server we hand the peer its address. Van Jacobson compression
+// (§3.2) is offered and accepted in each direction on its own; the old IP-Addresses option is
+// refused with Configure-Reject.
 
-import { emitOptions, parseOptions, readU32, u32 } from './control.js';
+import { emitOptions, parseOptions, readU16, readU32, u16, u32 } from './control.js';
 import { Code, Fsm, verdictOf, type FsmConfig, type FsmEvents, type FsmProtocol, type RequestVerdict } from './fsm.js';
+import { MAX_SLOTS, PROTO_VJ_COMPRESSED } from './vj.js';
 
-// Also known, and rejected: 1 IP-Addresses (deprecated, RFC 1332 §3.1) and 2 IP-Compression-
-// Protocol (Van Jacobson, §3.2: not implemented).
+// Also known, and rejected: 1 IP-Addresses (deprecated, RFC 1332 §3.1).
+const OPT_COMPRESSION = 2;
 const OPT_IP_ADDRESS = 3;
 const OPT_PRIMARY_DNS = 129;
 const OPT_SECONDARY_DNS = 131;
@@ -20,12 +22,29 @@ export interface IpcpConfig {
   requestDns: boolean;
   /** Name servers we hand a peer that asks (a dial-in server). */
   dnsForPeer: readonly number[];
+  /** Van Jacobson compression: connection slots we offer to decompress, and accept to compress for; 0: refused. */
+  vjSlots?: number;
+}
+
+/** VJ compression agreed for one direction: how many slots, and whether the slot id may be omitted. */
+export interface VjAgreement {
+  slots: number;
+  omitSlotId: boolean;
 }
 
 export interface IpcpAgreement {
   localAddress: number;
   peerAddress: number;
   dns: number[];
+  /** The peer may send us VJ-compressed packets (our request, acked). */
+  vjReceive?: VjAgreement;
+  /** We may send the peer VJ-compressed packets (its request, acked by us). */
+  vjSend?: VjAgreement;
+}
+
+/** Option 2's value for VJ: protocol, Max-Slot-Id, Comp-Slot-Id (RFC 1332 §3.2). */
+function vjOption(v: VjAgreement): Uint8Array {
+  return Uint8Array.of(...u16(PROTO_VJ_COMPRESSED), v.slots - 1, v.omitSlotId ? 1 : 0);
 }
 
 export interface IpcpEvents extends FsmEvents {
@@ -42,15 +61,24 @@ export class Ipcp implements FsmProtocol {
   private dns: number[] = [0, 0];
   private want = { dns1: true, dns2: true };
   private peer = 0;
+  private vjReceive: VjAgreement | undefined;
+  private vjSend: VjAgreement | undefined;
 
   constructor(private readonly config: IpcpConfig, private readonly events: IpcpEvents, fsmConfig?: FsmConfig) {
     this.fsm = new Fsm(this, events, fsmConfig);
     this.local = config.localAddress;
     this.want.dns1 = this.want.dns2 = config.requestDns;
+    this.vjReceive = this.offeredVj();
+  }
+
+  private offeredVj(): VjAgreement | undefined {
+    const slots = Math.min(MAX_SLOTS, this.config.vjSlots ?? 0);
+    return slots > 0 ? { slots, omitSlotId: true } : undefined;
   }
 
   requestOptions(): Uint8Array {
     const o = [{ type: OPT_IP_ADDRESS, value: u32(this.local) }];
+    if (this.vjReceive !== undefined) o.push({ type: OPT_COMPRESSION, value: vjOption(this.vjReceive) });
     if (this.want.dns1) o.push({ type: OPT_PRIMARY_DNS, value: u32(this.dns[0]!) });
     if (this.want.dns2) o.push({ type: OPT_SECONDARY_DNS, value: u32(this.dns[1]!) });
     return emitOptions(o);
@@ -62,6 +90,7 @@ export class Ipcp implements FsmProtocol {
     const reject: { type: number; value: Uint8Array }[] = [];
     const nak: { type: number; value: Uint8Array }[] = [];
     let peer = this.peer;
+    let vjSend: VjAgreement | undefined;
     for (const { type, value } of list) {
       if (type === OPT_IP_ADDRESS && value.length === 4) {
         const a = readU32(value);
@@ -72,13 +101,19 @@ export class Ipcp implements FsmProtocol {
         const want = this.config.dnsForPeer[type === OPT_PRIMARY_DNS ? 0 : 1];
         if (want === undefined) reject.push({ type, value });
         else if (readU32(value) !== want) nak.push({ type, value: u32(want) });
+      } else if (type === OPT_COMPRESSION && value.length === 4 && readU16(value) === PROTO_VJ_COMPRESSED && (this.config.vjSlots ?? 0) > 0) {
+        // Any slot count the peer can keep is fine: we compress into at most that many.
+        vjSend = { slots: Math.min(value[2]! + 1, MAX_SLOTS), omitSlotId: value[3] === 1 };
       } else {
-        // VJ compression, IP-Addresses, malformed options and anything unknown.
+        // Other compression protocols, RFC 1172's short VJ form, IP-Addresses, malformed options, anything unknown.
         reject.push({ type, value });
       }
     }
     const verdict = verdictOf(reject, nak);
-    if (verdict.code === Code.ConfigureAck) this.peer = peer;
+    if (verdict.code === Code.ConfigureAck) {
+      this.peer = peer;
+      this.vjSend = vjSend;
+    }
     return verdict;
   }
 
@@ -91,18 +126,26 @@ export class Ipcp implements FsmProtocol {
       else if (type === OPT_PRIMARY_DNS) this.dns[0] = readU32(value);
       else if (type === OPT_SECONDARY_DNS) this.dns[1] = readU32(value);
     }
+    // A Nak of our VJ offer names what the peer will do instead: fewer slots is fine, another protocol is not.
+    for (const { type, value } of parseOptions(options) ?? []) {
+      if (type !== OPT_COMPRESSION || this.vjReceive === undefined) continue;
+      if (value.length === 4 && readU16(value) === PROTO_VJ_COMPRESSED) this.vjReceive = { slots: Math.min(value[2]! + 1, this.vjReceive.slots), omitSlotId: value[3] === 1 };
+      else this.vjReceive = undefined;
+    }
   }
 
   rejected(options: Uint8Array): void {
     for (const { type } of parseOptions(options) ?? []) {
       if (type === OPT_PRIMARY_DNS) this.want.dns1 = false;
       else if (type === OPT_SECONDARY_DNS) this.want.dns2 = false;
+      else if (type === OPT_COMPRESSION) this.vjReceive = undefined;
       else if (type === OPT_IP_ADDRESS) this.events.note('ipcp_address_rejected', {});
     }
   }
 
   up(): void {
-    this.events.up({ localAddress: this.local, peerAddress: this.peer, dns: this.dns.filter((d) => d !== 0) });
+    const vj = { ...(this.vjReceive !== undefined ? { vjReceive: this.vjReceive } : {}), ...(this.vjSend !== undefined ? { vjSend: this.vjSend } : {}) };
+    this.events.up({ localAddress: this.local, peerAddress: this.peer, dns: this.dns.filter((d) => d !== 0), ...vj });
   }
 
   down(): void {
@@ -121,5 +164,7 @@ export class Ipcp implements FsmProtocol {
     this.dns = [0, 0];
     this.want.dns1 = this.want.dns2 = this.config.requestDns;
     this.peer = 0;
+    this.vjReceive = this.offeredVj();
+    this.vjSend = undefined;
   }
 }

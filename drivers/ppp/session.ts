@@ -10,6 +10,7 @@ import { State, type FsmEvents } from './fsm.js';
 import { HdlcDecoder, HdlcEncoder, PROTO_LCP, type HdlcCounters } from './hdlc.js';
 import { Ipcp, type IpcpAgreement, type IpcpConfig } from './ipcp.js';
 import { Lcp, PROTO_CHAP, PROTO_PAP, type AuthProtocol, type LcpAgreement } from './lcp.js';
+import { PROTO_VJ_COMPRESSED, PROTO_VJ_UNCOMPRESSED, VjCompressor, vjCounters, VjDecompressor, type VjCounters } from './vj.js';
 
 export const PROTO_IP = 0x0021;
 export const PROTO_IPCP = 0x8021;
@@ -28,7 +29,8 @@ export interface PppSessionConfig {
   ipcp?: IpcpConfig;
 }
 
-const DIAL_UP_IPCP: IpcpConfig = { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [] };
+/** What pppd offers by default: everything from the peer, and VJ compression with 16 slots. */
+const DIAL_UP_IPCP: IpcpConfig = { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [], vjSlots: 16 };
 
 export interface PppSessionEvents {
   /** IPCP opened: the address and name servers the peer gave us. */
@@ -54,6 +56,16 @@ export interface PppSessionCounters extends HdlcCounters {
   protocolRejects: number;
   /** Frames before LCP opened that were not LCP (RFC 1661 §5: silently discarded). */
   discardedBeforeOpen: number;
+  /** Van Jacobson compression, both directions (RFC 1144). */
+  vj: VjCounters;
+}
+
+/** The counters as one flat record for status lines: the VJ ones prefixed ("vjCompressedIn"). */
+export function flatCounters(c: PppSessionCounters): Record<string, number> {
+  const { vj, ...rest } = c;
+  const out: Record<string, number> = { ...rest };
+  for (const [k, v] of Object.entries(vj)) out[`vj${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+  return out;
 }
 
 export type PppPhase = 'dead' | 'establish' | 'authenticate' | 'network' | 'terminate';
@@ -71,6 +83,8 @@ export class PppSession {
   private outLength = 0;
   private now = 0;
   private endReason: string | undefined;
+  private vjOut: VjCompressor | undefined;
+  private vjIn: VjDecompressor | undefined;
   private ended = false;
   ip: IpcpAgreement | undefined;
   agreement: LcpAgreement | undefined;
@@ -117,19 +131,23 @@ export class PppSession {
         ...fsmEvents(PROTO_IPCP),
         up: (a) => {
           this.ip = a;
+          // Fresh connection state each time IPCP opens (RFC 1144 needs both ends to start empty).
+          this.vjOut = a.vjSend !== undefined ? new VjCompressor(a.vjSend.slots, a.vjSend.omitSlotId, this.counters.vj) : undefined;
+          this.vjIn = a.vjReceive !== undefined ? new VjDecompressor(a.vjReceive.slots, this.counters.vj) : undefined;
           events.ipUp(a);
         },
         down: () => {
           if (this.ip === undefined) return;
           this.ip = undefined;
+          this.vjOut = this.vjIn = undefined;
           events.ipDown();
         },
         // IPCP gave up (Max-Configure, Max-Failure): without IP the link is useless.
         finished: () => this.close(this.now, 'IPCP could not be negotiated'),
       },
     );
-    this.decoder = new HdlcDecoder(config.mru, (protocol, b, start, end) => this.frame(protocol, b, start, end));
-    this.counters = Object.assign(this.decoder.counters, { ipIn: 0, ipOut: 0, ipDroppedNotOpen: 0, protocolRejects: 0, discardedBeforeOpen: 0 });
+    this.decoder = new HdlcDecoder(config.mru, (protocol, b, start, end) => this.frame(protocol, b, start, end), () => this.vjIn?.toss());
+    this.counters = Object.assign(this.decoder.counters, { ipIn: 0, ipOut: 0, ipDroppedNotOpen: 0, protocolRejects: 0, discardedBeforeOpen: 0, vj: vjCounters() });
   }
 
   get phase(): PppPhase {
@@ -169,7 +187,12 @@ export class PppSession {
       return false;
     }
     this.counters.ipOut++;
-    this.sendFrame(PROTO_IP, b, start, end);
+    if (this.vjOut === undefined) {
+      this.sendFrame(PROTO_IP, b, start, end);
+      return true;
+    }
+    const { type, bytes } = this.vjOut.compress(b, start, end);
+    this.sendFrame(type === 'compressed' ? PROTO_VJ_COMPRESSED : type === 'uncompressed' ? PROTO_VJ_UNCOMPRESSED : PROTO_IP, bytes, 0, bytes.length);
     return true;
   }
 
@@ -268,6 +291,8 @@ export class PppSession {
       { number: PROTO_CHAP, name: 'CHAP', phases: ['authenticate', 'network'], input: auth('chap') },
       { number: PROTO_IPCP, name: 'IPCP', phases: ['network'], input: (b, s, e) => this.ipcp.fsm.receive(this.now, b, s, e) },
       { number: PROTO_IP, name: 'IP', phases: ['network'], input: (b, s, e) => this.ipInput(b, s, e) },
+      { number: PROTO_VJ_COMPRESSED, name: 'VJ compressed', phases: ['network'], input: (b, s, e) => this.vjInput(PROTO_VJ_COMPRESSED, b, s, e) },
+      { number: PROTO_VJ_UNCOMPRESSED, name: 'VJ uncompressed', phases: ['network'], input: (b, s, e) => this.vjInput(PROTO_VJ_UNCOMPRESSED, b, s, e) },
     ];
     return new Map(table.map((p) => [p.number, p]));
   }
@@ -298,6 +323,18 @@ export class PppSession {
     }
     this.counters.ipIn++;
     this.events.datagram(b, start, end);
+  }
+
+  /** A VJ frame, restored (or not: tossed, malformed, or VJ was never agreed, which is a Protocol-Reject). */
+  private vjInput(protocol: number, b: Uint8Array, start: number, end: number): void {
+    const vj = this.vjIn;
+    if (vj === undefined) {
+      this.counters.protocolRejects++;
+      this.lcp.rejectProtocol(protocol, b.subarray(start, end));
+      return;
+    }
+    const datagram = protocol === PROTO_VJ_COMPRESSED ? vj.compressed(b, start, end) : vj.uncompressed(b, start, end);
+    if (datagram !== undefined) this.ipInput(datagram, 0, datagram.length);
   }
 
   private sendFrame(protocol: number, info: Uint8Array, start: number, end: number): void {

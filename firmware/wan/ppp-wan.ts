@@ -12,7 +12,7 @@ import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
 import { probeModem, serialCandidates } from '../../drivers/modem/probe.js';
 import type { IpcpAgreement } from '../../drivers/ppp/ipcp.js';
 import { PppLine, type CallEnd } from '../../drivers/ppp/line.js';
-import type { PppPhase, PppSessionCounters } from '../../drivers/ppp/session.js';
+import { flatCounters, type PppPhase, type PppSessionCounters } from '../../drivers/ppp/session.js';
 import type { Timer } from '../clock.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { formatIpv4, formatPrefix, type Prefix } from '../core/addr.js';
@@ -169,7 +169,7 @@ export class PppWan implements Part<PppWanStatus> {
   /** The link's counters: the call's session (or the last call's), and drops. */
   stats(): Record<string, number> {
     const c = this.line?.counters ?? this.lastCounters;
-    return { ...(c ?? {}), txQueueFull: this.link.txQueueFull + (this.line?.txQueueFull ?? 0), notUp: this.link.notUp, connects: this.connects, failures: this.failures };
+    return { ...(c !== undefined ? flatCounters(c) : {}), txQueueFull: this.link.txQueueFull + (this.line?.txQueueFull ?? 0), notUp: this.link.notUp, connects: this.connects, failures: this.failures };
   }
 
   /** Datagrams from the core for the ISP. */

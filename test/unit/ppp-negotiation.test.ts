@@ -22,7 +22,7 @@ interface End {
 }
 
 /** Two ends joined by queues: packets are delivered by pump(), so the order is deterministic. */
-function pair(clientAuth: AuthProtocol | undefined, serverAuth: AuthProtocol | undefined, password = 's3cret') {
+function pair(clientAuth: AuthProtocol | undefined, serverAuth: AuthProtocol | undefined, password = 's3cret', vj: { client?: number; server?: number } = {}) {
   const queue: { to: 'client' | 'server'; proto: string; p: Uint8Array }[] = [];
   const make = (side: 'client' | 'server', seed: number): End => {
     const other = side === 'client' ? 'server' : 'client';
@@ -59,8 +59,8 @@ function pair(clientAuth: AuthProtocol | undefined, serverAuth: AuthProtocol | u
     );
     end.ipcp = new Ipcp(
       side === 'client'
-        ? { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [] }
-        : { localAddress: parseIpv4('10.64.0.1'), peerAddress: parseIpv4('10.64.0.2'), requestDns: false, dnsForPeer: [parseIpv4('10.64.0.53'), parseIpv4('10.64.0.54')] },
+        ? { localAddress: 0, peerAddress: 0, requestDns: true, dnsForPeer: [], vjSlots: vj.client ?? 0 }
+        : { localAddress: parseIpv4('10.64.0.1'), peerAddress: parseIpv4('10.64.0.2'), requestDns: false, dnsForPeer: [parseIpv4('10.64.0.53'), parseIpv4('10.64.0.54')], vjSlots: vj.server ?? 0 },
       { ...fsmEvents('ipcp'), up: (a) => (end.ipcpUp = a), down: () => (end.ipcpUp = undefined), finished: () => {} },
     );
     return end;
@@ -167,7 +167,7 @@ test('an unknown LCP code gets Code-Reject; garbage packets are counted, not fat
   t.is(server.lcp.fsm.state, State.Opened);
 });
 
-test('IPCP rejects VJ compression and keeps negotiating', (t) => {
+test('IPCP without VJ configured rejects the option and keeps negotiating', (t) => {
   const { client, connect, queue } = pair(undefined, undefined);
   connect();
   const vj = Uint8Array.of(2, 6, 0x00, 0x2d, 15, 1, 3, 6, 10, 64, 0, 1);
@@ -175,4 +175,26 @@ test('IPCP rejects VJ compression and keeps negotiating', (t) => {
   const reply = queue.pop()!.p;
   t.is(reply[0], Code.ConfigureReject);
   t.deepEqual([...reply.subarray(4)], [2, 6, 0x00, 0x2d, 15, 1]);
+});
+
+test('IPCP and VJ compression (RFC 1332 §3.2): agreed in each direction on its own, with the peer\'s slot count', (t) => {
+  const both = pair(undefined, undefined, 's3cret', { client: 16, server: 8 });
+  both.connect();
+  t.deepEqual(both.client.ipcpUp?.vjReceive, { slots: 16, omitSlotId: true });
+  t.deepEqual(both.client.ipcpUp?.vjSend, { slots: 8, omitSlotId: true }, 'the server keeps 8 slots: we compress into 8');
+  t.deepEqual(both.server.ipcpUp?.vjSend, { slots: 16, omitSlotId: true });
+  // A peer that does not do VJ rejects the offer: IPCP still opens, without it.
+  const one = pair(undefined, undefined, 's3cret', { client: 16 });
+  one.connect();
+  t.truthy(one.client.ipcpUp);
+  t.is(one.client.ipcpUp?.vjReceive, undefined);
+  t.is(one.client.ipcpUp?.vjSend, undefined);
+  // Another compression protocol (IPHC 0x0061) or RFC 1172's short form is rejected.
+  for (const option of [[2, 6, 0x00, 0x61, 15, 1], [2, 4, 0x00, 0x37]]) {
+    const bytes = Uint8Array.of(...option, 3, 6, 10, 64, 0, 1);
+    both.client.ipcp.fsm.receive(0, packet(Code.ConfigureRequest, 78, bytes), 0, bytes.length + 4);
+    const reply = both.queue.pop()!.p;
+    t.is(reply[0], Code.ConfigureReject);
+    t.deepEqual([...reply.subarray(4)], option);
+  }
 });

@@ -9,7 +9,8 @@ import { formatIpv4, parseIpv4 } from '../../firmware/core/addr.js';
 import { xorshiftRng } from '../../firmware/core/nat/ports.js';
 import type { AuthProtocol } from '../../drivers/ppp/lcp.js';
 import { HdlcDecoder, HdlcEncoder, PROTO_LCP } from '../../drivers/ppp/hdlc.js';
-import { PppSession, type PppPhase, type PppSessionConfig } from '../../drivers/ppp/session.js';
+import { flatCounters, PppSession, type PppPhase, type PppSessionConfig } from '../../drivers/ppp/session.js';
+import { ipPacket } from '../lib/packets.js';
 
 const ECHO_MS = 1000;
 const FAILURES = 3;
@@ -43,7 +44,7 @@ function end(seed: number, config: Partial<PppSessionConfig>): End {
 }
 
 /** A dial-up client (gateway/password) and a dial-in server handing out 10.64.0.2. */
-function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthenticatesServer?: boolean; serverPassword?: string } = {}) {
+function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthenticatesServer?: boolean; serverPassword?: string; serverVj?: number } = {}) {
   const client = end(1, {
     user: 'gateway',
     password: opts.password ?? 's3cret',
@@ -53,7 +54,7 @@ function call(opts: { password?: string; serverAuth?: AuthProtocol; clientAuthen
     user: opts.clientAuthenticatesServer ? 'isp' : '',
     password: opts.clientAuthenticatesServer ? (opts.serverPassword ?? 'isp-secret') : '',
     ...(opts.serverAuth ? { authenticateCaller: { protocol: opts.serverAuth, name: 'isp', secrets: lookup } } : {}),
-    ipcp: { localAddress: parseIpv4('10.64.0.1'), peerAddress: parseIpv4('10.64.0.2'), requestDns: false, dnsForPeer: [parseIpv4('10.64.0.53'), parseIpv4('10.64.0.54')] },
+    ipcp: { localAddress: parseIpv4('10.64.0.1'), peerAddress: parseIpv4('10.64.0.2'), requestDns: false, dnsForPeer: [parseIpv4('10.64.0.53'), parseIpv4('10.64.0.54')], vjSlots: opts.serverVj ?? 0 },
   });
   const line = { now: 0, cut: false };
   /** Delivers what each side wrote until both are quiet, recording the client's phases. */
@@ -233,4 +234,42 @@ test('lineDown(): the carrier is gone, so no Terminate exchange; IP down, then e
   c.client.session.lineDown(c.line.now, 'NO CARRIER');
   t.deepEqual(c.client.events.slice(-2), ['ipDown', 'ended NO CARRIER']);
   t.deepEqual(lcpCodes(c.client.session.takeOutput()), []);
+});
+
+test('VJ compression both ways: TCP segments cross compressed and arrive whole; a damaged frame makes the receiver toss until resynchronised', (t) => {
+  const c = call({ serverAuth: 'chap', serverVj: 16 });
+  c.start();
+  const segment = (seq: number, id: number, len: number): Uint8Array =>
+    ipPacket({ proto: 'tcp', src: '10.64.0.1', dst: '10.64.0.2', sport: 80, dport: 40000, flags: 'A', seq, ack: 1, id, payload: new Uint8Array(len).fill(0x41) });
+  const sent: Uint8Array[] = [];
+  for (let i = 0; i < 5; i++) {
+    const p = segment(1 + 500 * i, 1 + i, 500);
+    sent.push(p);
+    t.true(c.server.session.sendDatagram(p, 0, p.length));
+  }
+  const bytes = c.server.session.takeOutput();
+  c.client.session.receive(0, bytes);
+  t.deepEqual(c.client.datagrams, sent);
+  t.like(c.client.session.counters.vj, { uncompressedIn: 1, compressedIn: 4 });
+  t.like(c.server.session.counters.vj, { tcpOut: 5, compressedOut: 4 });
+  // 4 compressed segments: 3 header bytes each instead of 40, plus framing.
+  t.true(bytes.length < 5 * 500 + 40 + 4 * 3 + 5 * 8 + 40, `${bytes.length} bytes on the line`);
+  // The next frame is damaged on the line (bad FCS): the one after it cannot be rebuilt and is tossed.
+  const lost = segment(2501, 6, 500);
+  c.server.session.sendDatagram(lost, 0, lost.length);
+  const damaged = c.server.session.takeOutput();
+  damaged[10] ^= 0xff;
+  c.client.session.receive(0, damaged);
+  const next = segment(3001, 7, 500);
+  c.server.session.sendDatagram(next, 0, next.length);
+  c.client.session.receive(0, c.server.session.takeOutput());
+  t.is(c.client.datagrams.length, 5);
+  t.is(c.client.session.counters.vj.tossed, 1);
+  // TCP's retransmission goes whole (nothing changed but the id) and both ends are in step again.
+  c.server.session.sendDatagram(lost, 0, lost.length);
+  const after = segment(3501, 9, 500);
+  c.server.session.sendDatagram(after, 0, after.length);
+  c.client.session.receive(0, c.server.session.takeOutput());
+  t.deepEqual(c.client.datagrams.slice(5), [lost, after]);
+  t.true(flatCounters(c.client.session.counters).vjTossed === 1);
 });
