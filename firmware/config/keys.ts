@@ -67,6 +67,18 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'trigger', key: 'open', spec: custom(undefined), doc: 'the outside port or range opened to that host (the same ports on the host)' },
   { section: 'trigger', key: 'open_protocol', spec: oneOf(['tcp', 'udp'], undefined), shown: 'as protocol', doc: 'protocol of the opened range' },
   { section: 'trigger', key: 'timeout', spec: int(600, 1, 86400), doc: 'seconds the range stays open after the host\'s last triggering packet' },
+  { section: 'dialin', key: 'device', spec: str(undefined), doc: 'the answering modem\'s serial device (`"/dev/ttyUSB1"`); one `[[dialin]]` per modem' },
+  { section: 'dialin', key: 'baud', spec: int(115200, 300, 4000000), doc: 'line speed' },
+  { section: 'dialin', key: 'flow_control', spec: oneOf(['rtscts', 'none'], 'rtscts'), doc: 'or `"none"` (three-wire UARTs, ptys)' },
+  { section: 'dialin', key: 'carrier', spec: oneOf(['dcd', 'none'], undefined), shown: '"dcd" with rtscts, "none" without', doc: 'as `[modem] carrier`: whether a low DCD ends the call' },
+  { section: 'dialin', key: 'init', spec: { type: 'strings', default: ['ATZ', 'ATS0=0'] }, doc: 'init strings, each must answer OK; auto-answer stays off (we answer with ATA)' },
+  { section: 'dialin', key: 'rings', spec: int(1, 1, 20), doc: 'answer with `ATA` on this RING' },
+  { section: 'dialin', key: 'pool', spec: custom(undefined), shown: 'the top of the LAN: .240-.253 of a /24', doc: 'callers\' addresses, `"192.168.0.200-192.168.0.209"`, on the LAN, never the gateway\'s own; shared by every `[[dialin]]` with the same pool' },
+  { section: 'dialin', key: 'dns', spec: custom(undefined), shown: 'the WAN\'s name servers', doc: 'name servers IPCP hands callers, `["192.168.0.1"]`' },
+  { section: 'dialin', key: 'protocols', spec: { type: 'strings', default: ['ppp', 'slip'] }, doc: '`"ppp"` (a caller\'s first LCP frame starts PPP at once, or `ppp` after the login prompt) and/or `"slip"` (`slip` or `cslip` after the login prompt)' },
+  { section: 'dialin', key: 'idle_timeout', spec: int(600, 0, 86400), doc: 'seconds without a datagram either way that end a call (0: never)' },
+  { section: 'dialin', key: 'max_call_time', spec: int(0, 0, 604800), doc: 'seconds after which a call is ended (0: no limit)' },
+  { section: 'dialin', key: 'users', spec: custom(undefined), shown: 'required', doc: 'a `[dialin.users]` table after the `[[dialin]]`: `alice = "wonderland"`, or `bob = { password = "…", address = "192.168.0.205" }` for a fixed address; PAP and CHAP-MD5 (CHAP asked first) and the login prompt; passwords never logged' },
   { section: 'leds', key: 'status', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the status LED (as on Pi pin-out charts, e.g. 17); README\'s LED table says what it shows' },
   { section: 'leds', key: 'wan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the WAN LED (e.g. 27)' },
   { section: 'leds', key: 'lan', spec: int(undefined, 0, 53), shown: 'none', doc: 'BCM pin of the LAN LED (e.g. 22)' },
@@ -82,7 +94,7 @@ export const KEYS: readonly KeyDoc[] = [
 ];
 
 /** Sections written as arrays of tables (`[[portfw]]`, `[[trigger]]`). */
-export const ARRAY_SECTIONS: ReadonlySet<string> = new Set(['portfw', 'trigger']);
+export const ARRAY_SECTIONS: ReadonlySet<string> = new Set(['portfw', 'trigger', 'dialin']);
 
 export const SECTIONS: readonly string[] = [...new Set(KEYS.map((k) => k.section))];
 

@@ -16,6 +16,31 @@ export interface PortForwardConfig {
   toPort: number;
 }
 
+export interface DialinUser {
+  /** Never logged. */
+  password: string;
+  /** A fixed address for this caller; undefined: one from the pool. */
+  address: number | undefined;
+}
+
+/** One answering modem (`[[dialin]]`). */
+export interface DialinConfig {
+  device: string;
+  baud: number;
+  flowControl: 'rtscts' | 'none';
+  carrier: 'dcd' | 'none';
+  init: string[];
+  rings: number;
+  pool: { first: number; last: number };
+  /** Name servers for callers; undefined: the WAN's. */
+  dns: number[] | undefined;
+  protocols: ('ppp' | 'slip')[];
+  /** Seconds; 0: never. */
+  idleTimeout: number;
+  maxCallTime: number;
+  users: Map<string, DialinUser>;
+}
+
 export interface GatewayConfig {
   lan: { interface: string; address: Prefix };
   wan: {
@@ -54,6 +79,7 @@ export interface GatewayConfig {
   };
   portfw: PortForwardConfig[];
   trigger: TriggerRule[];
+  dialin: DialinConfig[];
   console: { baud: number; password: string };
   /** host 0: off. */
   watchdog: { host: number; interval: number; failures: number };
@@ -179,6 +205,7 @@ class Validator {
       },
       portfw: this.portForwards(),
       trigger: this.triggers(),
+      dialin: this.dialins(lanAddress ?? parseCidr('192.168.0.1/24')),
       console: { baud: this.integer(consoleSection, 'console', 'baud'), password: this.string(consoleSection, 'console', 'password') },
       watchdog: {
         host: watchdogHost === '' ? 0 : this.parse('watchdog.host', watchdogHost, parseIpv4, 'is not an IPv4 address') ?? 0,
@@ -279,13 +306,13 @@ class Validator {
     return v;
   }
 
-  private strings(t: TomlTable, section: string, key: string): string[] {
+  private strings(t: TomlTable, section: string, key: string, at = section): string[] {
     const spec = specOf(section, key);
     const fallback = spec.type === 'strings' ? spec.default : [];
     const v = t[key];
     if (v === undefined) return fallback;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-      this.error(`${section}.${key}`, 'must be an array of strings, like ["ATZ"]');
+      this.error(`${at}.${key}`, 'must be an array of strings, like ["ATZ"]');
       return fallback;
     }
     return v as string[];
@@ -407,6 +434,96 @@ class Validator {
     return out;
   }
 
+  private dialins(lan: Prefix): DialinConfig[] {
+    const out: DialinConfig[] = [];
+    const devices = new Set<string>();
+    for (const { rule, at } of this.arrayOfTables('dialin')) {
+      const device = this.string(rule, 'dialin', 'device', at);
+      if (device === '') this.error(at, 'needs device = "/dev/ttyUSB1" (the answering modem)');
+      else if (devices.has(device)) this.error(`${at}.device`, `${device} is already answering in an earlier [[dialin]]`);
+      devices.add(device);
+      const flowControl = this.oneOf(rule, 'dialin', 'flow_control', at) as 'rtscts' | 'none';
+      const pool = rule['pool'] === undefined ? defaultDialinPool(lan) : this.addressRange(`${at}.pool`, rule['pool'], lan);
+      const protocols = this.strings(rule, 'dialin', 'protocols', at);
+      for (const p of protocols) if (p !== 'ppp' && p !== 'slip') this.error(`${at}.protocols`, `"${p}" is not "ppp" or "slip"`);
+      if (protocols.length === 0) this.error(`${at}.protocols`, 'needs "ppp", "slip" or both');
+      const entry: DialinConfig = {
+        device,
+        baud: this.integer(rule, 'dialin', 'baud', at),
+        flowControl,
+        carrier: (this.oneOf(rule, 'dialin', 'carrier', at) ?? (flowControl === 'rtscts' ? 'dcd' : 'none')) as 'dcd' | 'none',
+        init: this.strings(rule, 'dialin', 'init', at),
+        rings: this.integer(rule, 'dialin', 'rings', at),
+        pool: pool ?? defaultDialinPool(lan),
+        dns: rule['dns'] === undefined ? undefined : this.addresses(`${at}.dns`, rule['dns']),
+        protocols: protocols.filter((p): p is 'ppp' | 'slip' => p === 'ppp' || p === 'slip'),
+        idleTimeout: this.integer(rule, 'dialin', 'idle_timeout', at),
+        maxCallTime: this.integer(rule, 'dialin', 'max_call_time', at),
+        users: this.dialinUsers(`${at}.users`, rule['users'], lan),
+      };
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** `"a.b.c.d-a.b.c.e"` on the LAN, not the gateway's own address, not the network's or broadcast. */
+  private addressRange(key: string, v: TomlValue, lan: Prefix): { first: number; last: number } | undefined {
+    const m = typeof v === 'string' ? /^(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)$/.exec(v) : null;
+    if (m === null) {
+      this.error(key, `must be a range of addresses like "192.168.0.200-192.168.0.209", not ${describe(v)}`);
+      return undefined;
+    }
+    const first = this.parse(key, m[1]!, parseIpv4, 'is not an IPv4 address');
+    const last = this.parse(key, m[2]!, parseIpv4, 'is not an IPv4 address');
+    if (first === undefined || last === undefined) return undefined;
+    if (first > last) return this.error(key, `${m[1]} comes after ${m[2]}`), undefined;
+    if (!inPrefix(first, lan) || !inPrefix(last, lan)) return this.error(key, `must lie on the LAN (${formatPrefix(lan)})`), undefined;
+    if (first <= lan.address && lan.address <= last) return this.error(key, `contains the gateway's own address ${formatIpv4(lan.address)}`), undefined;
+    if (first === networkOf(lan) || last === broadcastOf(lan)) return this.error(key, 'contains the network\'s own or broadcast address'), undefined;
+    return { first, last };
+  }
+
+  private addresses(key: string, v: TomlValue): number[] | undefined {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return this.error(key, 'must be an array of addresses, like ["192.168.0.1"]'), undefined;
+    const out: number[] = [];
+    for (const a of v as string[]) {
+      const n = this.parse(key, a, parseIpv4, 'is not an IPv4 address');
+      if (n !== undefined) out.push(n);
+    }
+    return out.slice(0, 2);
+  }
+
+  private dialinUsers(key: string, v: TomlValue | undefined, lan: Prefix): Map<string, DialinUser> {
+    const users = new Map<string, DialinUser>();
+    if (v === undefined || !isTable(v) || Object.keys(v).length === 0) {
+      this.error(key.replace(/\.users$/, ''), 'needs a [dialin.users] table after it, like alice = "wonderland": nobody could call in');
+      return users;
+    }
+    for (const [name, u] of Object.entries(v)) {
+      const at = `${key}.${name}`;
+      if (typeof u === 'string') {
+        users.set(name, { password: u, address: undefined });
+        continue;
+      }
+      if (!isTable(u) || typeof u['password'] !== 'string' || Object.keys(u).some((k) => k !== 'password' && k !== 'address')) {
+        this.error(at, 'must be a password in quotes, or { password = "…", address = "192.168.0.205" }');
+        continue;
+      }
+      let address: number | undefined;
+      if (u['address'] !== undefined) {
+        address = typeof u['address'] === 'string' ? this.parse(`${at}.address`, u['address'], parseIpv4, 'is not an IPv4 address') : undefined;
+        if (typeof u['address'] !== 'string') this.error(`${at}.address`, 'must be an address in quotes');
+        const problem = address === undefined ? undefined : portForwardProblem(address, lan);
+        if (problem !== undefined) {
+          this.error(`${at}.address`, problem);
+          address = undefined;
+        }
+      }
+      users.set(name, { password: u['password'], address });
+    }
+    return users;
+  }
+
   private portForwards(): PortForwardConfig[] {
     const out: PortForwardConfig[] = [];
     for (const { rule, at } of this.arrayOfTables('portfw')) {
@@ -457,6 +574,17 @@ export function portForwardProblem(to: number, lan: Prefix): string | undefined 
   if (to === lan.address) return `${formatIpv4(to)} is the gateway's own LAN address`;
   if (to === networkOf(lan) || to === broadcastOf(lan)) return `${formatIpv4(to)} is not a host address on the LAN`;
   return undefined;
+}
+
+/** The dial-in pool when none is set: the top of the LAN below its broadcast (.240-.253 of a /24), without the gateway's own address. */
+export function defaultDialinPool(lan: Prefix): { first: number; last: number } {
+  const top = Math.max(networkOf(lan) + 1, broadcastOf(lan) - 2);
+  const size = Math.min(14, Math.max(1, top - networkOf(lan)));
+  let first = top - size + 1;
+  let last = top;
+  if (lan.address === last) last--;
+  else if (lan.address >= first && lan.address <= last) first = lan.address + 1;
+  return { first, last };
 }
 
 /** Do two networks share any address? */

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatIpv4, formatPrefix } from '../../firmware/core/addr.js';
-import { KEYS, renderKeyTable } from '../../firmware/config/keys.js';
+import { ARRAY_SECTIONS, KEYS, renderKeyTable } from '../../firmware/config/keys.js';
+import { parseIpv4 } from '../../firmware/core/addr.js';
 import { formatConfigError, parseConfig, type ConfigError } from '../../firmware/config/schema.js';
 import { parseToml, TomlError } from '../../firmware/config/toml.js';
 
@@ -192,7 +193,7 @@ test('README\'s key table is the key table: every key, its default and its meani
   t.is(table, renderKeyTable());
   // And the validator knows exactly these keys.
   for (const k of KEYS) {
-    const text = k.section === 'portfw' ? `[[portfw]]\n${k.key} = 1\n` : `[${k.section}]\n${k.key} = []\n`;
+    const text = ARRAY_SECTIONS.has(k.section) ? `[[${k.section}]]\n${k.key} = 1\n` : `[${k.section}]\n${k.key} = []\n`;
     const r = parseConfig(`[wan]\ntype = "ethernet"\n${text}`);
     t.false(!r.ok && r.errors.some((e) => /unknown key/.test(e.message)), `${k.section}.${k.key} is known`);
   }
@@ -279,4 +280,34 @@ test('[masq] helpers names the helpers the gateway has (an unknown one is an err
   }
   const missing = errorsOf('[wan]\ntype = "ethernet"\n[[trigger]]\nprotocol = "tcp"\nport = 6112\ntimeout = 0\n');
   t.deepEqual(missing.map((e) => formatConfigError('gateway.toml', e)), ['gateway.toml:3: trigger[0]: needs open = N or "N-M"', 'gateway.toml:6: trigger[0].timeout: must be an integer from 1 to 86400, not 0']);
+});
+
+test('[[dialin]]: answering modems with their users, the default pool at the top of the LAN, and mistakes with their lines', (t) => {
+  const ok = parseConfig([
+    '[wan]', 'type = "ppp"',
+    '[[dialin]]', 'device = "/dev/ttyUSB1"', 'rings = 2', 'flow_control = "none"',
+    '[dialin.users]', 'alice = "wonderland"', 'bob = { password = "builder", address = "192.168.0.205" }',
+    '[[dialin]]', 'device = "/dev/ttyUSB2"', 'pool = "192.168.0.200-192.168.0.209"', 'protocols = ["ppp"]', 'dns = ["192.168.0.1"]',
+    '[dialin.users]', 'carol = "c"',
+  ].join('\n'));
+  t.true(ok.ok);
+  if (!ok.ok) return;
+  const [a, b] = ok.config.dialin;
+  t.like(a, { device: '/dev/ttyUSB1', rings: 2, carrier: 'none', init: ['ATZ', 'ATS0=0'], protocols: ['ppp', 'slip'], idleTimeout: 600, dns: undefined });
+  t.deepEqual(a!.pool, { first: parseIpv4('192.168.0.240'), last: parseIpv4('192.168.0.253') });
+  t.deepEqual(a!.users.get('bob'), { password: 'builder', address: parseIpv4('192.168.0.205') });
+  t.deepEqual(b!.pool, { first: parseIpv4('192.168.0.200'), last: parseIpv4('192.168.0.209') });
+  t.deepEqual(b!.dns, [parseIpv4('192.168.0.1')]);
+  const bad = (lines: string[]): string[] => {
+    const r = parseConfig(['[wan]', 'type = "ppp"', ...lines].join('\n'));
+    return r.ok ? [] : r.errors.map((e) => `${e.line} ${e.key}: ${e.message}`);
+  };
+  t.regex(bad(['[[dialin]]', 'device = "/dev/x"']).join(), /^3 dialin\[0\]: needs a \[dialin.users\] table/);
+  t.regex(bad(['[[dialin]]', 'device = "/dev/x"', 'pool = "192.168.0.1-192.168.0.5"', '[dialin.users]', 'a = "b"']).join(), /5 dialin\[0\]\.pool: contains the gateway's own address 192\.168\.0\.1/);
+  t.regex(bad(['[[dialin]]', 'device = "/dev/x"', 'pool = "10.0.0.1-10.0.0.5"', '[dialin.users]', 'a = "b"']).join(), /dialin\[0\]\.pool: must lie on the LAN/);
+  t.regex(bad(['[[dialin]]', 'device = "/dev/x"', 'protocols = ["uucp"]', '[dialin.users]', 'a = "b"']).join(), /dialin\[0\]\.protocols: "uucp" is not/);
+  t.regex(bad(['[[dialin]]', 'device = "/dev/x"', '[dialin.users]', 'a = { password = "b", address = "10.1.1.1" }']).join(), /6 dialin\[0\]\.users\.a\.address: 10\.1\.1\.1 is not on the LAN/);
+  t.regex(bad(['[[dialin]]', '[dialin.users]', 'a = "b"']).join(), /dialin\[0\]: needs device/);
+  // Passwords never reach an error message.
+  t.notRegex(bad(['[[dialin]]', 'device = "/dev/x"', '[dialin.users]', 'a = { password = "s3cr3t-pw", colour = "red" }']).join(), /s3cr3t-pw/);
 });
