@@ -35,7 +35,10 @@ export type GatewayEvent =
   | { kind: 'wan'; phase: WanPhase; failure?: WanFailure; message?: string }
   /** gone: the interface was unplugged or deleted (its part waits for it to come back). */
   | { kind: 'link'; link: string; up: boolean; mtu: number; gone?: boolean }
-  | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number }
+  /** dns: the name servers that came with the address (IPCP's, the DHCP lease's). */
+  | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number; dns?: string[] }
+  /** Dial-in callers with an address, after a call came up or ended. */
+  | { kind: 'dialin'; calls: number }
   | { kind: 'watchdog'; ok: boolean; host: string; misses: number }
   /** A request to the WAN part (the watchdog's): drop and bring the uplink up again. */
   | { kind: 'wan-restart'; reason: string }

@@ -30,6 +30,7 @@ import { registerDatapathCommands } from './control/datapath-commands.js';
 import { statusText, type StatusDocument } from './control/status-text.js';
 import { LogSink, type Logger } from './log.js';
 import type { Part, PartContext } from './part.js';
+import { Dialin } from './dialin/dialin.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
 import { PppWan } from './wan/ppp-wan.js';
 
@@ -109,7 +110,10 @@ export class Gateway {
       : new EthernetWan(config.wan, { stateDir: options.stateDir, hostname: options.hostname });
     // The LEDs first, so that they show the boot; the control socket last, once there is state.
     this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface, downFile: join(dirname(options.controlSocket), 'status-leds') });
-    this.parts = [this.leds, new LanPort(config.lan), new HostPort(), wan, new LinkWatchdog(config.watchdog), new ControlSocket(options.controlSocket)];
+    const lan = new LanPort(config.lan);
+    this.parts = [this.leds, lan, new HostPort(), wan, new LinkWatchdog(config.watchdog)];
+    if (config.dialin.length > 0) this.parts.push(new Dialin(config.dialin, { lan: config.lan.address, lanHandle: () => lan.handle, binding: options.serial }));
+    this.parts.push(new ControlSocket(options.controlSocket));
     if (options.console !== undefined) {
       this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink }));
     }

@@ -94,8 +94,10 @@ export class Ipcp implements FsmProtocol {
     for (const { type, value } of list) {
       if (type === OPT_IP_ADDRESS && value.length === 4) {
         const a = readU32(value);
-        if (a !== 0) peer = a;
-        else if (this.config.peerAddress !== 0) nak.push({ type, value: u32(this.config.peerAddress) });
+        const given = this.config.peerAddress;
+        // A server decides the caller's address: any other is Nak'd with it (a caller may not pick a LAN host's).
+        if (a !== 0 && (given === 0 || a === given)) peer = a;
+        else if (given !== 0) nak.push({ type, value: u32(given) });
         else reject.push({ type, value }); // it wants an address and we have none to give
       } else if ((type === OPT_PRIMARY_DNS || type === OPT_SECONDARY_DNS) && value.length === 4) {
         const want = this.config.dnsForPeer[type === OPT_PRIMARY_DNS ? 0 : 1];

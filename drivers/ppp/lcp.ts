@@ -29,6 +29,8 @@ export interface LcpConfig {
   accm: number;
   /** Authentication we demand of the peer (dial-in server); undefined as a client. */
   requireAuth?: AuthProtocol;
+  /** Other authentication we accept when the peer Naks `requireAuth` (a server asking CHAP first, PAP if need be). */
+  alsoAccept?: readonly AuthProtocol[];
   /** Authentication we can do when the peer demands it (we have credentials). */
   canAuth: readonly AuthProtocol[];
   echoIntervalMs: number;
@@ -173,7 +175,7 @@ export class Lcp implements FsmProtocol {
       else if (type === OPT_AUTH && this.config.requireAuth !== undefined) {
         const p = authOf(value);
         // We insist on what the config demands; a peer that cannot do it will not get in.
-        if (p !== undefined && p === this.config.requireAuth) this.ours.auth = p;
+        if (p !== undefined && (p === this.config.requireAuth || this.config.alsoAccept?.includes(p))) this.ours.auth = p;
       }
     }
   }

@@ -5,6 +5,7 @@
 
 import type { Clock, Timer } from '../../firmware/clock.js';
 import type { FrameBatch } from '../link.js';
+import { CarrierWatch } from '../modem/carrier.js';
 import type { Modem } from '../modem/modem.js';
 import { PppSession, type PppSessionConfig, type PppSessionCounters, type PppSessionEvents } from './session.js';
 
@@ -22,19 +23,13 @@ export interface CallEnd {
 export type PppLineEvents = Omit<PppSessionEvents, 'ended'>;
 
 const TICK_MS = 200;
-const CARRIER_POLL_MS = 1000;
-/** The modem's text when the line drops (V.250 result code), seen inside the data stream. */
-const NO_CARRIER = Buffer.from('NO CARRIER');
-const NO_CARRIER_CONFIRM_MS = 1000;
 /** How long a polite close waits for the peer's Terminate-Ack. */
 const CLOSE_WAIT_MS = 1000;
 
 export class PppLine {
   readonly session: PppSession;
   private timers: Timer[] = [];
-  private tail = Buffer.alloc(0);
-  private noCarrier: { at: number; frames: number } | undefined;
-  private sawNoCarrierText = false;
+  private readonly carrier: CarrierWatch;
   private authFailed = false;
   private wasUp = false;
   private finished: Promise<CallEnd>;
@@ -52,6 +47,7 @@ export class PppLine {
     private readonly queueLimit: number,
   ) {
     this.finished = new Promise((resolve) => (this.finish = resolve));
+    this.carrier = new CarrierWatch(modem, clock, () => this.session.counters.frames, (reason) => this.lineDown(reason));
     this.session = new PppSession(config, {
       ...events,
       ipUp: (a) => {
@@ -72,25 +68,15 @@ export class PppLine {
     this.timers.push(
       clock.every(TICK_MS, () => {
         const now = clock.now();
-        const nc = this.noCarrier;
-        if (nc !== undefined && now - nc.at >= NO_CARRIER_CONFIRM_MS) {
-          this.noCarrier = undefined;
-          if (session.counters.frames === nc.frames) {
-            this.sawNoCarrierText = true;
-            session.lineDown(now, 'the modem said NO CARRIER');
-          }
-        }
+        this.carrier.tick(now);
         session.tick(now);
         this.drain();
       }),
     );
-    if (modem.watchesCarrier) {
-      this.timers.push(clock.every(CARRIER_POLL_MS, () => void modem.carrier().then((dcd) => dcd === false && this.lineDown('carrier lost (DCD)'))));
-    }
+    this.carrier.start();
     modem.onData((b) => {
-      const now = clock.now();
-      session.receive(now, b);
-      if (this.sawNoCarrier(b)) this.noCarrier = { at: now, frames: session.counters.frames };
+      session.receive(clock.now(), b);
+      this.carrier.data(b);
       this.drain();
     });
     session.start(clock.now());
@@ -137,23 +123,10 @@ export class PppLine {
     this.over = true;
     for (const t of this.timers) t.cancel();
     this.timers = [];
+    this.carrier.stop();
     this.drain();
     this.modem.onData(undefined);
-    this.finish({ reason, wasUp: this.wasUp, authFailed: this.authFailed, noCarrier: this.sawNoCarrierText });
-  }
-
-  /**
-   * The modem's NO CARRIER comes in the data stream, where a download could carry the same
-   * text: it only counts when no good frame follows within a moment (see the tick in run).
-   * The text may be split across reads, so the end of the previous read is kept.
-   */
-  private sawNoCarrier(b: Uint8Array): boolean {
-    const chunk = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    const keep = NO_CARRIER.length - 1;
-    const edge = Buffer.concat([this.tail, chunk.subarray(0, keep)]);
-    const seen = chunk.includes(NO_CARRIER) || edge.includes(NO_CARRIER);
-    this.tail = Buffer.from(chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail, chunk]).subarray(-keep));
-    return seen;
+    this.finish({ reason, wasUp: this.wasUp, authFailed: this.authFailed, noCarrier: this.carrier.sawNoCarrier });
   }
 
   private drain(): void {

@@ -24,7 +24,7 @@ export interface PppSessionConfig {
   echoFailures: number;
   rng: () => number;
   /** A dial-in server's demand: the caller authenticates with this protocol against `secrets`. */
-  authenticateCaller?: { protocol: AuthProtocol; name: string; secrets: SecretLookup };
+  authenticateCaller?: { protocol: AuthProtocol; alsoAccept?: readonly AuthProtocol[]; name: string; secrets: SecretLookup };
   /** Addresses and name servers; by default a dial-up client's (everything from the peer). */
   ipcp?: IpcpConfig;
 }
@@ -99,7 +99,7 @@ export class PppSession {
     const canAuth: AuthProtocol[] = config.user !== '' ? ['chap', 'pap'] : [];
     const requireAuth = config.authenticateCaller?.protocol;
     this.lcp = new Lcp(
-      { mru: config.mru, accm: 0, canAuth, requireAuth, echoIntervalMs: config.echoIntervalMs, echoFailures: config.echoFailures, rng: config.rng },
+      { mru: config.mru, accm: 0, canAuth, requireAuth, alsoAccept: config.authenticateCaller?.alsoAccept, echoIntervalMs: config.echoIntervalMs, echoFailures: config.echoFailures, rng: config.rng },
       {
         ...fsmEvents(PROTO_LCP),
         up: (a) => this.lcpUp(a),

@@ -49,6 +49,7 @@ export const PATTERNS = {
     down: steady('down', false, 'no cable on the LAN port (off)'),
     up: steady('up', true, 'LAN link up (steady on)'),
     activity: { name: 'activity', meaning: 'traffic through the gateway (flickers off, at most 5 times a second)', steps: [150, 50] } as Pattern,
+    caller: blink('caller', 1800, 200, 'a dial-in caller is connected (on, with a short dark blip every 2 s)'),
   },
 } as const;
 
@@ -80,6 +81,7 @@ export class StatusModel {
   private wanUp = false;
   private watchdogFailing = false;
   private lanUp = false;
+  private callers = 0;
   private activeUntil = -Infinity;
   private readonly since = new Map<LedRole, { pattern: Pattern; at: number }>();
 
@@ -102,6 +104,7 @@ export class StatusModel {
         this.wanPhase = this.wanPattern(input.phase, input.failure);
         break;
       }
+      case 'dialin': this.callers = input.calls; break;
       case 'address': case 'wan-restart': break;
     }
   }
@@ -121,7 +124,8 @@ export class StatusModel {
   /** What each LED shows now. */
   patterns(now: number): Record<LedRole, Pattern> {
     const wan = this.wanUp && this.watchdogFailing ? PATTERNS.wan.watchdog : this.wanPhase;
-    const lan = !this.lanUp ? PATTERNS.lan.down : now < this.activeUntil ? PATTERNS.lan.activity : PATTERNS.lan.up;
+    const idle = this.callers > 0 ? PATTERNS.lan.caller : this.lanUp ? PATTERNS.lan.up : PATTERNS.lan.down;
+    const lan = (this.lanUp || this.callers > 0) && now < this.activeUntil ? PATTERNS.lan.activity : idle;
     return { status: this.status, wan, lan };
   }
 

@@ -179,12 +179,12 @@ export class EthernetWan implements Part<EthernetWanStatus> {
       event: 'wan_address', address: formatPrefix(prefix), gateway: lease.router !== undefined ? formatIpv4(lease.router) : undefined,
       dns: lease.dns.map(formatIpv4), source: 'dhcp', flowsFlushed: flushed,
     });
-    this.announce(prefix, 'dhcp', flushed);
+    this.announce(prefix, 'dhcp', flushed, lease.dns.map(formatIpv4));
   }
 
-  private announce(prefix: Prefix, source: 'static' | 'dhcp', flowsFlushed: number): void {
+  private announce(prefix: Prefix, source: 'static' | 'dhcp', flowsFlushed: number, dns?: string[]): void {
     const events = this.ctx!.events;
-    events.emit({ kind: 'address', link: this.config.interface, address: formatPrefix(prefix), source, flowsFlushed });
+    events.emit({ kind: 'address', link: this.config.interface, address: formatPrefix(prefix), source, flowsFlushed, ...(dns !== undefined ? { dns } : {}) });
     events.emit({ kind: 'wan', phase: 'up' });
   }
 

@@ -330,7 +330,7 @@ export class PppWan implements Part<PppWanStatus> {
     const prefix: Prefix = { address: a.localAddress, length: 32 };
     const flushed = this.ctx.datapath.setAddress(this.handle!, prefix, { peer: a.peerAddress });
     this.log.info({ event: 'wan_address', address: formatPrefix(prefix), peer: formatIpv4(a.peerAddress), dns: a.dns.map(formatIpv4), source: 'ipcp', flowsFlushed: flushed });
-    this.ctx.events.emit({ kind: 'address', link: LINK_NAME, address: formatPrefix(prefix), source: 'ipcp', flowsFlushed: flushed });
+    this.ctx.events.emit({ kind: 'address', link: LINK_NAME, address: formatPrefix(prefix), source: 'ipcp', flowsFlushed: flushed, dns: a.dns.map(formatIpv4) });
     this.link.setUp(true);
     this.setState('up');
   }
