@@ -407,7 +407,7 @@ class AnsweringModem {
         ipUp: (a) => {
           if (attached !== undefined) return;
           attached = this.attach(call, Math.min(MRU, line.session.agreement?.peerMru ?? MRU), (batch) => line.send(batch), log);
-          log.info({ event: 'dialin_ipcp', vjToCaller: a.vjSend !== undefined, vjFromCaller: a.vjReceive !== undefined, dns: a.dns.map(formatIpv4) });
+          log.info({ event: 'dialin_ipcp', vjToCaller: a.vjSend !== undefined, vjFromCaller: a.vjReceive !== undefined, dnsForCaller: ipcp.dnsForPeer.map(formatIpv4) });
         },
         ipDown: () => {
           this.detach(call, attached);

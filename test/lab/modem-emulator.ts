@@ -92,6 +92,11 @@ export class ModemEmulator {
   address = '10.64.0.2';
   /** SIM PIN the modem wants; '' for none. */
   pin = '';
+  /**
+   * Answer mode: who is on the line when the gateway answers a ring() with ATA, as the guest's
+   * `caller` command takes it: "chap alice wonderland", "pap …", "slip …", "cslip …".
+   */
+  caller = '';
   /** What the gateway said and when, one entry per command line, "+++", hang-up or drop. */
   readonly transcript: { at: number; line: string }[] = [];
   private socat: ChildProcess | undefined;
@@ -106,6 +111,7 @@ export class ModemEmulator {
   private lastData = 0;
   private pluses = 0;
   private escapeTimer: NodeJS.Timeout | undefined;
+  private ringing: { timer: NodeJS.Timeout; count: number } | undefined;
   private readonly down: PacedPipe;
   private readonly up: PacedPipe;
 
@@ -118,8 +124,8 @@ export class ModemEmulator {
       if (this.connected) this.down.push(b);
     });
     options.guest.onEvent((line) => {
-      // The ISP hung up (this call's pppd ended): the line drops.
-      if (this.connected && line.startsWith(`pppd-exit ${this.callId} `)) void this.endCall(true);
+      // The far end hung up (this call's pppd or caller ended): the line drops.
+      if (this.connected && (line.startsWith(`pppd-exit ${this.callId} `) || line.startsWith(`caller-exit ${this.callId} `))) void this.endCall(true);
     });
   }
 
@@ -195,7 +201,35 @@ export class ModemEmulator {
     await this.endCall(true);
   }
 
+  /**
+   * Someone calls the gateway: RING every `intervalMs` (a real line rings every 6 s) until it
+   * answers with ATA or `times` rings went unanswered. The caller is `this.caller`.
+   */
+  ring(times = 10, intervalMs = 1000): void {
+    this.stopRinging();
+    this.note('(ringing)');
+    const tick = (): void => {
+      if (this.ringing === undefined) return;
+      if (this.ringing.count >= times) return this.stopRinging();
+      this.ringing.count++;
+      this.say('RING');
+    };
+    this.ringing = { timer: setInterval(tick, intervalMs), count: 0 };
+    tick();
+  }
+
+  /** The call id of the current (or last) call: the guest's events carry it. */
+  get currentCall(): number {
+    return this.callId;
+  }
+
+  private stopRinging(): void {
+    if (this.ringing !== undefined) clearInterval(this.ringing.timer);
+    this.ringing = undefined;
+  }
+
   stop(): void {
+    this.stopRinging();
     this.stopped = true;
     this.socat?.kill('SIGKILL');
     if (this.escapeTimer !== undefined) clearTimeout(this.escapeTimer);
@@ -272,7 +306,8 @@ export class ModemEmulator {
     let rest = line.slice(2);
     let result = 'OK';
     while (rest.length > 0) {
-      const m = /^(\+\w+[?=]?[^;]*);?|^(&?[A-Za-z])(\d*)|^(S\d+=\d+|S\d+\?)/.exec(rest);
+      // S registers first: "S0=0" must not read as the command S with argument 0.
+      const m = /^(\+\w+[?=]?[^;]*);?|^(S\d+=\d+|S\d+\?)|^(&?[A-Za-z])(\d*)/i.exec(rest);
       if (m === null) return this.say('ERROR');
       rest = rest.slice(m[0].length);
       if (m[1] !== undefined) {
@@ -280,9 +315,11 @@ export class ModemEmulator {
         if (reply !== 'OK') return this.say(reply);
         continue;
       }
-      const cmd = (m[2] ?? '').toUpperCase();
+      if (m[2] !== undefined) continue;
+      const cmd = (m[3] ?? '').toUpperCase();
       if (cmd === 'D') return this.dial();
-      if (cmd === 'E') this.echo = m[3] !== '0';
+      if (cmd === 'A') return this.answerCall();
+      if (cmd === 'E') this.echo = m[4] !== '0';
       else if (cmd === 'Z') this.echo = true;
       else if (cmd === 'H') {
         if (this.connected) await this.endCall(false);
@@ -319,13 +356,29 @@ export class ModemEmulator {
     this.note(`(dial: ${result})`);
     if (result !== 'CONNECT') return this.say(result);
     const id = ++this.callId;
-    // The answering side is ready once its pppd speaks (its first Configure-Request): only then
-    // is there a carrier. What it said waits for the CONNECT.
+    await this.connect(`call ${this.auth} ${this.address} ${id}`, true);
+  }
+
+  /** ATA: a ringing line is answered and joined to the caller; otherwise there is nobody there. */
+  private async answerCall(): Promise<void> {
+    if (this.ringing === undefined || this.caller === '') return this.say('NO CARRIER');
+    this.stopRinging();
+    this.note(`(answered: ${this.caller.split(' ')[0]})`);
+    const id = ++this.callId;
+    // A PPP caller speaks first (its Configure-Request); a SLIP caller waits for the login prompt.
+    await this.connect(`caller ${id} ${this.caller}`, /^(chap|pap)\b/.test(this.caller));
+  }
+
+  /**
+   * Starts the far end with `command` and joins the line. With `waitForSpeech`, the carrier
+   * comes once the far end's pppd speaks (its first Configure-Request), which waits for the CONNECT.
+   */
+  private async connect(command: string, waitForSpeech: boolean): Promise<void> {
     const early: Buffer[] = [];
     const listen = (b: Buffer): number => early.push(b);
     this.options.guest.line.on('data', listen);
-    await this.options.guest.command(`call ${this.auth} ${this.address} ${id}`);
-    for (let waited = 0; early.length === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await this.options.guest.command(command);
+    for (let waited = 0; waitForSpeech && early.length === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     this.options.guest.line.off('data', listen);
     this.connected = true;
     this.dataMode = true;

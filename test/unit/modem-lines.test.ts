@@ -3,11 +3,9 @@
 // with DTR changes recorded and DCD set by the test; behind it, for the PPP WAN, a Hayes
 // responder and our own dial-in session as the ISP. Time is a manual clock: nothing sleeps.
 
-import { createRequire } from 'node:module';
 import test from 'ava';
-// The package's ES module entry ships no types; its CommonJS one does.
-import type { MockBindingInterface, MockPortBinding } from '@serialport/binding-mock' with { 'resolution-mode': 'require' };
-import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
+import type { MockPortBinding } from '@serialport/binding-mock' with { 'resolution-mode': 'require' };
+import { Modem } from '../../drivers/modem/modem.js';
 import { PppSession } from '../../drivers/ppp/session.js';
 import { ManualClock } from '../../firmware/clock.js';
 import { parseIpv4 } from '../../firmware/core/addr.js';
@@ -15,46 +13,7 @@ import { xorshiftRng } from '../../firmware/core/nat/ports.js';
 import { parseConfig } from '../../firmware/config/schema.js';
 import { PppWan } from '../../firmware/wan/ppp-wan.js';
 import { until, world } from '../lib/parts.js';
-
-const { MockBinding } = createRequire(import.meta.url)('@serialport/binding-mock') as { MockBinding: MockBindingInterface };
-
-interface Line {
-  binding: SerialBinding;
-  dcd: boolean;
-  dtr: { dtr: boolean; at: number }[];
-  port?: MockPortBinding;
-  /** Called with what the gateway writes, instead of recording it. */
-  written?: (b: Buffer) => void;
-  /** Told when the gateway drops DTR (a modem set to &D2 hangs up). */
-  dtrDropped?: () => void;
-}
-
-function line(clock: ManualClock, path: string, controlLines: boolean, written?: (b: Buffer) => void): Line {
-  MockBinding.createPort(path, { record: true });
-  const l: Line = { dcd: true, dtr: [], binding: undefined as unknown as SerialBinding, written };
-  l.binding = {
-    list: () => MockBinding.list(),
-    async open(options) {
-      const port = await MockBinding.open(options);
-      l.port = port;
-      if (l.written !== undefined) {
-        const written = l.written;
-        port.write = async (b) => written(Buffer.from(b));
-      }
-      port.set = async (o) => {
-        if (!controlLines) throw new Error('Inappropriate ioctl for device');
-        if (o.dtr !== undefined) l.dtr.push({ dtr: o.dtr, at: clock.now() });
-        if (o.dtr === false) l.dtrDropped?.();
-      };
-      port.get = async () => {
-        if (!controlLines) throw new Error('Inappropriate ioctl for device');
-        return { cts: true, dsr: true, dcd: l.dcd };
-      };
-      return port;
-    },
-  };
-  return l;
-}
+import { line, type Line } from '../lib/serial-line.js';
 
 test('with modem-control lines: DCD is read, and hang-up drops DTR for a moment instead of +++ and ATH', async (t) => {
   const clock = new ManualClock();

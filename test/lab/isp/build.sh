@@ -27,11 +27,14 @@ for applet in $("$r/bin/busybox" --list); do
   [ -e "$r/bin/$applet" ] || ln -s busybox "$r/bin/$applet"
 done
 
-# pppd and every library it loads, at the same paths.
-cp /usr/sbin/pppd "$r/usr/sbin/pppd"
-for lib in $(ldd /usr/sbin/pppd | grep -o '/[^ ]*'); do
-  mkdir -p "$r$(dirname "$lib")"
-  cp -L "$lib" "$r$lib"
+# pppd, chat and slattach (a dial-in caller's tools) and every library they load, at the same paths.
+for bin in /usr/sbin/pppd /usr/sbin/chat /usr/sbin/slattach; do
+  [ -x "$bin" ] || bin="/sbin/${bin##*/}"
+  cp "$bin" "$r/usr/sbin/${bin##*/}"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$r$(dirname "$lib")"
+    cp -L "$lib" "$r$lib"
+  done
 done
 
 # PPP for the async line: ppp_async needs ppp_generic, which needs slhc; crc-ccitt for the FCS.
@@ -41,7 +44,7 @@ done
 # init follows.
 kver="${kernel_pkg#linux-image-}"
 moddir="ex/lib/modules/$kver"
-modules="crc-ccitt slhc ppp_generic ppp_async zlib_deflate zlib_inflate ppp_deflate bsd_comp virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console"
+modules="crc-ccitt slhc slip ppp_generic ppp_async zlib_deflate zlib_inflate ppp_deflate bsd_comp virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console"
 : >"$r/lib/modules/order"
 for m in $modules; do
   f="$(find "$moddir" -name "$m.ko*" | head -n1)"
@@ -59,6 +62,7 @@ done
 
 cp "$here/init" "$r/init"
 chmod 755 "$r/init"
+# As a dial-in caller (the gateway answers), the guest authenticates with the password it is given.
 # The ISP's accounts: the gateway's credentials, as pppd reads them (user server secret addresses).
 printf 'gateway\t*\ts3cret\t*\n' >"$r/etc/ppp/pap-secrets"
 printf 'gateway\t*\ts3cret\t*\n' >"$r/etc/ppp/chap-secrets"
