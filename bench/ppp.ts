@@ -67,16 +67,24 @@ interface Goodput {
   line_busy: number;
   /** Segments the LAN host received twice (its D-SACKs): line time the ISP's TCP spent on retransmissions. */
   duplicate_segments: number;
+  /** Datagrams from the ISP that arrived VJ-compressed (RFC 1144) and whole. */
+  vj_compressed_in: number;
+  vj_uncompressed_in: number;
 }
 
-async function goodput(bps: number, path: string): Promise<Goodput> {
+/**
+ * `timestamps`: whether the LAN host uses TCP timestamps (RFC 7323; Linux's default). They change
+ * in every segment, and RFC 1144 compressors (Linux's slhc) send any segment whose options
+ * changed uncompressed, so VJ saves nothing on such a connection.
+ */
+async function goodput(bps: number, path: string, timestamps: boolean): Promise<Goodput> {
   const lab = await PppLab.create('pb', bps);
   try {
     const gw = await lab.net.startGateway(lab.config({ echoInterval: 30 }));
     try {
       await gw.waitFor('wan_address', 60_000);
       await lab.net.shAsync(lab.net.lan, `curl -sS -o /dev/null --retry 3 --retry-all-errors -m 20 http://${ISP_ADDRESS}/`);
-      await lab.net.shAsync(lab.net.lan, 'nstat -n');
+      await lab.net.shAsync(lab.net.lan, `sysctl -qw net.ipv4.tcp_timestamps=${timestamps ? 1 : 0}; nstat -n`);
       const carried = lab.modem.counters.toGateway;
       const r = await lab.net.shAsync(lab.net.lan, `curl -sS -o /dev/null -m 120 -w '%{size_download} %{time_starttransfer} %{time_total}' http://${ISP_ADDRESS}/${path}`, 150_000);
       if (r.code !== 0) throw new Error(`download failed: ${r.stderr}`);
@@ -85,7 +93,11 @@ async function goodput(bps: number, path: string): Promise<Goodput> {
       const seconds = total - start;
       const dsacks = await lab.net.shAsync(lab.net.lan, 'nstat -a TcpExtTCPDSACKOldSent TcpExtTCPDSACKOfoSent');
       const duplicates = [...dsacks.stdout.matchAll(/^TcpExt\w+\s+(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-      return { bytes, seconds, share: bytes / seconds / line, share_whole_transfer: bytes / total / line, line_busy: (lab.modem.counters.toGateway - carried) / total / line, duplicate_segments: duplicates };
+      const ppp = (gw.status()['links'] as Record<string, number | string>[]).find((l) => l['name'] === 'ppp0') ?? {};
+      return {
+        bytes, seconds, share: bytes / seconds / line, share_whole_transfer: bytes / total / line, line_busy: (lab.modem.counters.toGateway - carried) / total / line, duplicate_segments: duplicates,
+        vj_compressed_in: Number(ppp['vjCompressedIn'] ?? 0), vj_uncompressed_in: Number(ppp['vjUncompressedIn'] ?? 0),
+      };
     } finally {
       await gw.stop();
     }
@@ -106,8 +118,9 @@ const out = {
   hdlc_encode_mb_s_accm_all: round(accmAll.encode),
   hdlc_decode_mb_s_accm_all: round(accmAll.decode),
   goodput_share_of_line: null as number | null,
+  goodput_share_of_line_without_timestamps: null as number | null,
   goodput: {} as Record<string, Goodput>,
-  goodput_note: 'bulk TCP download (curl) from the ISP guest to the LAN host through the gateway; share = payload bytes/s over line bytes/s (bit/s ÷ 10): TCP/IP headers, PPP framing and escapes all count against it',
+  goodput_note: 'bulk TCP download (curl) from the ISP guest to the LAN host through the gateway; share = payload bytes/s over line bytes/s (bit/s ÷ 10): TCP/IP headers, PPP framing and escapes all count against it. VJ compression (RFC 1144) is negotiated both ways with Debian pppd by default; keys ending in _no_timestamps: the LAN host with net.ipv4.tcp_timestamps=0, the case VJ can compress (Linux slhc sends segments whose TCP options changed uncompressed, and timestamps change in every segment)',
 };
 console.log('HDLC framing, 1500-byte datagrams, MB/s of information field');
 console.log(`  ACCM 0:           encode ${out.hdlc_encode_mb_s}  decode ${out.hdlc_decode_mb_s}`);
@@ -116,12 +129,16 @@ if (labUnavailable() === undefined) {
   // Long enough that the start (slow start, the request) and the end weigh little: the ISP's TCP
   // fires one tail-loss probe at the end of a transfer, as its queue in the lab is the modem's.
   for (const [bps, path] of [[115200, '384k.bin'], [4_000_000, 'big.bin']] as const) {
-    const g = await goodput(bps, path);
-    const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-    out.goodput[`${bps}`] = { bytes: g.bytes, seconds: r3(g.seconds), share: r3(g.share), share_whole_transfer: r3(g.share_whole_transfer), line_busy: r3(g.line_busy), duplicate_segments: g.duplicate_segments };
-    console.log(`PPP goodput at ${bps} bit/s: ${g.bytes} bytes in ${g.seconds.toFixed(2)} s, ${(100 * g.share).toFixed(1)}% of the line (${(100 * g.share_whole_transfer).toFixed(1)}% with setup; line busy ${(100 * g.line_busy).toFixed(1)}%; ${g.duplicate_segments} duplicate segments)`);
+    for (const timestamps of [true, false]) {
+      const g = await goodput(bps, path, timestamps);
+      const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+      out.goodput[`${bps}${timestamps ? '' : '_no_timestamps'}`] = { ...g, seconds: r3(g.seconds), share: r3(g.share), share_whole_transfer: r3(g.share_whole_transfer), line_busy: r3(g.line_busy) };
+      console.log(`PPP goodput at ${bps} bit/s${timestamps ? '' : ' without TCP timestamps'}: ${g.bytes} bytes in ${g.seconds.toFixed(2)} s, ${(100 * g.share).toFixed(1)}% of the line (${(100 * g.share_whole_transfer).toFixed(1)}% with setup; line busy ${(100 * g.line_busy).toFixed(1)}%; ${g.duplicate_segments} duplicate segments; VJ ${g.vj_compressed_in} compressed, ${g.vj_uncompressed_in} uncompressed in)`);
+    }
   }
-  out.goodput_share_of_line = Math.min(...Object.values(out.goodput).map((g) => g.share));
+  const shares = (suffix: boolean): number => Math.min(...Object.entries(out.goodput).filter(([k]) => k.endsWith('_no_timestamps') === suffix).map(([, g]) => g.share));
+  out.goodput_share_of_line = shares(false);
+  out.goodput_share_of_line_without_timestamps = shares(true);
 } else {
   console.log(`PPP goodput not measured: ${labUnavailable()}`);
 }

@@ -9,7 +9,9 @@ import { ARRAY_SECTIONS, KEYS, type KeyDoc } from '../firmware/config/keys.js';
 // The WAN's interface and address stay comments at their defaults (eth1, DHCP): switching to
 // type = "ppp" then needs one line changed, not three.
 const SET: Record<string, string> = { 'lan.interface': '"eth0"', 'lan.address': '"192.168.0.1/24"', 'wan.type': '"ethernet"' };
-const EXAMPLES: Record<string, string> = { 'wan.gateway': '"203.0.113.1"', 'wan.mtu': '1492', 'masq.helpers': '{ ftp = [21], irc = [6667] }', 'portfw.protocol': '"tcp"', 'portfw.port': '8080', 'portfw.to': '"192.168.0.10:80"', 'leds.status': '17', 'leds.wan': '27', 'leds.lan': '22', 'watchdog.host': '"9.9.9.9"', 'modem.carrier': '"none"', 'trigger.protocol': '"tcp"', 'trigger.port': '6112', 'trigger.open': '"6112-6119"', 'trigger.open_protocol': '"udp"' };
+const EXAMPLES: Record<string, string> = { 'wan.gateway': '"203.0.113.1"', 'wan.mtu': '1492', 'masq.helpers': '{ ftp = [21], irc = [6667] }', 'portfw.protocol': '"tcp"', 'portfw.port': '8080', 'portfw.to': '"192.168.0.10:80"', 'leds.status': '17', 'leds.wan': '27', 'leds.lan': '22', 'watchdog.host': '"9.9.9.9"', 'modem.carrier': '"none"', 'trigger.protocol': '"tcp"', 'trigger.port': '6112', 'trigger.open': '"6112-6119"', 'trigger.open_protocol': '"udp"', 'dialin.device': '"/dev/ttyUSB1"', 'dialin.pool': '"192.168.0.200-192.168.0.209"', 'dialin.dns': '["192.168.0.1"]', 'dialin.carrier': '"none"' };
+/** Keys written as a table of their own after the block (`[dialin.users]`). */
+const SUBTABLES: Record<string, string[]> = { 'dialin.users': ['# [dialin.users]', '# alice = "wonderland"', '# bob = { password = "builder", address = "192.168.0.205" }'] };
 
 function value(k: KeyDoc): string {
   const d = k.spec.default;
@@ -33,7 +35,9 @@ export function gatewayToml(): string {
       const id = `${section}.${k.key}`;
       lines.push(`# ${k.doc.replace(/`/g, '')}`);
       const set = SET[id];
-      if (set !== undefined && !array) lines.push(`${k.key} = ${set}`);
+      const sub = SUBTABLES[id];
+      if (sub !== undefined) lines.push(...sub);
+      else if (set !== undefined && !array) lines.push(`${k.key} = ${set}`);
       else lines.push(`# ${k.key} = ${EXAMPLES[id] ?? (k.spec.default === undefined ? '' : value(k))}`.trimEnd());
     }
   }

@@ -85,6 +85,8 @@ export class Lcp implements FsmProtocol {
   private echoOutstanding = 0;
   private nextEcho = Infinity;
   loopbackSuspected = 0;
+  /** Echo-Replies from the peer (its magic number), ever: signs of life. */
+  echoReplies = 0;
 
   constructor(private readonly config: LcpConfig, private readonly events: LcpEvents, fsmConfig?: FsmConfig) {
     this.fsm = new Fsm(this, events, fsmConfig);
@@ -94,6 +96,19 @@ export class Lcp implements FsmProtocol {
 
   private static defaults(): LcpAgreement {
     return { peerMru: 1500, txAccm: 0xffffffff, txAcfc: false, txPfc: false, authToPeer: undefined, authOfPeer: undefined };
+  }
+
+  /** The authentication protocols we accept of the peer, preferred first. */
+  private acceptable(): AuthProtocol[] {
+    const first = this.config.requireAuth;
+    return first === undefined ? [] : [first, ...(this.config.alsoAccept ?? []).filter((p) => p !== first)];
+  }
+
+  /** The protocol after the one we asked for, or undefined when none is left. */
+  private nextAuth(): AuthProtocol | undefined {
+    const list = this.acceptable();
+    const at = this.ours.auth === undefined ? list.length : list.indexOf(this.ours.auth);
+    return list[at + 1];
   }
 
   private newMagic(): number {
@@ -119,7 +134,6 @@ export class Lcp implements FsmProtocol {
     const reject: { type: number; value: Uint8Array }[] = [];
     const nak: { type: number; value: Uint8Array }[] = [];
     const next = Lcp.defaults();
-    next.authOfPeer = this.ours.auth;
     for (const { type, value } of list) {
       switch (type) {
         case OPT_MRU:
@@ -173,9 +187,10 @@ export class Lcp implements FsmProtocol {
       else if (type === OPT_ACCM && value.length === 4) this.ours.accm = (this.ours.accm | readU32(value)) >>> 0;
       else if (type === OPT_MAGIC) this.magic = this.newMagic();
       else if (type === OPT_AUTH && this.config.requireAuth !== undefined) {
+        // The peer's suggestion if we accept it, else our next choice; a peer that can do none will not get in.
         const p = authOf(value);
-        // We insist on what the config demands; a peer that cannot do it will not get in.
-        if (p !== undefined && (p === this.config.requireAuth || this.config.alsoAccept?.includes(p))) this.ours.auth = p;
+        this.ours.auth = p !== undefined && this.acceptable().includes(p) ? p : this.nextAuth();
+        if (this.ours.auth === undefined) this.want.auth = false;
       }
     }
   }
@@ -188,9 +203,11 @@ export class Lcp implements FsmProtocol {
       else if (type === OPT_PFC) this.want.pfc = false;
       else if (type === OPT_ACFC) this.want.acfc = false;
       else if (type === OPT_AUTH) {
-        // Authentication is not optional for a server: without it the link must not come up.
-        this.events.note('ppp_auth_refused_by_peer', {});
-        this.want.auth = false;
+        // Our next choice, if any; without one, the link comes up with authOfPeer undefined and
+        // the session, which demanded authentication, ends it.
+        this.events.note('ppp_auth_refused_by_peer', { protocol: this.ours.auth });
+        this.ours.auth = this.nextAuth();
+        if (this.ours.auth === undefined) this.want.auth = false;
       }
     }
   }
@@ -204,7 +221,10 @@ export class Lcp implements FsmProtocol {
         this.events.send(packet(ECHO_REPLY, id, Uint8Array.of(...u32(this.magic), ...data.subarray(4))));
         return true;
       case ECHO_REPLY:
+        // Our own magic number: our request came back (a looped line, a modem echoing in command mode), not a reply.
+        if (data.length >= 4 && readU32(data) === this.magic && this.magic !== 0) return true;
         this.echoOutstanding = 0;
+        this.echoReplies++;
         return true;
       case DISCARD_REQUEST:
         return true;
@@ -226,6 +246,11 @@ export class Lcp implements FsmProtocol {
     this.fsm.sendOther(PROTOCOL_REJECT, data);
   }
 
+  /** An Echo-Request now, out of turn: is the peer still there? (Its reply counts in echoReplies.) */
+  probe(): void {
+    if (this.fsm.state === State.Opened) this.fsm.sendOther(ECHO_REQUEST, u32(this.magic));
+  }
+
   /** Echo keep-alive: call with the FSM's tick. */
   tick(now: number): void {
     this.fsm.tick(now);
@@ -244,7 +269,8 @@ export class Lcp implements FsmProtocol {
   up(): void {
     this.echoOutstanding = 0;
     this.nextEcho = 0;
-    this.events.up({ ...this.peer });
+    // What the peer acked of ours: the authentication we demand, as last asked (a Nak may have changed it).
+    this.events.up({ ...this.peer, authOfPeer: this.want.auth ? this.ours.auth : undefined });
   }
 
   down(): void {

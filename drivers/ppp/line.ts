@@ -47,7 +47,10 @@ export class PppLine {
     private readonly queueLimit: number,
   ) {
     this.finished = new Promise((resolve) => (this.finish = resolve));
-    this.carrier = new CarrierWatch(modem, clock, () => this.session.counters.frames, (reason) => this.lineDown(reason));
+    this.carrier = new CarrierWatch(modem, clock, () => this.session.lcp.echoReplies, (reason) => this.lineDown(reason), () => {
+      this.session.lcp.probe();
+      this.drain();
+    });
     this.session = new PppSession(config, {
       ...events,
       ipUp: (a) => {

@@ -263,6 +263,12 @@ export class PppSession {
     const { user, password, authenticateCaller: caller } = this.config;
     const toPeer = a.authToPeer;
     const ofPeer = a.authOfPeer;
+    if (caller !== undefined && ofPeer === undefined) {
+      // We demanded authentication and the caller refused every protocol we accept.
+      this.events.authFailed('the caller refused to authenticate with CHAP or PAP');
+      this.close(this.now, 'authentication refused by the caller');
+      return;
+    }
     if (toPeer !== undefined) begin(toPeer, 'ours', (events) => new Authenticatee(toPeer, user, password, events));
     if (ofPeer !== undefined && caller !== undefined) begin(ofPeer, 'caller', (events) => new Authenticator(ofPeer, caller.name, caller.secrets, events));
     if (this.auths.length === 0) return this.network();

@@ -25,16 +25,21 @@ export class SlipLine {
   private over = false;
   datagramsOut = 0;
   txQueueFull = 0;
+  /** Datagrams from the caller's own address: signs of life (echoes of ours come from elsewhere). */
+  fromPeer = 0;
 
   constructor(
     private readonly modem: Modem,
     private readonly clock: Clock,
-    options: { mtu: number; compress: boolean },
+    options: { mtu: number; compress: boolean; peer: number },
     onDatagram: (b: Uint8Array, start: number, end: number) => void,
     private readonly queueLimit: number,
   ) {
-    this.codec = new SlipCodec(options.mtu, options.compress, onDatagram);
-    this.carrier = new CarrierWatch(modem, clock, () => this.codec.counters.frames, (reason) => this.lineDown(reason));
+    this.codec = new SlipCodec(options.mtu, options.compress, (b, s, e) => {
+      if (e - s >= 20 && (((b[s + 12]! << 24) | (b[s + 13]! << 16) | (b[s + 14]! << 8) | b[s + 15]!) >>> 0) === options.peer) this.fromPeer++;
+      onDatagram(b, s, e);
+    });
+    this.carrier = new CarrierWatch(modem, clock, () => this.fromPeer, (reason) => this.lineDown(reason));
   }
 
   run(first: Uint8Array): Promise<SlipCallEnd> {

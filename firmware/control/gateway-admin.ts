@@ -28,7 +28,11 @@ export interface GatewayAdminOptions {
   exit?: (code: number) => void;
 }
 
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** Equal as data (Maps, such as the dial-in users, compared by their entries). */
+const same = (a: unknown, b: unknown): boolean => {
+  const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? [...x.entries()] : x));
+  return text(a) === text(b);
+};
 
 export class GatewayAdmin implements Admin, PortForwardPolicy {
   /** Every logger handed to a part: a log level set at the console reaches them all. */
@@ -81,10 +85,11 @@ export class GatewayAdmin implements Admin, PortForwardPolicy {
     }
     if (!same(fixed(old.masq), fixed(next.masq))) restartNeeded.push('[masq] ports, ports_per_host, max_flows, helpers');
     if (!same(old.trigger, next.trigger)) restartNeeded.push('[[trigger]]');
+    if (!same(old.dialin, next.dialin)) restartNeeded.push('[[dialin]]');
     // What runs is what was applied; the rest keeps saying "restart needed" until a restart.
     this.config = {
       ...next, lan: old.lan, wan: old.wan, modem: old.modem, ppp: old.ppp, leds: old.leds, console: old.console, watchdog: old.watchdog, driver: old.driver,
-      trigger: old.trigger, masq: { ...next.masq, ports: old.masq.ports, portsPerHost: old.masq.portsPerHost, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
+      trigger: old.trigger, dialin: old.dialin, masq: { ...next.masq, ports: old.masq.ports, portsPerHost: old.masq.portsPerHost, maxFlows: old.masq.maxFlows, helpers: old.masq.helpers },
     };
     this.o.log.info({ event: 'config_reloaded', applied, restartNeeded });
     return { applied, restartNeeded };

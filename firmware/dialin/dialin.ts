@@ -364,7 +364,7 @@ class AnsweringModem {
     }
     // SLIP negotiates nothing: the caller is told both ends' addresses and the MTU.
     modem.write(Buffer.from(`\r\nGateway address is ${formatIpv4(this.dialin.deps.lan.address)}.\r\nYour IP address is ${formatIpv4(call.address)}. MTU is ${SLIP_MTU}.\r\n`, 'latin1'));
-    const line = new SlipLine(modem, this.dialin.ctx.clock, { mtu: SLIP_MTU, compress }, (b, s, e) => call.link?.deliver(b, s, e), Math.max(4 * SLIP_MTU, this.config.baud / 40));
+    const line = new SlipLine(modem, this.dialin.ctx.clock, { mtu: SLIP_MTU, compress, peer: call.address }, (b, s, e) => call.link?.deliver(b, s, e), Math.max(4 * SLIP_MTU, this.config.baud / 40));
     call.end = (reason) => line.lineDown(reason);
     const attached = this.attach(call, SLIP_MTU, (batch) => line.send(batch), log);
     try {

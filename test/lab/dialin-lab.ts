@@ -13,6 +13,9 @@ export const USERS = { alice: 'wonderland', bob: 'builder' } as const;
 export const BOB_ADDRESS = '192.168.0.205';
 
 export class DialinLab {
+  /** The guest's event count when the last call began: its events come after. */
+  callEvents = 0;
+
   private constructor(readonly net: NetLab, readonly guest: IspGuest, readonly modem: ModemEmulator) {}
 
   static async create(tag: string, bps = 115_200, net = new NetLab(tag)): Promise<DialinLab> {
@@ -41,6 +44,7 @@ export class DialinLab {
   async call(caller: string): Promise<number> {
     this.modem.caller = caller;
     const from = this.guest.events.length;
+    this.callEvents = from;
     this.modem.ring();
     await this.guest.waitFor(/^ok caller$/, 30_000, from);
     return this.modem.currentCall;

@@ -69,11 +69,15 @@ export class IspGuest {
 
   /** Sends a control command and waits for the guest's "ok". */
   async command(cmd: string, timeoutMs = 10_000): Promise<void> {
-    const from = this.events.length;
-    this.control.write(`${cmd}\n`);
-    await this.waitFor(new RegExp(`^(ok ${cmd.split(' ')[0]}|error .*)$`), timeoutMs, from).then((line) => {
+    for (let attempt = 1; ; attempt++) {
+      const from = this.events.length;
+      this.control.write(`@${cmd}\n`);
+      const line = await this.waitFor(new RegExp(`^(ok ${cmd.split(' ')[0]}|error .*)$`), timeoutMs, from);
+      // The guest refuses a line whose start was lost on the serial line (see isp/init): send it again.
+      if (line.startsWith('error garbled') && attempt < 3) continue;
       if (line.startsWith('error')) throw new Error(`ISP guest: ${line}`);
-    });
+      return;
+    }
   }
 
   /** The first event matching re from event number `from` on (default: any, including past). */

@@ -1,10 +1,11 @@
 // Dial-in pieces without a line: the answering modem's chat on a mock serial port with a
 // scripted Hayes modem (RING, ATA, CONNECT, NO CARRIER, a modem that stops answering), the
-// terminal-server login with AutoPPP, and the address pool. Time is a manual clock.
+// terminal-server login with AutoPPP, the address pool, and carrier watching. Time is a manual clock.
 
 import test from 'ava';
 import type { MockPortBinding } from '@serialport/binding-mock' with { 'resolution-mode': 'require' };
 import { answer, prepareToAnswer, RING_GAP_MS, type AnswerConfig } from '../../drivers/modem/answerer.js';
+import { CarrierWatch } from '../../drivers/modem/carrier.js';
 import { Modem } from '../../drivers/modem/modem.js';
 import { ManualClock } from '../../firmware/clock.js';
 import { parseIpv4 } from '../../firmware/core/addr.js';
@@ -199,4 +200,34 @@ test('the pool: lowest free address first, never one in use, fixed addresses kep
   pool.release(a('192.168.0.240'));
   t.is(other.take(undefined), a('192.168.0.240'));
   t.deepEqual(pool.inUse(), [a('192.168.0.240'), a('192.168.0.241'), a('192.168.0.242'), a('192.168.0.243')]);
+});
+
+test('carrier: NO CARRIER in the data ends the call only when the far end then gives no sign of life (our own frames echoed back are none)', (t) => {
+  const clock = new ManualClock();
+  const fakeModem = { watchesCarrier: false } as unknown as Modem;
+  let alive = 0;
+  let probes = 0;
+  const lost: string[] = [];
+  const watch = new CarrierWatch(fakeModem, clock, () => alive, (r) => lost.push(r), () => probes++);
+  watch.start();
+  // A download that happens to carry the text, split across reads: the peer answers the probe.
+  watch.data(Buffer.from('...NO CAR'));
+  watch.data(Buffer.from('RIER...'));
+  t.is(probes, 1, 'asked for a sign of life at once');
+  clock.advance(500);
+  alive++; // its LCP Echo-Reply
+  clock.advance(1000);
+  watch.tick(clock.now());
+  t.deepEqual(lost, []);
+  // The line really dropped: the modem says so, then echoes our frames back (no sign of life).
+  watch.data(Buffer.from('\r\nNO CARRIER\r\n'));
+  watch.data(Buffer.from('~!E\u0000our own frame~'));
+  clock.advance(500);
+  watch.tick(clock.now());
+  t.deepEqual(lost, [], 'a moment is given');
+  clock.advance(600);
+  watch.tick(clock.now());
+  t.deepEqual(lost, ['the modem said NO CARRIER']);
+  t.true(watch.sawNoCarrier);
+  watch.stop();
 });

@@ -67,6 +67,21 @@ test('the model: boot, dialling, negotiating, up, a failure as its code, the wat
   t.is(names(400), 'config-error up up');
 });
 
+test('the LAN LED shows a connected dial-in caller, and traffic over it as activity', (t) => {
+  const m = new StatusModel('lan0');
+  const lan = (now: number): string => m.patterns(now).lan.name;
+  m.apply(0, { kind: 'link', link: 'lan0', up: true, mtu: 1500 });
+  m.apply(10, { kind: 'dialin', calls: 1 });
+  t.is(lan(10), 'caller');
+  m.apply(20, { kind: 'lan-activity' });
+  t.is(lan(20), 'activity');
+  t.is(lan(300), 'caller');
+  m.apply(400, { kind: 'link', link: 'lan0', up: false, mtu: 1500 });
+  t.is(lan(400), 'caller', 'a caller is shown even with no cable on the LAN port');
+  m.apply(500, { kind: 'dialin', calls: 0 });
+  t.is(lan(500), 'down');
+});
+
 test('levels follow each pattern from the moment it is first shown', (t) => {
   const m = new StatusModel('lan0');
   const clock = new ManualClock();

@@ -22,14 +22,14 @@ interface End {
 }
 
 /** Two ends joined by queues: packets are delivered by pump(), so the order is deterministic. */
-function pair(clientAuth: AuthProtocol | undefined, serverAuth: AuthProtocol | undefined, password = 's3cret', vj: { client?: number; server?: number } = {}) {
+function pair(clientAuth: AuthProtocol | undefined, serverAuth: AuthProtocol | undefined, password = 's3cret', vj: { client?: number; server?: number } = {}, alsoAccept: AuthProtocol[] = []) {
   const queue: { to: 'client' | 'server'; proto: string; p: Uint8Array }[] = [];
   const make = (side: 'client' | 'server', seed: number): End => {
     const other = side === 'client' ? 'server' : 'client';
     const end: End = { log: [] } as unknown as End;
     const fsmEvents = (proto: string) => ({ send: (p: Uint8Array) => queue.push({ to: other, proto, p }), note: (e: string) => end.log.push(e) });
     end.lcp = new Lcp(
-      { mru: 1500, accm: 0, requireAuth: side === 'server' ? serverAuth : undefined, canAuth: side === 'client' && clientAuth ? [clientAuth] : [], echoIntervalMs: 1000, echoFailures: 3, rng: xorshiftRng(Uint32Array.of(seed, 2, 3, 4)) },
+      { mru: 1500, accm: 0, requireAuth: side === 'server' ? serverAuth : undefined, alsoAccept: side === 'server' ? alsoAccept : [], canAuth: side === 'client' && clientAuth ? [clientAuth] : [], echoIntervalMs: 1000, echoFailures: 3, rng: xorshiftRng(Uint32Array.of(seed, 2, 3, 4)) },
       {
         ...fsmEvents('lcp'),
         up: (a) => {
@@ -197,4 +197,18 @@ test('IPCP and VJ compression (RFC 1332 §3.2): agreed in each direction on its 
     t.is(reply[0], Code.ConfigureReject);
     t.deepEqual([...reply.subarray(4)], option);
   }
+});
+
+test('a server asking CHAP first falls back to PAP when the client Naks CHAP; one accepting neither is left without authentication', (t) => {
+  const fallback = pair('pap', 'chap', 's3cret', {}, ['pap']);
+  fallback.connect();
+  t.is(fallback.server.lcpUp?.authOfPeer, 'pap', 'agreed on PAP, the protocol the client can do');
+  t.is(fallback.server.authResult, 'ok gateway');
+  t.truthy(fallback.client.ipcpUp);
+  // CHAP only: the client's Nak names PAP, which is not accepted and nothing is left to ask for;
+  // LCP opens without authentication of the peer, which the session, having demanded it, refuses.
+  const strict = pair('pap', 'chap');
+  strict.connect();
+  t.truthy(strict.server.lcpUp);
+  t.is(strict.server.lcpUp?.authOfPeer, undefined);
 });
