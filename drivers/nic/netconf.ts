@@ -20,6 +20,7 @@ interface NetconfBinding {
   route(replace: boolean, destination: string, prefixLength: number, gateway: string, dev: string, metric: number): void;
   addVeth(name: string, peer: string): void;
   deleteLink(name: string): void;
+  bindToDevice(fd: number, name: string): void;
 }
 
 const native = (): NetconfBinding => (packetRingAddon() as unknown as { netconf: NetconfBinding }).netconf;
@@ -102,6 +103,11 @@ export function replaceRoute(r: Route): void {
 
 export function addVeth(name: string, peer: string): void {
   native().addVeth(name, peer);
+}
+
+/** SO_BINDTODEVICE: the socket (its fd) sends and hears on that interface only. */
+export function bindToDevice(fd: number, name: string): void {
+  native().bindToDevice(fd, name);
 }
 
 export function deleteLink(name: string): void {

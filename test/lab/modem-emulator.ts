@@ -365,19 +365,23 @@ export class ModemEmulator {
     this.stopRinging();
     this.note(`(answered: ${this.caller.split(' ')[0]})`);
     const id = ++this.callId;
-    // A PPP caller speaks first (its Configure-Request); a SLIP caller waits for the login prompt.
-    await this.connect(`caller ${id} ${this.caller}`, /^(chap|pap)\b/.test(this.caller));
+    // A PPP caller speaks first (its Configure-Request); a SLIP caller says it is ready for the login prompt.
+    const ppp = /^(chap|pap)\b/.test(this.caller);
+    await this.connect(`caller ${id} ${this.caller}`, ppp, ppp ? undefined : new RegExp(`^caller-ready ${id}$`));
   }
 
   /**
    * Starts the far end with `command` and joins the line. With `waitForSpeech`, the carrier
-   * comes once the far end's pppd speaks (its first Configure-Request), which waits for the CONNECT.
+   * comes once the far end's pppd speaks (its first Configure-Request), which waits for the
+   * CONNECT; with `ready`, once the guest says so.
    */
-  private async connect(command: string, waitForSpeech: boolean): Promise<void> {
+  private async connect(command: string, waitForSpeech: boolean, ready?: RegExp): Promise<void> {
     const early: Buffer[] = [];
     const listen = (b: Buffer): number => early.push(b);
     this.options.guest.line.on('data', listen);
+    const from = this.options.guest.events.length;
     await this.options.guest.command(command);
+    if (ready !== undefined) await this.options.guest.waitFor(ready, 10_000, from).catch(() => undefined);
     for (let waited = 0; waitForSpeech && early.length === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     this.options.guest.line.off('data', listen);
     this.connected = true;

@@ -361,6 +361,19 @@ static napi_value delete_link(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// bindToDevice(fd, name): SO_BINDTODEVICE on a socket Node made (a dgram socket's fd), so it
+// hears only that interface: the DHCP server must not answer a broadcast from the WAN.
+static napi_value bind_to_device(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  char name[IFNAMSIZ + 1];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !arg_string(env, argv[1], name, sizeof name)) return NULL;
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name)) < 0) return fail(env, "SO_BINDTODEVICE", name, errno);
+  return NULL;
+}
+
 napi_status netconf_register(napi_env env, napi_value exports) {
   napi_value obj;
   napi_status s = napi_create_object(env, &obj);
@@ -374,6 +387,7 @@ napi_status netconf_register(napi_env env, napi_value exports) {
     {"route", NULL, route, NULL, NULL, NULL, napi_default, NULL},
     {"addVeth", NULL, add_veth, NULL, NULL, NULL, napi_default, NULL},
     {"deleteLink", NULL, delete_link, NULL, NULL, NULL, napi_default, NULL},
+    {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
   };
   s = napi_define_properties(env, obj, sizeof props / sizeof props[0], props);
   if (s != napi_ok) return s;
