@@ -10,7 +10,8 @@ dig:dnsutils nft:nftables ping:iputils-ping python3:python3 tcpdump:tcpdump
 qemu-system-x86_64:qemu-system-x86 socat:socat pppd:ppp cpio:cpio xz:xz-utils
 sfdisk:fdisk mkfs.vfat:dosfstools mcopy:mtools mksquashfs:squashfs-tools mke2fs:e2fsprogs
 qemu-system-aarch64:qemu-system-arm aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-g++:g++-aarch64-linux-gnu
-vsftpd:vsftpd in.tftpd:tftpd-hpa tftp:tftp-hpa ngircd:ngircd slattach:net-tools"
+vsftpd:vsftpd in.tftpd:tftpd-hpa tftp:tftp-hpa ngircd:ngircd slattach:net-tools
+dhclient:isc-dhcp-client busybox:busybox"
 missing=""
 for pair in $need; do
   cmd="${pair%%:*}"

@@ -3,6 +3,7 @@
 // goodbye: the call ends when the line drops or its owner hangs up.
 
 import type { Clock, Timer } from '../../firmware/clock.js';
+import { readU32 } from '../../firmware/core/wire/bytes.js';
 import type { FrameBatch } from '../link.js';
 import { CarrierWatch } from '../modem/carrier.js';
 import type { Modem } from '../modem/modem.js';
@@ -36,7 +37,7 @@ export class SlipLine {
     private readonly queueLimit: number,
   ) {
     this.codec = new SlipCodec(options.mtu, options.compress, (b, s, e) => {
-      if (e - s >= 20 && (((b[s + 12]! << 24) | (b[s + 13]! << 16) | (b[s + 14]! << 8) | b[s + 15]!) >>> 0) === options.peer) this.fromPeer++;
+      if (e - s >= 20 && readU32(b, s + 12) === options.peer) this.fromPeer++;
       onDatagram(b, s, e);
     });
     this.carrier = new CarrierWatch(modem, clock, () => this.fromPeer, (reason) => this.lineDown(reason));

@@ -5,6 +5,7 @@
 // makes the decompressor toss compressed packets until one names its connection again or
 // arrives uncompressed (§4.2).
 
+import { readU16 as u16, readU32 as u32, writeU16 as put16, writeU32 as put32 } from '../../firmware/core/wire/bytes.js';
 import { checksum } from '../../firmware/core/wire/checksum.js';
 
 /** What a datagram became: sent as plain IP, as VJ-uncompressed (slot id in the protocol field), or compressed. */
@@ -67,19 +68,6 @@ class Slot {
   /** For least-recently-used replacement. */
   used = 0;
   valid = false;
-}
-
-const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
-const u32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
 }
 
 /** Equal bytes of a[ao, ao+n) and b[bo, bo+n). */

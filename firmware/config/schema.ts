@@ -41,6 +41,12 @@ export interface DialinConfig {
   users: Map<string, DialinUser>;
 }
 
+export interface DhcpStatic {
+  mac: string;
+  address: number;
+  hostname: string | undefined;
+}
+
 export interface GatewayConfig {
   lan: { interface: string; address: Prefix };
   wan: {
@@ -80,6 +86,8 @@ export interface GatewayConfig {
   portfw: PortForwardConfig[];
   trigger: TriggerRule[];
   dialin: DialinConfig[];
+  dhcp: { enabled: boolean; range: { first: number; last: number }; leaseTime: number; domain: string; dns: number[] | undefined; statics: DhcpStatic[] };
+  dns: { enabled: boolean; upstream: number[] | undefined; cacheSize: number; hostname: string };
   console: { baud: number; password: string };
   /** host 0: off. */
   watchdog: { host: number; interval: number; failures: number };
@@ -206,6 +214,8 @@ class Validator {
       portfw: this.portForwards(),
       trigger: this.triggers(),
       dialin: this.dialins(lanAddress ?? parseCidr('192.168.0.1/24')),
+      dhcp: this.dhcp(lanAddress ?? parseCidr('192.168.0.1/24')),
+      dns: this.dns(),
       console: { baud: this.integer(consoleSection, 'console', 'baud'), password: this.string(consoleSection, 'console', 'password') },
       watchdog: {
         host: watchdogHost === '' ? 0 : this.parse('watchdog.host', watchdogHost, parseIpv4, 'is not an IPv4 address') ?? 0,
@@ -251,6 +261,13 @@ class Validator {
     config.portfw.forEach((r, i) => {
       const problem = portForwardProblem(r.toAddress, lan);
       if (problem !== undefined) this.error(`portfw[${i}].to`, problem);
+    });
+    // The DHCP server's range and the dial-in pools must not share addresses.
+    const range = config.dhcp.range;
+    config.dialin.forEach((d, i) => {
+      if (config.dhcp.enabled && d.pool.first <= range.last && range.first <= d.pool.last) {
+        this.error(this.root['dhcp'] !== undefined && (this.root['dhcp'] as TomlTable)['range'] !== undefined ? 'dhcp.range' : `dialin[${i}].pool`, `the DHCP range ${formatIpv4(range.first)}-${formatIpv4(range.last)} overlaps dial-in pool ${formatIpv4(d.pool.first)}-${formatIpv4(d.pool.last)}`);
+      }
     });
   }
 
@@ -434,6 +451,48 @@ class Validator {
     return out;
   }
 
+  private dhcp(lan: Prefix): GatewayConfig['dhcp'] {
+    const t = this.section('dhcp');
+    const range = t['range'] === undefined ? defaultDhcpRange(lan) : this.addressRange('dhcp.range', t['range'], lan) ?? defaultDhcpRange(lan);
+    const statics: DhcpStatic[] = [];
+    const list = t['static'];
+    if (list !== undefined && !Array.isArray(list)) this.error('dhcp.static', 'must be written as [[dhcp.static]] sections');
+    (Array.isArray(list) ? list : []).forEach((e, i) => {
+      const at = `dhcp.static[${i}]`;
+      if (!isTable(e)) return this.error(at, 'must be a table');
+      for (const k of Object.keys(e)) if (!['mac', 'address', 'hostname'].includes(k)) this.error(`${at}.${k}`, 'unknown key (known in [[dhcp.static]]: mac, address, hostname)');
+      const mac = typeof e['mac'] === 'string' ? e['mac'].toLowerCase().replace(/-/g, ':') : '';
+      if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) return this.error(`${at}.mac`, 'needs mac = "02:00:00:00:00:01"');
+      const address = typeof e['address'] === 'string' ? this.parse(`${at}.address`, e['address'], parseIpv4, 'is not an IPv4 address') : this.error(`${at}.address`, 'needs address = "192.168.0.50"');
+      if (address === undefined) return;
+      const problem = portForwardProblem(address, lan);
+      if (problem !== undefined) return this.error(`${at}.address`, problem);
+      const hostname = e['hostname'];
+      if (hostname !== undefined && (typeof hostname !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(hostname))) return this.error(`${at}.hostname`, 'must be a host name: letters, digits and hyphens');
+      if (statics.some((s) => s.mac === mac)) return this.error(`${at}.mac`, `${mac} already has a static address`);
+      if (statics.some((s) => s.address === address)) return this.error(`${at}.address`, `${formatIpv4(address)} is already another MAC's`);
+      statics.push({ mac, address, hostname: typeof hostname === 'string' ? hostname.toLowerCase() : undefined });
+    });
+    return {
+      enabled: this.boolean(t, 'dhcp', 'enabled'),
+      range,
+      leaseTime: this.integer(t, 'dhcp', 'lease_time'),
+      domain: this.string(t, 'dhcp', 'domain'),
+      dns: t['dns'] === undefined ? undefined : this.addresses('dhcp.dns', t['dns']),
+      statics,
+    };
+  }
+
+  private dns(): GatewayConfig['dns'] {
+    const t = this.section('dns');
+    return {
+      enabled: this.boolean(t, 'dns', 'enabled'),
+      upstream: t['upstream'] === undefined ? undefined : this.addresses('dns.upstream', t['upstream'], 8),
+      cacheSize: this.integer(t, 'dns', 'cache_size'),
+      hostname: this.string(t, 'dns', 'hostname'),
+    };
+  }
+
   private dialins(lan: Prefix): DialinConfig[] {
     const out: DialinConfig[] = [];
     const devices = new Set<string>();
@@ -483,14 +542,14 @@ class Validator {
     return { first, last };
   }
 
-  private addresses(key: string, v: TomlValue): number[] | undefined {
+  private addresses(key: string, v: TomlValue, most = 2): number[] | undefined {
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return this.error(key, 'must be an array of addresses, like ["192.168.0.1"]'), undefined;
     const out: number[] = [];
     for (const a of v as string[]) {
       const n = this.parse(key, a, parseIpv4, 'is not an IPv4 address');
       if (n !== undefined) out.push(n);
     }
-    return out.slice(0, 2);
+    return out.slice(0, most);
   }
 
   private dialinUsers(key: string, v: TomlValue | undefined, lan: Prefix): Map<string, DialinUser> {
@@ -574,6 +633,16 @@ export function portForwardProblem(to: number, lan: Prefix): string | undefined 
   if (to === lan.address) return `${formatIpv4(to)} is the gateway's own LAN address`;
   if (to === networkOf(lan) || to === broadcastOf(lan)) return `${formatIpv4(to)} is not a host address on the LAN`;
   return undefined;
+}
+
+/** The DHCP range when none is set: .100-.199 of the LAN's first /24 (a smaller LAN: its lower half), without the gateway's own address. */
+export function defaultDhcpRange(lan: Prefix): { first: number; last: number } {
+  const net = networkOf(lan);
+  if (lan.length <= 24) return { first: net + 100, last: net + 199 };
+  const hosts = broadcastOf(lan) - net - 1;
+  const first = net + 1;
+  const last = net + Math.max(1, Math.floor(hosts / 2));
+  return lan.address === first && last > first ? { first: first + 1, last } : { first, last };
 }
 
 /** The dial-in pool when none is set: the top of the LAN below its broadcast (.240-.253 of a /24), without the gateway's own address. */

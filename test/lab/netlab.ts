@@ -21,7 +21,7 @@ const MAIN = process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
 /** Why the lab cannot run here, or undefined when it can (root, namespaces, the tools). */
 export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
-  for (const tool of ['ip', 'ethtool', 'curl', 'iperf3', 'dnsmasq', 'nmap', 'traceroute', 'dig', 'nft', 'ping', 'python3', 'qemu-system-x86_64', 'socat', 'pppd', 'vsftpd', 'in.tftpd', 'tftp', 'ngircd']) {
+  for (const tool of ['ip', 'ethtool', 'curl', 'iperf3', 'dnsmasq', 'nmap', 'traceroute', 'dig', 'nft', 'ping', 'python3', 'qemu-system-x86_64', 'socat', 'pppd', 'vsftpd', 'in.tftpd', 'tftp', 'ngircd', 'slattach', 'dhclient', 'busybox']) {
     try {
       execFileSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${tool}`], { stdio: 'ignore' });
     } catch {

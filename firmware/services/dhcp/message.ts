@@ -1,5 +1,5 @@
 // DHCP messages (RFC 2131 §2, options from RFC 2132): parse and emit, separate from the client's
-// state machine. Only what a client needs; unknown options are kept as raw bytes.
+// and the server's state machines. Unknown options are kept as raw bytes.
 
 import { readU16, readU32, writeU16, writeU32 } from '../../core/wire/bytes.js';
 
@@ -22,6 +22,9 @@ export const OPT_SUBNET_MASK = 1;
 export const OPT_ROUTER = 3;
 export const OPT_DNS = 6;
 export const OPT_HOSTNAME = 12;
+export const OPT_DOMAIN_NAME = 15;
+export const OPT_MTU = 26;
+export const OPT_BROADCAST = 28;
 export const OPT_REQUESTED_IP = 50;
 export const OPT_LEASE_TIME = 51;
 export const OPT_MESSAGE_TYPE = 53;
@@ -102,17 +105,33 @@ export interface DhcpRequestFields {
   options: [number, Uint8Array][];
 }
 
+/** A server's reply: what it gives (yiaddr) and to whom (the request's xid, flags, chaddr). */
+export interface DhcpReplyFields extends DhcpRequestFields {
+  yiaddr: number;
+  siaddr: number;
+}
+
 /** A client message, padded to the 300 bytes old BOOTP relays expect. */
 export function emitDhcpRequest(f: DhcpRequestFields): Uint8Array {
+  return emitDhcp(OP_REQUEST, { ...f, yiaddr: 0, siaddr: 0 });
+}
+
+export function emitDhcpReply(f: DhcpReplyFields): Uint8Array {
+  return emitDhcp(OP_REPLY, f);
+}
+
+function emitDhcp(op: number, f: DhcpReplyFields): Uint8Array {
   const optLen = 3 + f.options.reduce((n, [, v]) => n + 2 + v.length, 0) + 1;
   const b = new Uint8Array(Math.max(300, FIXED_LEN + 4 + optLen));
-  b[0] = OP_REQUEST;
+  b[0] = op;
   b[1] = HTYPE_ETHERNET;
   b[2] = 6;
   writeU32(b, 4, f.xid);
   writeU16(b, 8, f.secs ?? 0);
   writeU16(b, 10, f.flags ?? 0);
   writeU32(b, 12, f.ciaddr ?? 0);
+  writeU32(b, 16, f.yiaddr);
+  writeU32(b, 20, f.siaddr);
   b.set(f.chaddr.subarray(0, 6), 28);
   writeU32(b, FIXED_LEN, MAGIC_COOKIE);
   let o = FIXED_LEN + 4;
