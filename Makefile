@@ -48,6 +48,7 @@ test: build host-deps
 bench: build host-deps
 	$(NODE) --expose-gc dist/bench/core.js
 	$(NODE) dist/bench/ppp.js
+	$(NODE) dist/bench/services.js
 	$(NODE) dist/bench/forwarding.js
 	$(NODE) dist/bench/boot.js
 	$(NODE) dist/bench/fuzz.js

@@ -14,7 +14,7 @@ export const WAN_HOST = '203.0.113.1';
 export const WAN_GATEWAY = '203.0.113.2';
 
 const REPO = resolve(import.meta.dirname, '../../..');
-const NODE = join(REPO, 'node_modules/.bin/node');
+export const NODE = join(REPO, 'node_modules/.bin/node');
 /** The gateway the lab runs: dist's modules, or GATEWAY_MAIN (e.g. dist/gateway.mjs, the image's bundle). */
 const MAIN = process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
 

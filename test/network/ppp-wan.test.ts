@@ -43,6 +43,14 @@ labTest('PAP: the gateway dials, IPCP gives it its address and DNS servers, the 
   t.regex(lab!.guest.console(), /PAP peer authentication succeeded for gateway/);
 });
 
+labTest('DNS over the PPP WAN: the ISP answers at the name servers IPCP gave, and a LAN host resolves through the gateway\'s forwarder', async (t) => {
+  const r = await lab!.net.shAsync(lab!.net.lan, 'dig +tries=2 +time=5 @192.168.0.1 www.isp.test');
+  t.regex(r.stdout, /www\.isp\.test\.\s+\d+\s+IN\s+A\s+10\.64\.0\.1/, r.stdout + r.stderr);
+  const dns = gw!.status()['dns'] as { upstream: string[]; counters: Record<string, number> };
+  t.deepEqual(dns.upstream, ['10.64.0.53', '10.64.0.54'], 'the upstream servers came from IPCP');
+  t.true(dns.counters['forwarded']! >= 1);
+});
+
 /** Waits for the n-th log record of `event` (1-based) that matches `where`. */
 async function nth(g: GatewayProcess, event: string, n: number, timeoutMs: number, where: (r: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
   const matching = (): Record<string, unknown>[] => g.logs.filter((r) => r['event'] === event && where(r));

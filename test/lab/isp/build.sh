@@ -27,8 +27,9 @@ for applet in $("$r/bin/busybox" --list); do
   [ -e "$r/bin/$applet" ] || ln -s busybox "$r/bin/$applet"
 done
 
-# pppd, chat and slattach (a dial-in caller's tools) and every library they load, at the same paths.
-for bin in /usr/sbin/pppd /usr/sbin/chat /usr/sbin/slattach; do
+# pppd, chat and slattach (a dial-in caller's tools), dnsmasq (the ISP's name servers) and every
+# library they load, at the same paths.
+for bin in /usr/sbin/pppd /usr/sbin/chat /usr/sbin/slattach /usr/sbin/dnsmasq; do
   [ -x "$bin" ] || bin="/sbin/${bin##*/}"
   cp "$bin" "$r/usr/sbin/${bin##*/}"
   for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
@@ -72,6 +73,7 @@ chmod 755 "$r/etc/ppp/ip-up" "$r/etc/ppp/ip-down"
 chmod 600 "$r/etc/ppp/pap-secrets" "$r/etc/ppp/chap-secrets"
 : >"$r/etc/ppp/options"
 echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
+echo 'root:x:0:' >"$r/etc/group"
 echo '<html><body>hello from the ISP</body></html>' >"$r/www/index.html"
 
 mkdir -p "$out"
