@@ -50,7 +50,8 @@ export interface DatapathOptions {
   tickMs?: number;
 }
 
-export type LocalUdpHandler = (iface: IfaceHandle, datagram: Uint8Array) => void;
+/** A datagram for a local service, and the role of the link it came in on (a service decides whom it serves). */
+export type LocalUdpHandler = (iface: IfaceHandle, datagram: Uint8Array, role: Role) => void;
 
 export interface DatapathSnapshot extends CoreSnapshot {
   links: ({ name: string } & Record<string, number | string>)[];
@@ -169,7 +170,7 @@ export class Datapath {
     this.flush();
   }
 
-  /** UDP datagrams to this port on an address the core owns go to `handler` (the DHCP client). */
+  /** UDP datagrams to this port on an address the core owns go to `handler` (the DHCP client; the DNS forwarder, for dial-in callers). */
   bindLocalUdp(port: number, handler: LocalUdpHandler): () => void {
     if (this.localHandlers.has(port)) throw new Error(`UDP port ${port} is already bound`);
     this.localHandlers.set(port, handler);
@@ -219,7 +220,7 @@ export class Datapath {
   private deliverLocal(index: number, datagram: Uint8Array): void {
     const handle = this.attached.get(index);
     const port = readU16(datagram, (datagram[0]! & 0xf) * 4 + 2); // the UDP destination port (the core checked the headers)
-    if (handle !== undefined) this.localHandlers.get(port)?.(handle, datagram);
+    if (handle !== undefined) this.localHandlers.get(port)?.(handle, datagram, this.core.interfaces[index]!.role);
   }
 
   private entry(handle: IfaceHandle): { index: number; link: Link; mtu: number | undefined } {

@@ -115,14 +115,15 @@ export class Gateway {
     this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface, downFile: join(dirname(options.controlSocket), 'status-leds') });
     const lan = new LanPort(config.lan);
     this.parts = [this.leds, lan, new HostPort(), wan, new LinkWatchdog(config.watchdog)];
-    if (config.dialin.length > 0) this.parts.push(new Dialin(config.dialin, { lan: config.lan.address, lanHandle: () => lan.handle, binding: options.serial }));
     // The LAN services: their name servers are the WAN's (IPCP, the DHCP lease) as they are now.
     const wanDns = (): number[] => (this.events.last('address')?.dns ?? []).map(parseIpv4);
+    const ourDns = (): number[] => (config.dns.enabled ? [config.lan.address.address] : wanDns());
+    if (config.dialin.length > 0) this.parts.push(new Dialin(config.dialin, { lan: config.lan.address, lanHandle: () => lan.handle, defaultDns: ourDns, binding: options.serial }));
     const dhcp = config.dhcp.enabled
       ? new DhcpServerPart(config.dhcp, {
         lan: config.lan, stateDir: options.stateDir, mtu: undefined,
         excluded: (a) => config.dialin.some((d) => a >= d.pool.first && a <= d.pool.last || [...d.users.values()].some((u) => u.address === a)),
-        defaultDns: () => (config.dns.enabled ? [config.lan.address.address] : wanDns()),
+        defaultDns: ourDns,
       })
       : undefined;
     if (dhcp !== undefined) this.parts.push(dhcp);

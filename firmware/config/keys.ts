@@ -74,7 +74,7 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'dialin', key: 'init', spec: { type: 'strings', default: ['ATZ', 'ATS0=0'] }, doc: 'init strings, each must answer OK; auto-answer stays off (we answer with ATA)' },
   { section: 'dialin', key: 'rings', spec: int(1, 1, 20), doc: 'answer with `ATA` on this RING' },
   { section: 'dialin', key: 'pool', spec: custom(undefined), shown: 'the top of the LAN: .240-.253 of a /24', doc: 'callers\' addresses, `"192.168.0.200-192.168.0.209"`, on the LAN, never the gateway\'s own; shared by every `[[dialin]]` with the same pool' },
-  { section: 'dialin', key: 'dns', spec: custom(undefined), shown: 'the WAN\'s name servers', doc: 'name servers IPCP hands callers, `["192.168.0.1"]`' },
+  { section: 'dialin', key: 'dns', spec: custom(undefined), shown: 'the gateway (its DNS forwarder), else the WAN\'s', doc: 'name servers IPCP hands callers, `["192.168.0.1"]`' },
   { section: 'dialin', key: 'protocols', spec: { type: 'strings', default: ['ppp', 'slip'] }, doc: '`"ppp"` (a caller\'s first LCP frame starts PPP at once, or `ppp` after the login prompt) and/or `"slip"` (`slip` or `cslip` after the login prompt)' },
   { section: 'dialin', key: 'idle_timeout', spec: int(600, 0, 86400), doc: 'seconds without a datagram either way that end a call (0: never)' },
   { section: 'dialin', key: 'max_call_time', spec: int(0, 0, 604800), doc: 'seconds after which a call is ended (0: no limit)' },

@@ -356,7 +356,7 @@ export class ForwardingCore {
     this.counters.translations.toHost++;
   }
 
-  /** Hands a UDP datagram to the core's own service on that port (the DHCP client), if there is one. */
+  /** Hands a UDP datagram to the core's own service on that port (the DHCP client, the DNS forwarder for callers), if there is one. */
   private deliverLocalUdp(iface: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, dstPort: number): boolean {
     const local = this.localUdp;
     if (local === undefined || iface.addressOwner !== 'core' || !local.ports.includes(dstPort)) return false;
@@ -526,7 +526,10 @@ export class ForwardingCore {
       return this.inboundToOutsideAddress(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
     }
 
-    // From inside. To one of our outside addresses: a port forward reached from the LAN (hairpin).
+    // From inside. A dial-in caller's datagram to the gateway's own address on its link (the
+    // name server IPCP gave it): the gateway's service on that port, if there is one.
+    if (protocol === IPPROTO_UDP && iface.medium === 'ip' && dst === iface.address && this.deliverLocalUdp(iface, b, ipOff, ipEnd, dstPort)) return;
+    // To one of our outside addresses: a port forward reached from the LAN (hairpin).
     const outsideIface = this.outsideInterfaceWithAddress(dst);
     if (outsideIface !== undefined) {
       const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, dstPort);

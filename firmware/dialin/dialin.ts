@@ -14,7 +14,7 @@ import { SLIP_MTU } from '../../drivers/ppp/slip.js';
 import { SlipLine } from '../../drivers/ppp/slip-line.js';
 import type { Timer } from '../clock.js';
 import type { DialinConfig } from '../config/schema.js';
-import { formatIpv4, parseIpv4, type Prefix } from '../core/addr.js';
+import { formatIpv4, type Prefix } from '../core/addr.js';
 import type { IfaceHandle } from '../datapath.js';
 import { LogLimiter } from '../log-limit.js';
 import type { Logger } from '../log.js';
@@ -65,6 +65,8 @@ export interface DialinDeps {
   lan: Prefix;
   /** The LAN port's interface, for proxy ARP (undefined while it is unplugged). */
   lanHandle(): IfaceHandle | undefined;
+  /** Name servers for callers when [[dialin]] dns is not set: the gateway (its DNS forwarder), else the WAN's. */
+  defaultDns(): number[];
   binding?: SerialBinding;
 }
 
@@ -144,10 +146,9 @@ export class Dialin implements Part<DialinStatus> {
     this.ctx.events.emit({ kind: 'dialin', calls: addresses.length });
   }
 
-  /** Name servers for callers: the configured ones, else the WAN's. */
+  /** Name servers for callers: the configured ones, else the gateway's default. */
   dnsFor(config: DialinConfig): number[] {
-    if (config.dns !== undefined) return config.dns;
-    return (this.ctx.events.last('address')?.dns ?? []).map(parseIpv4).slice(0, 2);
+    return config.dns ?? this.deps.defaultDns().slice(0, 2);
   }
 }
 

@@ -119,3 +119,18 @@ labTest('leases survive a SIGKILL: after the restart the server lists them and c
   const again = await dhclient('dc1');
   t.regex(again.split('\n').filter((l) => l !== '').at(-1) ?? '', /^(REBOOT|BOUND|RENEW) 192\.168\.0\.100 /, again);
 });
+
+labTest('an upstream that does not answer is passed over: the next one answers, and later queries go there first', async (t) => {
+  await gw!.stop();
+  gw = await lab!.startGateway(`${config()}\n[dns]\nupstream = ["203.0.113.9", "${WAN_HOST}"]\n`);
+  await gw.waitFor('dns_forwarder', 20_000);
+  const first = await lab!.shAsync(lab!.lan, 'dig +tries=1 +time=8 @192.168.0.1 www.lab.test');
+  t.regex(first.stdout, /203\.0\.113\.1/, first.stdout);
+  const before = Date.now();
+  const second = await lab!.shAsync(lab!.lan, 'dig +tries=1 +time=8 @192.168.0.1 other.lab.test');
+  t.regex(second.stdout, /status: NXDOMAIN/);
+  t.true(Date.now() - before < 1500, 'the silent server was not waited for again');
+  const dns = gw.status()['dns'] as { counters: Record<string, number> };
+  t.is(dns.counters['upstreamTimeouts'], 1);
+  t.like(await gw.waitFor('dns_upstream_silent', 1000), { server: '203.0.113.9' });
+});

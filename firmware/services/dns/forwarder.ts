@@ -12,6 +12,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createServer, connect, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Clock } from '../../clock.js';
 import { formatIpv4, parseIpv4, type Prefix } from '../../core/addr.js';
+import { readU16, readU32 } from '../../core/wire/bytes.js';
+import { emitUdpDatagram } from '../../core/wire/udp.js';
 import type { Logger } from '../../log.js';
 import type { Part, PartContext } from '../../part.js';
 import { DnsCache } from './cache.js';
@@ -63,6 +65,7 @@ export class DnsForwarder implements Part<DnsForwarderStatus> {
   private readonly penalised = new Map<number, number>();
   private stopped = false;
   private retry: { cancel(): void } | undefined;
+  private unbind: (() => void) | undefined;
 
   constructor(cacheSize: number, private readonly deps: DnsForwarderDeps) {
     this.cache = new DnsCache(cacheSize);
@@ -78,10 +81,23 @@ export class DnsForwarder implements Part<DnsForwarderStatus> {
       text: (s) => `DNS on ${s.address}:53, upstream ${s.upstream.join(' ') || 'none'}, ${s.cacheEntries} cached; ${s.counters.queries} queries: ${s.counters.cached} from the cache, ${s.counters.forwarded} forwarded, ${s.counters.local} local, ${s.counters.malformed} malformed, ${s.counters.badReplies} bad replies dropped`,
     });
     this.listen();
+    // Dial-in callers are handed the gateway's address as their name server; their queries
+    // reach the core, not the kernel, and come here. Only from inside links: never the WAN's.
+    this.unbind = ctx.datapath.bindLocalUdp(PORT, (handle, datagram, role) => {
+      if (role !== 'inside') return;
+      const ihl = (datagram[0]! & 0x0f) * 4;
+      const src = readU32(datagram, 12);
+      const dst = readU32(datagram, 16);
+      const srcPort = readU16(datagram, ihl);
+      void this.resolve(datagram.subarray(ihl + 8), false).then((reply) => {
+        if (reply !== undefined) ctx.datapath.sendDatagram(handle, emitUdpDatagram(dst, src, PORT, srcPort, reply));
+      });
+    });
   }
 
   stop(): void {
     this.stopped = true;
+    this.unbind?.();
     this.retry?.cancel();
     this.udp?.close();
     this.tcp?.close();
