@@ -2,9 +2,9 @@
 // on the address the kernel holds). Local names first (the gateway's own, DHCP clients' and
 // statics' host names in the LAN domain, and their reverse lookups), then the cache, then the
 // upstream servers: the WAN's (IPCP, the DHCP lease) or [dns] upstream, in order, passing over
-// one that stops answering. Each upstream query goes from a fresh socket (a random source port)
-// with a random ID, and only an answer from that server, with that ID and that question, is
-// taken (RFC 5452); anything else is dropped and counted. Upstream queries leave the kernel
+// one that stops answering. Each upstream query goes from a socket on a random port, renewed
+// every minute, with a random ID, and only an answer from that server, with that ID and that
+// question, is taken (RFC 5452); anything else is dropped and counted. Upstream queries leave the kernel
 // through the host link and are masqueraded like a LAN host's.
 
 import { randomInt } from 'node:crypto';
@@ -30,6 +30,16 @@ const LOCAL_TTL = 60;
 const MAX_TCP_QUERY = 65535;
 const BIND_RETRY_MS = 1000;
 const TCP_IDLE_MS = 10_000;
+/** Upstream sockets: how many, and how long one is used before a fresh port replaces it. */
+const POOL_SIZE = 16;
+const SOCKET_LIFE_MS = 60_000;
+
+interface UpstreamSocket {
+  sock: Socket;
+  created: number;
+  /** Queries awaiting an answer on this socket, by ID: the server asked and the question. */
+  pending: Map<number, { address: string; q: DnsQuestion; finish: (r: Uint8Array | undefined) => void }>;
+}
 
 export interface DnsHost {
   name: string;
@@ -66,6 +76,7 @@ export class DnsForwarder implements Part<DnsForwarderStatus> {
   private stopped = false;
   private retry: { cancel(): void } | undefined;
   private unbind: (() => void) | undefined;
+  private readonly pool: UpstreamSocket[] = [];
 
   constructor(cacheSize: number, private readonly deps: DnsForwarderDeps) {
     this.cache = new DnsCache(cacheSize);
@@ -98,6 +109,7 @@ export class DnsForwarder implements Part<DnsForwarderStatus> {
   stop(): void {
     this.stopped = true;
     this.unbind?.();
+    for (const u of this.pool) u.sock.close();
     this.retry?.cancel();
     this.udp?.close();
     this.tcp?.close();
@@ -248,35 +260,62 @@ export class DnsForwarder implements Part<DnsForwarderStatus> {
     return undefined;
   }
 
-  /** Our copy of the query with a random ID, from a fresh socket (a random port); only the matching answer is taken. */
+  /**
+   * Our copy of the query with a random ID, from one of a pool of sockets on random ports (RFC
+   * 5452 §9.2), each replaced after a while: a fresh socket per query would be a fresh
+   * masqueraded flow per query, and a busy LAN would use up its share of outside ports.
+   * Only the matching answer is taken.
+   */
   private askUdp(server: number, query: Uint8Array, q: DnsQuestion): Promise<Uint8Array | undefined> {
     return new Promise((resolve) => {
-      const id = randomInt(0, 0x10000);
+      const upstream = this.upstreamSocket();
+      let id: number;
+      do id = randomInt(0, 0x10000);
+      while (upstream.pending.has(id));
       const out = query.slice();
       out[0] = id >>> 8;
       out[1] = id & 0xff;
-      const sock = createSocket('udp4');
       const address = formatIpv4(server);
-      let done = false;
       const finish = (r: Uint8Array | undefined): void => {
-        if (done) return;
-        done = true;
+        if (upstream.pending.get(id) !== waiting) return;
+        upstream.pending.delete(id);
         timer.cancel();
-        sock.close();
         resolve(r);
       };
+      const waiting = { address, q, finish };
+      upstream.pending.set(id, waiting);
       const timer = this.clock.after(UPSTREAM_TIMEOUT_MS, () => finish(undefined));
-      sock.on('error', () => finish(undefined));
+      upstream.sock.send(out, PORT, address, (e) => e && finish(undefined));
+    });
+  }
+
+  /** A socket of the pool, picked at random; one past its time is replaced once idle. */
+  private upstreamSocket(): UpstreamSocket {
+    const now = this.clock.now();
+    for (let i = 0; i < this.pool.length; i++) {
+      const u = this.pool[i]!;
+      if (now - u.created < SOCKET_LIFE_MS || u.pending.size > 0) continue;
+      u.sock.close();
+      this.pool.splice(i--, 1);
+    }
+    if (this.pool.length < POOL_SIZE) {
+      const sock = createSocket('udp4');
+      const u: UpstreamSocket = { sock, created: now, pending: new Map() };
+      sock.on('error', () => undefined);
       sock.on('message', (b, from) => {
         const reply = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-        if (from.address !== address || from.port !== PORT || !this.matches(reply, id, q)) {
+        const h = header(reply);
+        const p = h === undefined ? undefined : u.pending.get(h.id);
+        if (p === undefined || from.address !== p.address || from.port !== PORT || !this.matches(reply, h!.id, p.q)) {
           this.counters.badReplies++;
           return; // keep waiting for the real one
         }
-        finish(reply.slice());
+        p.finish(reply.slice());
       });
-      sock.send(out, PORT, address, (e) => e && finish(undefined));
-    });
+      this.pool.push(u);
+      return u;
+    }
+    return this.pool[randomInt(0, this.pool.length)]!;
   }
 
   private askTcp(server: number, query: Uint8Array, q: DnsQuestion): Promise<Uint8Array | undefined> {
