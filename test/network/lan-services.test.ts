@@ -5,6 +5,8 @@
 // server, which tells the gateway about it), caches answers and NXDOMAIN, and answers for the
 // DHCP clients' host names.
 
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { requireLab, NetLab, WAN_HOST, type GatewayProcess } from '../lab/netlab.js';
 
@@ -133,4 +135,16 @@ labTest('an upstream that does not answer is passed over: the next one answers, 
   const dns = gw.status()['dns'] as { counters: Record<string, number> };
   t.is(dns.counters['upstreamTimeouts'], 1);
   t.like(await gw.waitFor('dns_upstream_silent', 1000), { server: '203.0.113.9' });
+});
+
+labTest('a damaged lease file is reported and moved aside; the server starts afresh', async (t) => {
+  await gw!.stop();
+  const file = join(lab!.dir, 'state', 'dhcp-leases.json');
+  writeFileSync(file, '[{"client": "02:00:00:00:00:01", "mac": tru');
+  gw = await lab!.startGateway(config());
+  t.like(await gw.waitFor('dhcp_lease_file_damaged', 10_000), { file });
+  t.true(existsSync(`${file}.damaged`));
+  await gw.waitFor('dhcp_server_listening', 10_000);
+  t.deepEqual(leases().map((l) => l['address']), ['192.168.0.50'], 'only the static entry');
+  t.regex(await udhcpc('dc2', 'desktop'), /bound 192\.168\.0\.\d+ /);
 });
