@@ -1,4 +1,4 @@
-// What a caller meets after CONNECT, as on a terminal server: a `login:` and `Password:`
+// What a caller meets after CONNECT, as on a terminal server: a `login:` and `password:`
 // prompt, then a command prompt where `ppp`, `slip` or `cslip` starts the protocol. A caller
 // whose software speaks PPP at once is recognised by its first frame (a flag and the
 // all-stations address, as mgetty's AutoPPP does) and goes straight to PPP, where it
@@ -28,7 +28,7 @@ export interface LoginEvents {
 }
 
 export const LOGIN_PROMPT = 'login: ';
-export const PASSWORD_PROMPT = 'Password: ';
+export const PASSWORD_PROMPT = 'password: ';
 export const COMMAND_PROMPT = 'gateway> ';
 const MAX_TRIES = 3;
 const MAX_LINE = 64;

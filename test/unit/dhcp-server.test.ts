@@ -42,8 +42,8 @@ async function lease(s: DhcpServer, n: number, now: number, extra: [number, Uint
   return given(ack);
 }
 
-test('DISCOVER, OFFER, REQUEST, ACK: the first free address, with mask, router, DNS, domain, lease time and T1/T2', async (t) => {
-  const { s, saves } = server();
+test('DISCOVER, OFFER, REQUEST, ACK: the first free address, with mask, router, DNS, domain, lease time, T1/T2, broadcast and MTU', async (t) => {
+  const { s, saves } = server({ config: { mtu: 1500 } });
   const offer = await s.handle(msg(DhcpType.Discover, 1), 0);
   t.is(given(offer), 'Offer 192.168.0.100');
   t.is(offer?.unicast, undefined, 'broadcast to a client without an address');
@@ -55,6 +55,8 @@ test('DISCOVER, OFFER, REQUEST, ACK: the first free address, with mask, router, 
   t.deepEqual(optionOf(offer, 58), optU32(1800));
   t.deepEqual(optionOf(offer, 59), optU32(3150));
   t.deepEqual(optionOf(offer, 54), optU32(LAN.address));
+  t.deepEqual(optionOf(offer, 28), optU32(a('192.168.0.255')));
+  t.deepEqual(optionOf(offer, 26), Uint8Array.of(0x05, 0xdc));
   t.is(saves(), 0, 'an offer is not saved');
   const ack = await s.handle(msg(DhcpType.Request, 1, [[OPT_SERVER_ID, optU32(LAN.address)], [OPT_REQUESTED_IP, optU32(a('192.168.0.100'))], [OPT_HOSTNAME, new TextEncoder().encode('Laptop')]]), 10);
   t.is(given(ack), 'Ack 192.168.0.100');

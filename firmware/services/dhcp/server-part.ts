@@ -46,7 +46,18 @@ export interface DhcpServerDeps {
   excluded: (address: number) => boolean;
   /** The name servers to hand out when [dhcp] dns is not set. */
   defaultDns: () => number[];
+  /** The LAN's MTU for option 26; undefined: the interface's, read at start. */
   mtu: number | undefined;
+}
+
+/** The interface's MTU from sysfs, or undefined when it cannot be read (not plugged in yet). */
+function lanMtu(name: string): number | undefined {
+  try {
+    const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+    return Number.isInteger(mtu) && mtu >= 576 ? mtu : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class DhcpServerPart implements Part<DhcpServerStatus> {
@@ -72,7 +83,7 @@ export class DhcpServerPart implements Part<DhcpServerStatus> {
     const pinger = new Pinger(ctx.clock, 1 + (ctx.rng() % 0xfffe));
     this.server = new DhcpServer(
       {
-        lan: this.deps.lan.address, range: c.range, leaseSeconds: c.leaseTime, domain: c.domain, dns: () => c.dns ?? this.deps.defaultDns(), mtu: this.deps.mtu,
+        lan: this.deps.lan.address, range: c.range, leaseSeconds: c.leaseTime, domain: c.domain, dns: () => c.dns ?? this.deps.defaultDns(), mtu: this.deps.mtu ?? lanMtu(this.deps.lan.interface),
         statics: c.statics, excluded: this.deps.excluded,
       },
       { changed: () => this.save(), note: (event, fields) => this.log.info({ event, ...fields }) },
