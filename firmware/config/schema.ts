@@ -1,6 +1,7 @@
 // gateway.toml → a validated GatewayConfig, or every error found, each with its line and key.
 // Types, bounds and defaults come from the key table (keys.ts), which README's table mirrors.
 
+import { DEFAULT_PORT_RANGE } from '../core/nat/ports.js';
 import type { TriggerRule } from '../core/nat/triggers.js';
 import { HELPERS } from '../core/hooks.js';
 import { broadcastOf, formatIpv4, formatPrefix, inPrefix, networkOf, parseCidr, parseIpv4, prefixMask, type Prefix } from '../core/addr.js';
@@ -206,7 +207,7 @@ class Validator {
         tcpFinTimeout: this.integer(masq, 'masq', 'tcp_fin_timeout'),
         udpTimeout: this.integer(masq, 'masq', 'udp_timeout'),
         icmpTimeout: this.integer(masq, 'masq', 'icmp_timeout'),
-        ports: this.portRange('masq.ports', masq['ports'] ?? (specOf('masq', 'ports').default as string), 1024) ?? { first: 61000, last: 65095 },
+        ports: this.portRange('masq.ports', masq['ports'] ?? (specOf('masq', 'ports').default as string), 1024) ?? DEFAULT_PORT_RANGE,
         portsPerHost: this.integer(masq, 'masq', 'ports_per_host'),
         maxFlows: this.integer(masq, 'masq', 'max_flows'),
         helpers: this.helpers(masq['helpers']),

@@ -86,7 +86,7 @@ test('DESIGN.md\'s example config is valid, and defaults fill what it leaves out
   const c = r.config;
   t.is(c.wan.type, 'ppp');
   t.is(formatPrefix(c.lan.address), '192.168.0.1/24');
-  t.deepEqual(c.masq.ports, { first: 61000, last: 65095 });
+  t.deepEqual(c.masq.ports, { first: 61000, last: 65095 }, 'as the file says');
   t.is(c.masq.maxFlows, 65536);
   t.deepEqual(c.masq.helpers, { ftp: [21], irc: [6667] });
   t.deepEqual(c.portfw.map((p) => [p.protocol, p.firstPort, p.lastPort, formatIpv4(p.toAddress), p.toPort]), [['tcp', 8080, 8080, '192.168.0.10', 80]]);

@@ -8,16 +8,35 @@ import { readU16 } from '../../firmware/core/wire/bytes.js';
 
 const natPortOf = (row: string) => Number(/203\.0\.113\.2:(\d+)/.exec(row)?.[1]);
 
-test('outbound TCP is masqueraded to the WAN address and a port in 61000-65095; replies come back', (t) => {
+test('outbound TCP is masqueraded to the WAN address, keeping the host\'s own port when free; replies come back', (t) => {
   const lab = new Lab();
   lab.lanHost('192.168.0.100');
   const out = lab.row(LAN, { proto: 'tcp', src: '192.168.0.100', dst: '203.0.113.1', sport: 40000, dport: 80, flags: 'S' });
   t.regex(out, /^wan: 203\.0\.113\.2:\d+ → 203\.0\.113\.1:80 tcp S$/);
   const port = natPortOf(out);
-  t.true(port >= 61000 && port <= 65095);
+  t.is(port, 40000, 'the host\'s own port, as Linux\'s masquerade keeps it');
   t.is(lab.row(WAN, { proto: 'tcp', src: '203.0.113.1', dst: '203.0.113.2', sport: 80, dport: port, flags: 'SA' }), 'lan: 203.0.113.1:80 → 192.168.0.100:40000 tcp SA');
   t.is(lab.row(LAN, { proto: 'tcp', src: '192.168.0.100', dst: '203.0.113.1', sport: 40000, dport: 80, flags: 'A' }), `wan: 203.0.113.2:${port} → 203.0.113.1:80 tcp A`);
   t.is(lab.core.table.size, 1);
+});
+
+test('a host\'s own port is kept only while it is free toward that server: a second host with the same port gets another, from the range', (t) => {
+  const lab = new Lab();
+  lab.lanHost('192.168.0.100');
+  lab.lanHost('192.168.0.101');
+  for (const proto of ['tcp', 'udp'] as const) {
+    const a = natPortOf(lab.row(LAN, { proto, src: '192.168.0.100', dst: '203.0.113.1', sport: 50000, dport: 80, flags: 'S' }));
+    const b = natPortOf(lab.row(LAN, { proto, src: '192.168.0.101', dst: '203.0.113.1', sport: 50000, dport: 80, flags: 'S' }));
+    t.is(a, 50000, proto);
+    t.not(b, 50000, proto);
+    t.true(b >= 1024 && b <= 65535, proto);
+    // Toward another server the port is free again (TCP; UDP keeps the endpoint's mapping).
+    const c = natPortOf(lab.row(LAN, { proto, src: '192.168.0.101', dst: '198.51.100.7', sport: 50000, dport: 80, flags: 'S' }));
+    t.is(c, proto === 'tcp' ? 50000 : b, proto);
+  }
+  // A port below the range is never kept.
+  const low = natPortOf(lab.row(LAN, { proto: 'tcp', src: '192.168.0.100', dst: '203.0.113.1', sport: 123, dport: 80, flags: 'S' }));
+  t.true(low >= 1024);
 });
 
 test('every translated packet carries correct checksums and a decremented TTL', (t) => {

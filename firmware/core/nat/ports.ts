@@ -1,6 +1,9 @@
-// Choosing the outside port (or ICMP identifier) of a new masqueraded flow: random within the
-// configured range (RFC 6056 §3.3.2, random start then linear search), and for UDP the same
-// port for every flow of one inside endpoint (endpoint-independent mapping, RFC 4787 REQ-1).
+// Choosing the outside port (or ICMP identifier) of a new masqueraded flow: the inside host's
+// own port when it is in the range and free toward that destination (as Linux's masquerade
+// does: the host chose it at random already, and a host reusing its port for the same server
+// finds the old flow, which a SYN may reopen), else random within the configured range (RFC
+// 6056 §3.3.2, random start then linear search); for UDP the same port for every flow of one
+// inside endpoint (endpoint-independent mapping, RFC 4787 REQ-1).
 
 import { packPorts, type ConntrackTable } from '../conntrack/table.js';
 import { IPPROTO_ICMP, IPPROTO_UDP } from '../wire/ipv4.js';
@@ -10,8 +13,12 @@ export interface PortRange {
   last: number;
 }
 
-/** Linux 2.2's masquerading range (net/ipv4/ip_masq.c PORT_MASQ_BEGIN..END). */
-export const DEFAULT_PORT_RANGE: PortRange = { first: 61000, last: 65095 };
+/**
+ * Every unprivileged port, as Linux's masquerade uses. (Linux 2.2's 61000-65095 held 4096 ports:
+ * with one busy server, each closed connection kept its port for tcp_fin_timeout, which capped
+ * new connections near 400/s.)
+ */
+export const DEFAULT_PORT_RANGE: PortRange = { first: 1024, last: 65535 };
 
 /** A source of uniformly random 32-bit unsigned integers. */
 export type Rng = () => number;
@@ -66,11 +73,21 @@ export class PortAllocator {
       const mapped = this.udpMappings.get(endpointKey(insideIp, insidePort));
       if (mapped !== undefined && table.isTupleFree(remote, outsideAddr, packPorts(remotePort, mapped), protocol)) return mapped;
       if (this.mayMap(insideIp)) {
+        if (this.usable(table, protocol, insidePort, remote, remotePort, outsideAddr, true)) return insidePort;
         const own = this.search(table, protocol, remote, remotePort, outsideAddr, true);
         if (own >= 0) return own;
       }
+    } else if (this.usable(table, protocol, insidePort, remote, remotePort, outsideAddr, false)) {
+      return insidePort;
     }
     return this.search(table, protocol, remote, remotePort, outsideAddr, false);
+  }
+
+  /** The port is in the range, nobody's reserved port, (unowned: no UDP mapping's) and free toward this remote. */
+  private usable(table: ConntrackTable, protocol: number, port: number, remote: number, remotePort: number, outsideAddr: number, unowned: boolean): boolean {
+    if (port < this.range.first || port > this.range.last || this.reserved(protocol, port)) return false;
+    if (unowned && this.mappingRefs[port] !== 0) return false;
+    return table.isTupleFree(remote, outsideAddr, protocol === IPPROTO_ICMP ? packPorts(0, port) : packPorts(remotePort, port), protocol);
   }
 
   /**
@@ -116,10 +133,7 @@ export class PortAllocator {
     const tries = Math.min(this.size, MAX_TRIES);
     for (let i = 0; i < tries; i++) {
       const port = this.range.first + ((start + i) % this.size);
-      if (this.reserved(protocol, port)) continue;
-      if (unowned && this.mappingRefs[port] !== 0) continue;
-      const ports = protocol === IPPROTO_ICMP ? packPorts(0, port) : packPorts(remotePort, port);
-      if (table.isTupleFree(remote, outsideAddr, ports, protocol)) return port;
+      if (this.usable(table, protocol, port, remote, remotePort, outsideAddr, unowned)) return port;
     }
     return -1;
   }
