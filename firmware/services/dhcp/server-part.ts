@@ -50,6 +50,20 @@ export interface DhcpServerDeps {
   mtu: number | undefined;
 }
 
+/**
+ * The socket's file descriptor, for SO_BINDTODEVICE, which Node does not offer. Node keeps its
+ * UDP handle (which knows the descriptor) in the socket's internal state, under a symbol; the
+ * `_handle` accessor would print a deprecation warning (DEP0112) at every start.
+ */
+function descriptorOf(socket: Socket): number {
+  const record = socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>;
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    const fd = record[key]?.handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  throw new Error('the DHCP server socket has no file descriptor to bind to the LAN interface');
+}
+
 /** The interface's MTU from sysfs, or undefined when it cannot be read (not plugged in yet). */
 function lanMtu(name: string): number | undefined {
   try {
@@ -122,8 +136,7 @@ export class DhcpServerPart implements Part<DhcpServerStatus> {
     socket.bind(DHCP_SERVER_PORT, '0.0.0.0', () => {
       try {
         socket.setBroadcast(true);
-        // Node has no SO_BINDTODEVICE of its own; its UDP handle knows its descriptor.
-        bindToDevice((socket as unknown as { _handle: { fd: number } })._handle.fd, this.deps.lan.interface);
+        bindToDevice(descriptorOf(socket), this.deps.lan.interface);
       } catch (e) {
         return retry(e as Error);
       }
