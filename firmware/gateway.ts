@@ -31,9 +31,7 @@ import { statusText, type StatusDocument } from './control/status-text.js';
 import { LogSink, type Logger } from './log.js';
 import type { Part, PartContext } from './part.js';
 import { Dialin } from './dialin/dialin.js';
-import { parseIpv4 } from './core/addr.js';
-import { DhcpServerPart } from './services/dhcp/server-part.js';
-import { DnsForwarder } from './services/dns/forwarder.js';
+import { lanServices } from './services/lan-services.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
 import { PppWan } from './wan/ppp-wan.js';
 
@@ -115,25 +113,9 @@ export class Gateway {
     this.leds = new StatusLeds(config.leds, { sysRoot: options.sysRoot ?? '/sys', lanLink: config.lan.interface, downFile: join(dirname(options.controlSocket), 'status-leds') });
     const lan = new LanPort(config.lan);
     this.parts = [this.leds, lan, new HostPort(), wan, new LinkWatchdog(config.watchdog)];
-    // The LAN services: their name servers are the WAN's (IPCP, the DHCP lease) as they are now.
-    const wanDns = (): number[] => (this.events.last('address')?.dns ?? []).map(parseIpv4);
-    const ourDns = (): number[] => (config.dns.enabled ? [config.lan.address.address] : wanDns());
-    if (config.dialin.length > 0) this.parts.push(new Dialin(config.dialin, { lan: config.lan.address, lanHandle: () => lan.handle, defaultDns: ourDns, binding: options.serial }));
-    const dhcp = config.dhcp.enabled
-      ? new DhcpServerPart(config.dhcp, {
-        lan: config.lan, stateDir: options.stateDir, mtu: undefined,
-        excluded: (a) => config.dialin.some((d) => a >= d.pool.first && a <= d.pool.last || [...d.users.values()].some((u) => u.address === a)),
-        defaultDns: ourDns,
-      })
-      : undefined;
-    if (dhcp !== undefined) this.parts.push(dhcp);
-    if (config.dns.enabled) {
-      this.parts.push(new DnsForwarder(config.dns.cacheSize, {
-        lan: config.lan.address, domain: config.dhcp.domain, hostname: config.dns.hostname,
-        upstream: () => config.dns.upstream ?? wanDns(),
-        hosts: () => (dhcp?.server?.list(this.clock.wall()) ?? []).flatMap((l) => (l.hostname !== undefined ? [{ name: l.hostname, address: l.address }] : [])),
-      }));
-    }
+    const services = lanServices(config, { stateDir: options.stateDir, events: this.events, clock: this.clock });
+    if (config.dialin.length > 0) this.parts.push(new Dialin(config.dialin, { lan: config.lan.address, lanHandle: () => lan.handle, defaultDns: services.defaultDns, binding: options.serial }));
+    this.parts.push(...services.parts);
     this.parts.push(new ControlSocket(options.controlSocket));
     if (options.console !== undefined) {
       this.parts.push(new SerialConsole({ device: options.console, baud: config.console.baud, password: config.console.password, sink }));

@@ -351,15 +351,16 @@ export class ForwardingCore {
     if (this.localUdp !== undefined && iface.role === 'outside' && Ipv4Packet.check(b, ipOff, end) === undefined && ipv4Protocol(b, ipOff) === IPPROTO_UDP) {
       const ipEnd = ipOff + ipv4TotalLength(b, ipOff);
       const l4 = ipOff + ipv4HeaderLength(b, ipOff);
-      if (!ipv4IsFragment(b, ipOff) && UdpDatagram.check(b, l4, ipEnd) === undefined && this.deliverLocalUdp(iface, b, ipOff, ipEnd, destinationPort(b, l4))) return;
+      if (!ipv4IsFragment(b, ipOff) && UdpDatagram.check(b, l4, ipEnd) === undefined && this.deliverLocalUdp(iface, b, ipOff, ipEnd, 0, destinationPort(b, l4))) return;
     }
     this.counters.translations.toHost++;
   }
 
-  /** Hands a UDP datagram to the core's own service on that port (the DHCP client, the DNS forwarder for callers), if there is one. */
-  private deliverLocalUdp(iface: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, dstPort: number): boolean {
+  /** To the core's own service on that port: from an outside link (the DHCP client), or to our address on a caller's link (its name server). */
+  private deliverLocalUdp(iface: CoreInterface, b: Uint8Array, ipOff: number, ipEnd: number, dst: number, dstPort: number): boolean {
     const local = this.localUdp;
-    if (local === undefined || iface.addressOwner !== 'core' || !local.ports.includes(dstPort)) return false;
+    const reachable = iface.role === 'outside' || (iface.medium === 'ip' && dst === iface.address);
+    if (local === undefined || !reachable || iface.addressOwner !== 'core' || !local.ports.includes(dstPort)) return false;
     this.counters.translations.toCore++;
     local.deliver(iface.index, b.slice(ipOff, ipEnd));
     return true;
@@ -520,16 +521,13 @@ export class ForwardingCore {
   private newFlow(now: number, iface: CoreInterface, b: Uint8Array, ipOff: number, l4: number, ipEnd: number, src: number, dst: number, ports: number, protocol: number): void {
     const dstPort = ports & 0xffff;
     const srcPort = ports >>> 16;
+    if (protocol === IPPROTO_UDP && this.deliverLocalUdp(iface, b, ipOff, ipEnd, dst, dstPort)) return;
     if (iface.role === 'outside') {
-      if (protocol === IPPROTO_UDP && this.deliverLocalUdp(iface, b, ipOff, ipEnd, dstPort)) return;
       if (dst !== iface.address || iface.addressOwner !== 'core') return this.counters.drop('forwardDenied');
       return this.inboundToOutsideAddress(now, iface, b, ipOff, l4, ipEnd, src, dst, ports, protocol);
     }
 
-    // From inside. A dial-in caller's datagram to the gateway's own address on its link (the
-    // name server IPCP gave it): the gateway's service on that port, if there is one.
-    if (protocol === IPPROTO_UDP && iface.medium === 'ip' && dst === iface.address && this.deliverLocalUdp(iface, b, ipOff, ipEnd, dstPort)) return;
-    // To one of our outside addresses: a port forward reached from the LAN (hairpin).
+    // From inside. To one of our outside addresses: a port forward reached from the LAN (hairpin).
     const outsideIface = this.outsideInterfaceWithAddress(dst);
     if (outsideIface !== undefined) {
       const target = protocol === IPPROTO_ICMP ? undefined : this.portForwards.lookup(protocol, dstPort);

@@ -335,7 +335,7 @@ class AnsweringModem {
     const { ctx, deps } = this.dialin;
     const link = new CallLink(call.id, mtu, () => ctx.clock.now(), transmit);
     call.link = link;
-    const handle = ctx.datapath.attach(link, { role: 'inside', addressOwner: 'core', address: { address: deps.lan.address, length: 32 }, up: false });
+    const handle = ctx.datapath.attach(link, { role: 'inside', addressOwner: 'core', up: false });
     ctx.datapath.setAddress(handle, { address: deps.lan.address, length: 32 }, { peer: call.address! });
     link.setUp(true);
     this.dialin.callsChanged();

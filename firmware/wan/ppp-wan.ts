@@ -6,7 +6,8 @@
 // back keeps the flows.
 
 import { existsSync } from 'node:fs';
-import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../../drivers/link.js';
+import { IpLink } from '../../drivers/ip-link.js';
+import type { FrameBatch } from '../../drivers/link.js';
 import { dial, type DialFailure, type ModemInfo } from '../../drivers/modem/dialer.js';
 import { Modem, type SerialBinding } from '../../drivers/modem/modem.js';
 import { probeModem, serialCandidates } from '../../drivers/modem/probe.js';
@@ -382,46 +383,19 @@ function mayStillBeDialling(code: DialFailure): boolean {
 }
 
 /** The PPP WAN as the core sees it: a link of medium `ip` that goes up with IPCP and down with the call. */
-class PppWanLink implements Link {
-  readonly name = LINK_NAME;
-  readonly medium = 'ip';
-  readonly mac = undefined;
-  mtu = MRU;
+class PppWanLink extends IpLink {
   txQueueFull = 0;
   notUp = 0;
-  private onFrames: FrameBatchHandler | undefined;
-  private onState: ((s: LinkState) => void) | undefined;
-  private readonly batch = { frames: [new Uint8Array(0)] as Uint8Array[], starts: new Int32Array(1), ends: new Int32Array(1) };
 
-  constructor(private readonly wan: PppWan) {}
-
-  start(onFrames: FrameBatchHandler, onState: (state: LinkState) => void): void {
-    this.onFrames = onFrames;
-    this.onState = onState;
+  constructor(private readonly wan: PppWan) {
+    super(LINK_NAME, MRU);
   }
 
   send(batch: FrameBatch): void {
     if (!this.wan.send(batch)) this.notUp += batch.count;
   }
 
-  deliver(b: Uint8Array, start: number, end: number): void {
-    this.batch.frames[0] = b;
-    this.batch.starts[0] = start;
-    this.batch.ends[0] = end;
-    this.onFrames?.(this.batch.frames, this.batch.starts, this.batch.ends, 1);
-  }
-
-  setUp(up: boolean): void {
-    this.onState?.({ up, mtu: this.mtu });
-  }
-
   stats(): Record<string, number> {
     return this.wan.stats();
-  }
-
-  /** The call is the part's to end (PppWan.stop): closing the link only stops delivery. */
-  close(): void {
-    this.onFrames = undefined;
-    this.onState = undefined;
   }
 }
