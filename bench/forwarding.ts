@@ -1,19 +1,25 @@
-// Forwarding benchmark: the same lab, the same run, two gateways one after the other: the kernel
-// (nftables masquerade, ip_forward=1) and ours (kernel forwarding off, the core on AF_PACKET).
-// Veth offloads are off for both, so both forward real 1500-byte frames. Prints a table and
-// writes bench/results/forwarding.json. Needs root; BENCH_SECONDS shortens runs for experiments.
+// Forwarding benchmark: the same lab, the same run, the kernel (nftables masquerade,
+// ip_forward=1) and ours (kernel forwarding off, the core on AF_PACKET, the defaults a user gets
+// but for max_flows, raised to hold the 100 k flows of the memory figure), one after the other,
+// in BENCH_RUNS rounds (3); each ratio reported is the median over the rounds. Veth offloads are
+// off for both, so both forward real 1500-byte frames. For ours it also records where a
+// wake-up's time goes (the packet addon's counters), how busy the gateway's process was, its CPU
+// when idle, and what its resident memory is made of. Prints a table and writes
+// bench/results/forwarding.json. Needs root; BENCH_SECONDS shortens runs for experiments.
 
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LAN_GATEWAY, labUnavailable, NetLab, WAN_HOST } from '../test/lab/netlab.js';
+import { LAN_GATEWAY, labUnavailable, NetLab, WAN_HOST, type GatewayProcess } from '../test/lab/netlab.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const NODE = join(REPO, 'node_modules/.bin/node');
 const TOOLS = join(REPO, 'dist/bench/tools');
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const FLOWS = 100_000;
 const CONN_PORT = 7000;
+const PINGS = 200;
 
 interface Figures {
   tcp_1_stream_mbit_s: number;
@@ -22,11 +28,26 @@ interface Figures {
   udp64_loss_percent: number;
   udp1400_pps: number;
   udp1400_loss_percent: number;
+  rtt_avg_us: number;
   rtt_median_us: number;
   rtt_p99_us: number;
-  rtt_added_median_us: number;
-  rtt_added_p99_us: number;
   conn_per_s: number;
+}
+
+/** Where ours spent a test's time: per wake-up and per frame, from the addon's counters (packet_ring.c). */
+interface TimeSplit {
+  frames: number;
+  wakeups: number;
+  frames_per_wakeup: number;
+  /** The kernel's timestamp of a wake-up's first frame to our callback: the wake-up, and any wait behind earlier work. */
+  ring_wait_us_per_wakeup: number;
+  /** Our callback to JavaScript's first call back into the addon. */
+  crossing_us_per_wakeup: number;
+  ring_ns_per_frame: number;
+  core_ns_per_frame: number;
+  send_ns_per_frame: number;
+  /** The gateway process's CPU time over the test's wall time (1.0 = one core). */
+  gateway_cpu: number;
 }
 
 /** iperf3's JSON report; one retry, as the server may still be closing the previous test. */
@@ -57,42 +78,125 @@ function rtts(out: string): number[] {
 }
 
 const quantile = (xs: number[], q: number): number => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
 
-async function measure(lab: NetLab): Promise<Figures> {
-  const tcp1 = await iperfTcp(lab, 1);
-  const tcp4 = await iperfTcp(lab, 4);
-  const u64 = await iperfUdp(lab, 64);
-  const u1400 = await iperfUdp(lab, 1400);
-  // One veth hop (the LAN host to the gateway's kernel) against the path through the gateway:
-  // the difference is what forwarding adds.
-  const count = 300;
-  const base = rtts((await lab.shAsync(lab.lan, `ping -c ${count} -i 0.005 -q -n ${LAN_GATEWAY} >/dev/null; ping -c ${count} -i 0.005 -n ${LAN_GATEWAY}`)).stdout);
-  const through = rtts((await lab.shAsync(lab.lan, `ping -c ${count} -i 0.005 -n ${WAN_HOST}`)).stdout);
-  const conn = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000);
-  const c = JSON.parse(conn.stdout) as { per_second: number };
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** User + system CPU seconds of a process (all its threads). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** The counters of every link of ours, summed. */
+function linkCounters(gw: GatewayProcess): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const link of gw.status()['links'] as Record<string, number | string>[]) {
+    for (const [k, v] of Object.entries(link)) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v;
+  }
+  return sum;
+}
+
+/** Runs `work` and reports how ours spent its time meanwhile. */
+async function split<T>(gw: GatewayProcess, work: () => Promise<T>): Promise<{ result: T; split: TimeSplit }> {
+  const before = linkCounters(gw);
+  const cpu0 = cpuSeconds(gw.proc.pid!);
+  const t0 = performance.now();
+  const result = await work();
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(gw.proc.pid!) - cpu0;
+  const after = linkCounters(gw);
+  const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+  const frames = Math.max(1, d('received') - d('kernelDrops'));
+  const wakeups = Math.max(1, d('wakeups'));
   return {
-    tcp_1_stream_mbit_s: round(tcp1),
-    tcp_4_streams_mbit_s: round(tcp4),
-    udp64_pps: Math.round(u64.pps),
-    udp64_loss_percent: round(u64.loss),
-    udp1400_pps: Math.round(u1400.pps),
-    udp1400_loss_percent: round(u1400.loss),
-    rtt_median_us: round(quantile(through, 0.5)),
-    rtt_p99_us: round(quantile(through, 0.99)),
-    rtt_added_median_us: round(quantile(through, 0.5) - quantile(base, 0.5)),
-    rtt_added_p99_us: round(quantile(through, 0.99) - quantile(base, 0.99)),
-    conn_per_s: Math.round(c.per_second),
+    result,
+    split: {
+      frames,
+      wakeups,
+      frames_per_wakeup: round(frames / wakeups, 2),
+      ring_wait_us_per_wakeup: round(d('ringWaitNs') / wakeups / 1000, 2),
+      crossing_us_per_wakeup: round(d('crossingNs') / wakeups / 1000, 2),
+      ring_ns_per_frame: Math.round(d('ringNs') / frames),
+      core_ns_per_frame: Math.round(d('coreNs') / frames),
+      send_ns_per_frame: Math.round(d('sendNs') / frames),
+      gateway_cpu: round(cpu / wall, 3),
+    },
   };
 }
 
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
+async function pingThrough(lab: NetLab): Promise<number[]> {
+  return rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${WAN_HOST}`)).stdout);
+}
+
+/** Every figure; for ours (gw given) the time split of the 64-byte UDP flood and of the pings. */
+async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; udp64Split?: TimeSplit; pingSplit?: TimeSplit }> {
+  const tcp1 = await iperfTcp(lab, 1);
+  const tcp4 = await iperfTcp(lab, 4);
+  let udp64Split: TimeSplit | undefined;
+  let u64: { pps: number; loss: number };
+  if (gw === undefined) u64 = await iperfUdp(lab, 64);
+  else ({ result: u64, split: udp64Split } = await split(gw, () => iperfUdp(lab, 64)));
+  const u1400 = await iperfUdp(lab, 1400);
+  await lab.shAsync(lab.lan, `ping -c 50 -i 0.005 -q -n ${WAN_HOST}`); // ARP, flows and caches warm
+  let pingSplit: TimeSplit | undefined;
+  let through: number[];
+  if (gw === undefined) through = await pingThrough(lab);
+  else ({ result: through, split: pingSplit } = await split(gw, () => pingThrough(lab)));
+  const conn = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000);
+  const c = JSON.parse(conn.stdout) as { per_second: number };
+  return {
+    figures: {
+      tcp_1_stream_mbit_s: round(tcp1),
+      tcp_4_streams_mbit_s: round(tcp4),
+      udp64_pps: Math.round(u64.pps),
+      udp64_loss_percent: round(u64.loss),
+      udp1400_pps: Math.round(u1400.pps),
+      udp1400_loss_percent: round(u1400.loss),
+      rtt_avg_us: round(mean(through)),
+      rtt_median_us: round(quantile(through, 0.5)),
+      rtt_p99_us: round(quantile(through, 0.99)),
+      conn_per_s: Math.round(c.per_second),
+    },
+    udp64Split,
+    pingSplit,
+  };
+}
+
+/** Resident memory of a process by kind of mapping (MB), from /proc/PID/smaps. */
+function residentByKind(pid: number): Record<string, number> {
+  const kb: Record<string, number> = {};
+  let kind = 'anonymous';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const path = head[1]!;
+      kind = path === '' ? 'anonymous' : path === '[heap]' ? 'malloc_heap' : path.startsWith('socket:') || path.includes('packet') ? 'packet_rings'
+        : path.endsWith('/node') ? 'node_binary' : path.startsWith('/') ? 'other_files' : 'other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) kb[kind] = (kb[kind] ?? 0) + Number(rss[1]);
+  }
+  return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, round(v / 1024)]));
 }
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? NaN : Number(m[1]) / 1024;
 }
+
+const FIGURES: readonly (readonly [string, keyof Figures])[] = [
+  ['tcp 1 stream Mbit/s', 'tcp_1_stream_mbit_s'], ['tcp 4 streams Mbit/s', 'tcp_4_streams_mbit_s'],
+  ['udp 64 B delivered pkt/s', 'udp64_pps'], ['udp 64 B loss %', 'udp64_loss_percent'],
+  ['udp 1400 B delivered pkt/s', 'udp1400_pps'], ['udp 1400 B loss %', 'udp1400_loss_percent'],
+  ['rtt average µs', 'rtt_avg_us'], ['rtt median µs', 'rtt_median_us'], ['rtt p99 µs', 'rtt_p99_us'],
+  ['new TCP connections/s', 'conn_per_s'],
+];
 
 async function main(): Promise<void> {
   const why = labUnavailable();
@@ -105,63 +209,76 @@ async function main(): Promise<void> {
     lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
     lab.background(lab.wan, `${NODE} ${TOOLS}/connrate.js server ${CONN_PORT}`, 'connrate.log');
     await new Promise((done) => setTimeout(done, 500));
+    // The round trip to the gateway's own LAN address (the kernel answers it in both setups):
+    // one veth hop, the floor under both gateways' figures.
+    const hop = rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${LAN_GATEWAY}`)).stdout);
 
-    lab.startKernelGateway();
-    console.log('measuring the kernel (nftables masquerade) ...');
-    const kernel = await measure(lab);
-    lab.stopKernelGateway();
+    const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
+    const rounds: { kernel: Figures; ours: Figures; udp64Split: TimeSplit; pingSplit: TimeSplit; idleCpu: number }[] = [];
+    let memory: { rss_mb: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
+    for (let r = 1; r <= RUNS; r++) {
+      lab.startKernelGateway();
+      console.log(`round ${r}/${RUNS}: the kernel (nftables masquerade) ...`);
+      const kernel = (await measure(lab)).figures;
+      lab.stopKernelGateway();
+      console.log(`round ${r}/${RUNS}: ours ...`);
+      const gw = await lab.startGateway(config);
+      // Idle: 10 s with no traffic at all, after the start's own work has settled.
+      await new Promise((done) => setTimeout(done, 2000));
+      const idle0 = cpuSeconds(gw.proc.pid!);
+      await new Promise((done) => setTimeout(done, 10_000));
+      const idleCpu = (cpuSeconds(gw.proc.pid!) - idle0) / 10;
+      const ours = await measure(lab, gw);
+      if (r === RUNS) {
+        const sent = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/udpflows.js ${WAN_HOST} ${FLOWS} 2`, 120_000);
+        memory = {
+          rss_mb: round(rssMb(gw.proc.pid!)),
+          flows: gw.status().conntrack['flows']!,
+          sent: (JSON.parse(sent.stdout || '{"sent":0}') as { sent: number }).sent,
+          by_kind: residentByKind(gw.proc.pid!),
+        };
+      }
+      await gw.stop();
+      rounds.push({ kernel, ours: ours.figures, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, idleCpu });
+    }
 
-    const config = (ring: string): string =>
-      `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n\n[driver]\npacket_ring = "${ring}"\n`;
-    console.log('measuring ours with a TPACKET_V3 ring ...');
-    const v3 = await lab.startGateway(config('v3'));
-    const oursV3 = await measure(lab);
-    await v3.stop();
-    console.log('measuring ours with a TPACKET_V2 ring (the default) ...');
-    const gw = await lab.startGateway(config('v2'));
-    const ours = await measure(lab);
-    const sent = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/udpflows.js ${WAN_HOST} ${FLOWS} 2`, 120_000);
-    const flows = gw.status().conntrack['flows']!;
-    const rss = rssMb(gw.proc.pid!);
-    await gw.stop();
-
-    const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
+    // The median of the per-round ratios (higher is better for ours), and of the added round trips.
+    const ratio = (key: keyof Figures): number => round(median(rounds.map((x) => x.ours[key] / x.kernel[key])), 3);
+    const medianOf = (f: (x: (typeof rounds)[number]) => number): number => round(median(rounds.map(f)));
     const out = {
       date: new Date().toISOString(),
       machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
       node: process.version,
       seconds_per_test: SECONDS,
-      masq_ports_ours: 'default (1024-65535)',
-      tcp_ratio_1_stream: ratio(ours.tcp_1_stream_mbit_s, kernel.tcp_1_stream_mbit_s),
-      tcp_ratio_4_streams: ratio(ours.tcp_4_streams_mbit_s, kernel.tcp_4_streams_mbit_s),
-      udp64_pps_ratio: ratio(ours.udp64_pps, kernel.udp64_pps),
-      udp1400_pps_ratio: ratio(ours.udp1400_pps, kernel.udp1400_pps),
-      rtt_added_median_us_ours: ours.rtt_added_median_us,
-      rtt_added_median_us_kernel: kernel.rtt_added_median_us,
-      rtt_added_p99_us_ours: ours.rtt_added_p99_us,
-      rtt_added_p99_us_kernel: kernel.rtt_added_p99_us,
-      conn_rate_ratio: ratio(ours.conn_per_s, kernel.conn_per_s),
-      rss_mb_100k_flows: round(rss),
-      flows_at_rss: flows,
-      udp_flow_datagrams_sent: (JSON.parse(sent.stdout || '{"sent":0}') as { sent: number }).sent,
-      kernel,
-      ours,
-      ours_tpacket_v3: oursV3,
+      rounds: RUNS,
+      defaults: 'ours with the defaults (TPACKET_V2 ring, ports 1024-65535) and max_flows = 131072',
+      tcp_ratio_1_stream: ratio('tcp_1_stream_mbit_s'),
+      tcp_ratio_4_streams: ratio('tcp_4_streams_mbit_s'),
+      udp64_pps_ratio: ratio('udp64_pps'),
+      udp1400_pps_ratio: ratio('udp1400_pps'),
+      conn_rate_ratio: ratio('conn_per_s'),
+      rtt_avg_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_avg_us - x.kernel.rtt_avg_us),
+      rtt_p99_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_p99_us - x.kernel.rtt_p99_us),
+      rtt_hop_to_gateway_avg_us: round(mean(hop)),
+      idle_cpu_percent: round(median(rounds.map((x) => x.idleCpu * 100)), 2),
+      rss_mb_100k_flows: memory?.rss_mb,
+      flows_at_rss: memory?.flows,
+      udp_flow_datagrams_sent: memory?.sent,
+      rss_mb_by_kind: memory?.by_kind,
+      rounds_detail: rounds,
     };
     console.log('');
-    console.log('figure                         kernel   ours (v2)  ours/kernel   ours (v3)  v3/kernel');
-    const cell = (x: number): string => x.toFixed(1).padStart(10);
-    const rate = (x: number): string => x.toFixed(3).padStart(11);
-    for (const [name, key] of [
-      ['tcp 1 stream Mbit/s', 'tcp_1_stream_mbit_s'], ['tcp 4 streams Mbit/s', 'tcp_4_streams_mbit_s'],
-      ['udp 64 B delivered pkt/s', 'udp64_pps'], ['udp 64 B loss %', 'udp64_loss_percent'],
-      ['udp 1400 B delivered pkt/s', 'udp1400_pps'], ['udp 1400 B loss %', 'udp1400_loss_percent'],
-      ['rtt added median µs', 'rtt_added_median_us'], ['rtt added p99 µs', 'rtt_added_p99_us'], ['new TCP connections/s', 'conn_per_s'],
-    ] as const) {
-      const k = kernel[key];
-      console.log(`${name.padEnd(27)}${cell(k)}  ${cell(ours[key])}  ${rate(ours[key] / k)}  ${cell(oursV3[key])}  ${rate(oursV3[key] / k)}`);
+    console.log(`figure (median of ${RUNS})              kernel        ours  ours/kernel`);
+    for (const [name, key] of FIGURES) {
+      const k = median(rounds.map((x) => x.kernel[key]));
+      const o = median(rounds.map((x) => x.ours[key]));
+      console.log(`${name.padEnd(30)}${k.toFixed(1).padStart(10)}  ${o.toFixed(1).padStart(10)}  ${ratio(key).toFixed(3).padStart(11)}`);
     }
-    console.log(`gateway RSS with ${flows} flows: ${round(rss)} MB`);
+    console.log(`rtt: ours − kernel, average ${out.rtt_avg_us_ours_minus_kernel} µs, p99 ${out.rtt_p99_us_ours_minus_kernel} µs`);
+    for (const [name, pick] of [['64 B UDP flood', (x: (typeof rounds)[number]) => x.udp64Split], ['pings', (x: (typeof rounds)[number]) => x.pingSplit]] as const) {
+      console.log(`where ours spent its time, ${name} (each round): ${rounds.map((x) => JSON.stringify(pick(x))).join(' ')}`);
+    }
+    console.log(`idle CPU ${out.idle_cpu_percent}% of a core; RSS with ${memory?.flows} flows: ${memory?.rss_mb} MB ${JSON.stringify(memory?.by_kind)}`);
     const file = join(REPO, 'bench/results/forwarding.json');
     mkdirSync(join(REPO, 'bench/results'), { recursive: true });
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);

@@ -26,7 +26,8 @@ export interface PacketRingBinding {
   watch(handle: object, callback: () => void): void;
   /** Throws when the interface is gone; ifindex tells a new interface of the same name. */
   link(handle: object): { up: boolean; running: boolean; mtu: number; ifindex: number };
-  stats(handle: object): { received: number; sent?: number; kernelDrops: number; truncated: number; vlanTagged?: number; txDropped: number; checksumsCompleted?: number };
+  /** Counters since open (packet_ring.c lists them, with the time split of its callbacks). */
+  stats(handle: object): Record<string, number> & { received: number; kernelDrops: number; truncated: number; txDropped: number };
   close(handle: object): void;
 }
 

@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netconf.h"
@@ -54,6 +55,18 @@ typedef struct {
   uint64_t csum_completed; // frames whose transport checksum the kernel left for hardware (filled here)
   uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
   uint64_t rx_drops;
+  // Where a wake-up's time goes (README, "Where the time goes"), in ns, summed since open:
+  uint64_t wakeups;     // callbacks into JavaScript
+  uint64_t waited_ns;   // kernel's receive timestamp of a wake-up's first frame -> the callback
+  uint64_t cross_ns;    // the callback -> JavaScript's first receive()
+  uint64_t rx_ns;       // inside receive() and release()
+  uint64_t cb_ns;       // whole callbacks
+  uint64_t cb_send_ns;  // sends to any link during this link's callbacks
+  uint64_t sends;       // send() calls on this link, and their time (sendmmsg and the frame list)
+  uint64_t tx_ns;
+  uint64_t cb_start;    // monotonic ns when the running callback began; 0 outside one
+  uint64_t cb_tx_ns;    // now_tx_ns() when it began: sends to any link during it are not the core's
+  int cb_received;      // receive() already ran in this callback
   uv_poll_t poll;
   int polling;
   int watched;
@@ -67,6 +80,23 @@ typedef struct {
 } nic_t;
 
 static void finalize_nic(napi_env env, void *data, void *hint);
+
+// Time spent in send() on every link: a callback's own share of it is subtracted from the core's.
+static uint64_t all_tx_ns;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// How long a frame stamped by the kernel at (sec, nsec) (CLOCK_REALTIME) has waited in the ring.
+static uint64_t waited_since(uint32_t sec, uint32_t nsec) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t d = ((int64_t)ts.tv_sec - sec) * 1000000000 + ((int64_t)ts.tv_nsec - nsec);
+  return d > 0 ? (uint64_t)d : 0;
+}
 
 static napi_value throw_errno(napi_env env, const char *what, const char *ifname) {
   char msg[256];
@@ -318,6 +348,12 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
   if (ends == NULL) return NULL;
   size_t cap = cap_o < cap_l ? cap_o : cap_l;
   size_t n = 0;
+  uint64_t t0 = mono_ns();
+  int first = nic->cb_start != 0 && !nic->cb_received;
+  if (first) {
+    nic->cb_received = 1;
+    nic->cross_ns += t0 - nic->cb_start;
+  }
   if (nic->version == TPACKET_V2) {
     // Slots are read in order; a slot is ours while its status has TP_STATUS_USER.
     while (n < cap && nic->held < nic->frame_count) {
@@ -335,10 +371,12 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
       }
       int32_t start = (int32_t)(f - nic->ring) + h->tp_mac;
       if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
+      if (first && n == 0) nic->waited_ns += waited_since(h->tp_sec, h->tp_nsec);
       starts[n] = start;
       ends[n] = start + (int32_t)h->tp_snaplen;
       n++;
     }
+    nic->rx_ns += mono_ns() - t0;
     napi_value out;
     CHECK(napi_create_uint32(env, (uint32_t)n, &out));
     return out;
@@ -359,6 +397,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
       } else {
         int32_t start = (int32_t)(nic->pkt - nic->ring) + h->tp_mac;
         if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
+        if (first && n == 0) nic->waited_ns += waited_since(h->tp_sec, h->tp_nsec);
         starts[n] = start;
         ends[n] = start + (int32_t)h->tp_snaplen;
         n++;
@@ -372,6 +411,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     nic->cur_block = (nic->cur_block + 1) % nic->block_count;
     if (nic->held == nic->block_count) break;
   }
+  nic->rx_ns += mono_ns() - t0;
   napi_value out;
   CHECK(napi_create_uint32(env, (uint32_t)n, &out));
   return out;
@@ -382,17 +422,20 @@ static napi_value nic_release(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   nic_t *nic = nic_args(env, info, 1, argv);
   if (nic == NULL) return NULL;
+  uint64_t t0 = mono_ns();
   if (nic->version == TPACKET_V2) {
     for (; nic->held > 0; nic->held--) {
       __atomic_store_n(&((struct tpacket2_hdr *)slot_at(nic, nic->cur_frame))->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       nic->cur_frame = (nic->cur_frame + 1) % nic->frame_count;
     }
+    nic->rx_ns += mono_ns() - t0;
     return NULL;
   }
   unsigned i = (nic->cur_block + nic->block_count - nic->held) % nic->block_count;
   for (; nic->held > 0; nic->held--, i = (i + 1) % nic->block_count) {
     __atomic_store_n(&block_at(nic, i)->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
   }
+  nic->rx_ns += mono_ns() - t0;
   return NULL;
 }
 
@@ -414,6 +457,7 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t sent = 0;
+  uint64_t t0 = mono_ns();
   for (uint32_t base = 0; base < count; base += TX_BATCH) {
     unsigned m = count - base < TX_BATCH ? count - base : TX_BATCH;
     for (unsigned i = 0; i < m; i++) {
@@ -442,6 +486,10 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
     }
     sent += m;
   }
+  uint64_t dt = mono_ns() - t0;
+  nic->sends++;
+  nic->tx_ns += dt;
+  all_tx_ns += dt;
   napi_value out;
   CHECK(napi_create_uint32(env, sent, &out));
   return out;
@@ -453,6 +501,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   nic_t *nic = poll->data;
   napi_env env = nic->env;
   napi_handle_scope scope;
+  nic->cb_start = mono_ns();
+  nic->cb_tx_ns = all_tx_ns;
+  nic->cb_received = 0;
+  nic->wakeups++;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, result;
   if (napi_get_reference_value(env, nic->callback, &cb) == napi_ok && cb != NULL) {
@@ -461,6 +513,9 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     napi_make_callback(env, nic->async, recv, cb, 0, NULL, &result);
   }
   napi_close_handle_scope(env, scope);
+  nic->cb_ns += mono_ns() - nic->cb_start;
+  nic->cb_send_ns += all_tx_ns - nic->cb_tx_ns;
+  nic->cb_start = 0;
 }
 
 // watch(handle, callback): calls back whenever a block is ready (libuv poll on the socket).
@@ -532,6 +587,15 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "sent", (double)nic->tx_sent));
   CHECK(set_number(env, out, "txDropped", (double)nic->tx_dropped));
   CHECK(set_number(env, out, "checksumsCompleted", (double)nic->csum_completed));
+  // The time split: what is left of the callbacks once the crossing, the ring and the sends are
+  // taken out is the core and the JavaScript around it.
+  CHECK(set_number(env, out, "wakeups", (double)nic->wakeups));
+  CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
+  CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));
+  CHECK(set_number(env, out, "ringNs", (double)nic->rx_ns));
+  CHECK(set_number(env, out, "coreNs", (double)nic->cb_ns - (double)nic->cross_ns - (double)nic->rx_ns - (double)nic->cb_send_ns));
+  CHECK(set_number(env, out, "sendCalls", (double)nic->sends));
+  CHECK(set_number(env, out, "sendNs", (double)nic->tx_ns));
   return out;
 }
 
