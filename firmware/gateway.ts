@@ -136,7 +136,7 @@ export class Gateway {
     const rng = cryptoRng();
     const ctx: PartContext = {
       clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng,
-      openEthernet: (name): Link => new PacketLink(name, { ring, clock: this.clock, binding: this.options.packetRing }),
+      openEthernet: (name): Link => new PacketLink(name, { ring, busyPollUs: this.config.driver.busyPollUs, clock: this.clock, binding: this.options.packetRing }),
       interfaceExists: (name) => existsSync(join(this.options.sysRoot ?? '/sys', 'class/net', name)),
     };
     try {

@@ -24,6 +24,8 @@ export interface PacketRingBinding {
   release(handle: object): void;
   send(handle: object, frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number): number;
   watch(handle: object, callback: () => void): void;
+  /** After frames, keep looking at every watched ring this long before sleeping (µs; 0: off). One setting per process. */
+  busyPoll?(microseconds: number): void;
   /** Throws when the interface is gone; ifindex tells a new interface of the same name. */
   link(handle: object): { up: boolean; running: boolean; mtu: number; ifindex: number };
   /** Counters since open (packet_ring.c lists them, with the time split of its callbacks). */
@@ -48,6 +50,9 @@ export function packetRingAddon(): PacketRingBinding {
   return addon;
 }
 
+/** `[driver] busy_poll_us`'s default: about one scheduler wake-up on the machines measured (README, benchmarks). */
+export const DEFAULT_BUSY_POLL_US = 50;
+
 export interface PacketLinkOptions {
   /**
    * Ring layout: 'v2' wakes the gateway per frame (no added wait when traffic is light); 'v3'
@@ -61,6 +66,8 @@ export interface PacketLinkOptions {
   retireMs?: number;
   /** Frames handed to the core per batch. */
   batch?: number;
+  /** Busy polling after frames, in µs (packet_ring.c, busy_poll): `[driver] busy_poll_us`. */
+  busyPollUs?: number;
   /** Link state is polled this often (ms). */
   statePollMs?: number;
   /** The ring driver: the addon unless a test brings its own. */
@@ -102,6 +109,7 @@ export class PacketLink implements Link {
   }
 
   start(onFrames: FrameBatchHandler, onState: (state: LinkState) => void): void {
+    this.addon.busyPoll?.(this.options.busyPollUs ?? DEFAULT_BUSY_POLL_US);
     this.addon.watch(this.handle, () => {
       // Bounded work per wake-up so other links and timers get their turn.
       for (let round = 0; round < 64 && !this.closed; round++) {

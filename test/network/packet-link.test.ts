@@ -2,9 +2,13 @@
 // both ring layouts, the MAC and MTU are read, link state follows the interface.
 
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { PacketLink, packetRingAddon } from '../../drivers/nic/packet-link.js';
+import { checksum } from '../../firmware/core/wire/checksum.js';
+
+const execFileAsync = promisify(execFile);
 
 const root = process.getuid?.() === 0;
 if (!root && process.env['CI'] === 'true') throw new Error('packet-link tests need root under CI');
@@ -134,3 +138,118 @@ rootTest('a bad ring version is refused without leaking a socket', (t) => {
   for (let i = 0; i < 20; i++) t.throws(() => addon.open(A, { version: 7 }), { instanceOf: RangeError, message: /version must be 2 or 3/ });
   t.is(fds(), before);
 });
+
+// The transmit ring's slots are reused once the kernel has taken them: the data must have been
+// copied, not lent. A receiver that reads only after far more datagrams than the ring has slots
+// were sent must find every one as it was sent.
+rootTest('datagrams a receiver keeps queued stay intact while the transmit ring is reused', async (t) => {
+  const ns = `plns${process.pid % 100000}`;
+  const C = `pl${process.pid % 100000}c`;
+  const D = `pl${process.pid % 100000}d`;
+  const count = 1500; // about three times the transmit ring's 512 slots; they fit the receive buffer
+  execFileSync('sh', ['-c', `ip netns add ${ns}; ip link add ${C} type veth peer name ${D} netns ${ns}; ip link set ${C} up;
+    ip -n ${ns} addr add 10.77.0.2/24 dev ${D}; ip -n ${ns} link set ${D} up`]);
+  const link = new PacketLink(C);
+  try {
+    const peerMac = Uint8Array.from(execFileSync('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${D}/address`]).toString().trim().split(':').map((h) => parseInt(h, 16)));
+    // The receiver binds first, then sleeps while everything is sent, then reads what queued.
+    const receiver = execFileAsync('ip', ['netns', 'exec', ns, 'python3', '-c', `
+import socket, time, hashlib
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4194304)
+s.bind(('10.77.0.2', 9999))
+print('ready', flush=True)
+time.sleep(1.5)
+s.setblocking(False)
+good = bad = 0
+while True:
+    try: d = s.recv(2048)
+    except BlockingIOError: break
+    seq = int.from_bytes(d[:4], 'big')
+    if d == seq.to_bytes(4, 'big') + bytes((seq + i) & 0xff for i in range(4, len(d))): good += 1
+    else: bad += 1
+print(good, bad)
+`]);
+    await new Promise((done) => setTimeout(done, 700));
+    link.start(() => {}, () => {});
+    const datagram = (seq: number): Uint8Array => {
+      const payload = 200 + (seq % 800);
+      const f = new Uint8Array(14 + 20 + 8 + payload);
+      f.set(peerMac, 0);
+      f.set(link.mac, 6);
+      f[12] = 0x08;
+      const ip = new DataView(f.buffer, 14);
+      ip.setUint8(0, 0x45);
+      ip.setUint16(2, 28 + payload);
+      ip.setUint8(8, 64);
+      ip.setUint8(9, 17);
+      f.set([10, 77, 0, 1, 10, 77, 0, 2], 14 + 12);
+      ip.setUint16(10, checksum(f, 14, 34));
+      const udp = new DataView(f.buffer, 34);
+      udp.setUint16(0, 9998);
+      udp.setUint16(2, 9999);
+      udp.setUint16(4, 8 + payload); // checksum 0: none (RFC 768)
+      new DataView(f.buffer, 42).setUint32(0, seq);
+      for (let i = 4; i < payload; i++) f[42 + i] = (seq + i) & 0xff;
+      return f;
+    };
+    for (let i = 0; i < count; i += 50) {
+      const batch = Array.from({ length: Math.min(50, count - i) }, (_, k) => datagram(i + k));
+      link.send({ frames: batch, starts: new Int32Array(batch.length), ends: Int32Array.from(batch, (f) => f.length), count: batch.length });
+    }
+    const out = (await receiver).stdout.trim().split('\n').at(-1)!;
+    const [good, bad] = out.split(' ').map(Number);
+    t.is(bad, 0, 'no datagram was changed after it was sent');
+    t.is(good, count - link.stats()['txDropped']!, 'every datagram the link took arrived');
+    t.true(good! > count / 2, `${good} of ${count} arrived`);
+  } finally {
+    link.close();
+    execFileSync('sh', ['-c', `ip link del ${C} 2>/dev/null; ip netns del ${ns} 2>/dev/null; true`]);
+  }
+});
+
+// Busy polling: a frame that arrives while frames are being handled (an answer already waiting
+// when the send returns, as a server's reply on a veth is) is taken without a new wake-up; with
+// busy polling off, it waits for its own.
+for (const us of [50, 0]) {
+  rootTest(`busy polling ${us === 0 ? 'off' : `for ${us} µs`}: an answer already waiting is ${us === 0 ? 'left for its own wake-up' : 'taken at once'}`, async (t) => {
+    // A and B are the two ends of one veth: what B's callback sends from A arrives on B while
+    // that callback still runs, after it has read its ring.
+    const a = new PacketLink(A, { busyPollUs: us });
+    const b = new PacketLink(B, { busyPollUs: us });
+    const c = new PacketLink(A, { busyPollUs: us }); // a second socket on A: the trigger's sender
+    try {
+      let seen = 0;
+      a.start(() => {}, () => {});
+      b.start((frames, starts, _ends, n) => {
+        for (let i = 0; i < n; i++) {
+          const f = frames[i]!;
+          if (f[starts[i]! + 12] !== 0x88 || f[starts[i]! + 13] !== 0xb5) continue;
+          seen++;
+          // A trigger (byte 14 = 0) is answered by a frame from A, which arrives back on B.
+          if (f[starts[i]! + 14] === 0) {
+            const reply = frame(b.mac, 1, 60);
+            reply[14] = 1;
+            a.send({ frames: [reply], starts: new Int32Array(1), ends: Int32Array.from([reply.length]), count: 1 });
+          }
+        }
+      }, () => {});
+      c.start(() => {}, () => {});
+      const before = b.stats()['busyPolled']!;
+      for (let k = 0; k < 20; k++) {
+        const f = frame(c.mac, 0, 60);
+        f[14] = 0;
+        c.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
+        await new Promise((done) => setTimeout(done, 10));
+      }
+      t.is(seen, 40, 'every frame and its answer arrived');
+      const polled = b.stats()['busyPolled']! - before;
+      if (us === 0) t.is(polled, 0);
+      else t.true(polled >= 15, `${polled} of 20 answers were taken by busy polling`);
+    } finally {
+      a.close();
+      b.close();
+      c.close();
+    }
+  });
+}

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,8 +32,17 @@
 #include "netconf.h"
 
 #define TX_BATCH 256
+// The transmit ring: slots of TX_SLOT bytes (a frame of up to TX_SLOT - TX_DATA bytes), in
+// blocks of TX_BLOCK; TX_SLOTS of them (1 MiB).
+#define TX_SLOT 2048
+#define TX_BLOCK (1 << 16)
+#define TX_SLOTS 512
+// Where a slot's frame starts: after the V2 header (the kernel reads the frame at tp_hdrlen minus
+// the sockaddr_ll it would hold on receive) and the virtio-net header that precedes it.
+#define TX_VNET ((unsigned)sizeof(struct virtio_net_hdr))
+#define TX_DATA (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + TX_VNET)
 
-typedef struct {
+typedef struct nic {
   int fd;
   int ifindex;
   char name[IFNAMSIZ];
@@ -53,10 +63,15 @@ typedef struct {
   uint64_t tx_dropped;  // frames the socket refused (ENOBUFS, EAGAIN)
   uint64_t tx_sent;     // frames the socket took
   uint64_t csum_completed; // frames whose transport checksum the kernel left for hardware (filled here)
+  int tx_fd;            // the transmit socket and its ring (-1 / NULL: sendmmsg on fd instead)
+  uint8_t *tx_ring;
+  unsigned tx_cur;      // the slot send() fills next
+  unsigned tx_head;     // the oldest slot the kernel may not have taken yet
   uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
   uint64_t rx_drops;
   // Where a wake-up's time goes (README, "Where the time goes"), in ns, summed since open:
   uint64_t wakeups;     // callbacks into JavaScript
+  uint64_t busy_polled; // of which found by busy polling rather than by libuv's poll
   uint64_t waited_ns;   // kernel's receive timestamp of a wake-up's first frame -> the callback
   uint64_t cross_ns;    // the callback -> JavaScript's first receive()
   uint64_t rx_ns;       // inside receive() and release()
@@ -67,6 +82,7 @@ typedef struct {
   uint64_t cb_start;    // monotonic ns when the running callback began; 0 outside one
   uint64_t cb_tx_ns;    // now_tx_ns() when it began: sends to any link during it are not the core's
   int cb_received;      // receive() already ran in this callback
+  struct nic *next_watched; // the busy-poll list: every watched nic
   uv_poll_t poll;
   int polling;
   int watched;
@@ -80,6 +96,7 @@ typedef struct {
 } nic_t;
 
 static void finalize_nic(napi_env env, void *data, void *hint);
+static void open_tx(nic_t *nic);
 
 // Time spent in send() on every link: a callback's own share of it is subtracted from the core's.
 static uint64_t all_tx_ns;
@@ -268,6 +285,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   nic->frame_size = req.tp_frame_size;
   nic->frame_count = req.tp_frame_nr;
   nic->env = env;
+  open_tx(nic);
   for (unsigned i = 0; i < TX_BATCH; i++) {
     nic->msgs[i].msg_hdr.msg_iov = &nic->iov[i];
     nic->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -439,6 +457,88 @@ static napi_value nic_release(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The transmit side: a second packet socket on the interface, bound to no protocol (so it
+// receives nothing), with a PACKET_TX_RING. send() copies frames into the ring and one send(2)
+// hands them all to the driver. Unlike sendmmsg, which offers the scheduler a switch after
+// every message (on a veth its receiver's wake-up runs in that very call), the kernel sends a
+// whole ring in one sweep. Each slot starts with a virtio-net header whose hdr_len is the whole
+// frame: the kernel then copies the frame instead of pointing into the ring's pages, so a slot
+// can be reused as soon as the kernel has taken it, however long the receiver keeps the data.
+// Without a ring (an old kernel, no memory), send() falls back to sendmmsg on the receive socket.
+static void open_tx(nic_t *nic) {
+  nic->tx_fd = -1;
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  int v = TPACKET_V2;
+  struct tpacket_req req = { .tp_block_size = TX_BLOCK, .tp_block_nr = TX_SLOTS / (TX_BLOCK / TX_SLOT), .tp_frame_size = TX_SLOT, .tp_frame_nr = TX_SLOTS };
+  int one = 1, sndbuf = 4 << 20;
+  struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = nic->ifindex };
+  uint8_t *ring = MAP_FAILED;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) == 0 &&
+      setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0 &&
+      // A frame the kernel refuses is skipped rather than stopping the ring.
+      setsockopt(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) == 0 &&
+      setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) == 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) == 0 &&
+      setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) == 0) {
+    ring = mmap(NULL, (size_t)TX_SLOTS * TX_SLOT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  if (ring == MAP_FAILED || bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    if (ring != MAP_FAILED) munmap(ring, (size_t)TX_SLOTS * TX_SLOT);
+    close(fd);
+    return;
+  }
+  nic->tx_fd = fd;
+  nic->tx_ring = ring;
+}
+
+static inline struct tpacket2_hdr *tx_slot(nic_t *nic, unsigned i) {
+  return (struct tpacket2_hdr *)(nic->tx_ring + (size_t)i * TX_SLOT);
+}
+
+static inline unsigned tx_status(nic_t *nic, unsigned i) {
+  return __atomic_load_n(&tx_slot(nic, i)->tp_status, __ATOMIC_ACQUIRE);
+}
+
+// Hands the filled slots to the kernel. It takes them in ring order and leaves a slot it could
+// not send (the device down or full) as TP_STATUS_SEND_REQUEST, so what it took is the run of
+// slots from tx_head that no longer are. Slots still waiting after a few tries are dropped, as
+// a full NIC queue would drop them, and tx_cur steps back to the kernel's own position.
+static void tx_flush(nic_t *nic) {
+  for (int attempt = 0; attempt < 3 && nic->tx_head != nic->tx_cur; attempt++) {
+    ssize_t r = send(nic->tx_fd, NULL, 0, MSG_DONTWAIT);
+    while (nic->tx_head != nic->tx_cur && tx_status(nic, nic->tx_head) != TP_STATUS_SEND_REQUEST) {
+      nic->tx_head = (nic->tx_head + 1) % TX_SLOTS;
+      nic->tx_sent++;
+    }
+    if (r < 0 && errno != EINTR && errno != EAGAIN && errno != ENOBUFS) break;
+  }
+  for (; nic->tx_head != nic->tx_cur; nic->tx_head = (nic->tx_head + 1) % TX_SLOTS) {
+    __atomic_store_n(&tx_slot(nic, nic->tx_head)->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
+    nic->tx_dropped++;
+  }
+  nic->tx_cur = nic->tx_head;
+}
+
+// Copies one frame into the next slot; false when it does not fit a slot or the ring is full
+// even after a flush (then the caller sends it another way or drops it).
+static bool tx_fill(nic_t *nic, const uint8_t *frame, size_t len) {
+  if (len > TX_SLOT - TX_DATA) return false;
+  if (tx_status(nic, nic->tx_cur) != TP_STATUS_AVAILABLE) {
+    tx_flush(nic);
+    if (tx_status(nic, nic->tx_cur) != TP_STATUS_AVAILABLE) return false;
+  }
+  struct tpacket2_hdr *h = tx_slot(nic, nic->tx_cur);
+  uint8_t *slot = (uint8_t *)h;
+  struct virtio_net_hdr vnet = { .flags = 0, .gso_type = VIRTIO_NET_HDR_GSO_NONE, .hdr_len = (uint16_t)len };
+  memcpy(slot + TX_DATA - TX_VNET, &vnet, TX_VNET); // little-endian fields, as on every board we run on
+  memcpy(slot + TX_DATA, frame, len);
+  h->tp_len = (uint32_t)(TX_VNET + len);
+  __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+  nic->tx_cur = (nic->tx_cur + 1) % TX_SLOTS;
+  return true;
+}
+
 // send(handle, frames: Uint8Array[], starts: Int32Array, ends: Int32Array, count) -> frames sent
 static napi_value nic_send(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -456,7 +556,6 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "count exceeds the starts/ends arrays");
     return NULL;
   }
-  uint32_t sent = 0;
   uint64_t t0 = mono_ns();
   for (uint32_t base = 0; base < count; base += TX_BATCH) {
     unsigned m = count - base < TX_BATCH ? count - base : TX_BATCH;
@@ -475,6 +574,15 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
       nic->iov[i].iov_base = (uint8_t *)data + s;
       nic->iov[i].iov_len = (size_t)(e - s);
     }
+    if (nic->tx_ring != NULL) {
+      // Through the ring; a frame it cannot take (larger than a slot, the ring full) goes by sendmmsg.
+      unsigned left = 0;
+      for (unsigned i = 0; i < m; i++) {
+        if (!tx_fill(nic, nic->iov[i].iov_base, nic->iov[i].iov_len)) nic->iov[left++] = nic->iov[i];
+      }
+      tx_flush(nic);
+      m = left;
+    }
     unsigned done = 0;
     while (done < m) {
       int r = sendmmsg(nic->fd, nic->msgs + done, m - done, MSG_DONTWAIT);
@@ -484,21 +592,18 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
       nic->tx_dropped++;
       done++;
     }
-    sent += m;
   }
   uint64_t dt = mono_ns() - t0;
   nic->sends++;
   nic->tx_ns += dt;
   all_tx_ns += dt;
   napi_value out;
-  CHECK(napi_create_uint32(env, sent, &out));
+  CHECK(napi_create_uint32(env, count, &out));
   return out;
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events) {
-  (void)status;
-  (void)events;
-  nic_t *nic = poll->data;
+// Calls the nic's JavaScript callback (which reads, forwards and releases its ring).
+static void run_callback(nic_t *nic) {
   napi_env env = nic->env;
   napi_handle_scope scope;
   nic->cb_start = mono_ns();
@@ -516,6 +621,76 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   nic->cb_ns += mono_ns() - nic->cb_start;
   nic->cb_send_ns += all_tx_ns - nic->cb_tx_ns;
   nic->cb_start = 0;
+}
+
+// Busy polling (busyPoll): once a wake-up has brought frames, every watched ring is looked at
+// again and again for busy_poll_ns before going back to sleep in libuv, and frames found are
+// handled at once. Traffic through a gateway comes in pairs (a request on one link, its answer
+// on the other, often already waiting when our send returns): each wake-up saved is a
+// scheduler round trip (tens of µs) off the round trip. Nothing runs while no frame arrives,
+// so an idle gateway stays idle; BUSY_POLL_MAX_NS bounds one turn so timers get theirs.
+static nic_t *watched;
+static uint64_t busy_poll_ns;
+static int busy_polling;
+#define BUSY_POLL_MAX_NS 2000000
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() do {} while (0)
+#endif
+
+// A frame is waiting in the nic's ring (the slot or block receive() would read next).
+static int ring_ready(nic_t *nic) {
+  if (nic->fd < 0 || !nic->polling) return 0;
+  if (nic->version == TPACKET_V2) {
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
+    return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  }
+  return (__atomic_load_n(&block_at(nic, nic->cur_block)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+
+static void busy_poll(void) {
+  if (busy_poll_ns == 0 || busy_polling) return;
+  busy_polling = 1;
+  uint64_t start = mono_ns(), now = start, until = start + busy_poll_ns;
+  while (now < until && now - start < BUSY_POLL_MAX_NS) {
+    nic_t *ready = NULL;
+    for (nic_t *n = watched; n != NULL && ready == NULL; n = n->next_watched) {
+      if (ring_ready(n)) ready = n;
+    }
+    // The list may change inside a callback (a link closed): it is walked afresh each time.
+    if (ready != NULL) {
+      ready->busy_polled++;
+      run_callback(ready);
+    }
+    now = mono_ns();
+    if (ready != NULL) until = now + busy_poll_ns;
+    else cpu_relax();
+  }
+  busy_polling = 0;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  run_callback(poll->data);
+  busy_poll();
+}
+
+// busyPoll(microseconds): how long to keep looking at the rings after frames (0: off).
+static napi_value nic_busy_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t us = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 100000) {
+    napi_throw_range_error(env, NULL, "busyPoll takes microseconds, 0 to 100000");
+    return NULL;
+  }
+  busy_poll_ns = (uint64_t)us * 1000;
+  return NULL;
 }
 
 // watch(handle, callback): calls back whenever a block is ready (libuv poll on the socket).
@@ -537,6 +712,8 @@ static napi_value nic_watch(napi_env env, napi_callback_info info) {
   nic->poll.data = nic;
   uv_poll_start(&nic->poll, UV_READABLE, on_readable);
   nic->polling = 1;
+  nic->next_watched = watched;
+  watched = nic;
   nic->watched = 1;
   return NULL;
 }
@@ -590,6 +767,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   // The time split: what is left of the callbacks once the crossing, the ring and the sends are
   // taken out is the core and the JavaScript around it.
   CHECK(set_number(env, out, "wakeups", (double)nic->wakeups));
+  CHECK(set_number(env, out, "busyPolled", (double)nic->busy_polled));
   CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
   CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));
   CHECK(set_number(env, out, "ringNs", (double)nic->rx_ns));
@@ -613,6 +791,12 @@ static void on_poll_closed(uv_handle_t *h) {
 static void shut(napi_env env, nic_t *nic) {
   if (nic->fd < 0) return;
   if (nic->polling) {
+    for (nic_t **p = &watched; *p != NULL; p = &(*p)->next_watched) {
+      if (*p == nic) {
+        *p = nic->next_watched;
+        break;
+      }
+    }
     uv_poll_stop(&nic->poll);
     uv_close((uv_handle_t *)&nic->poll, on_poll_closed);
     napi_delete_reference(env, nic->callback);
@@ -623,6 +807,12 @@ static void shut(napi_env env, nic_t *nic) {
   nic->ring = NULL;
   close(nic->fd);
   nic->fd = -1;
+  if (nic->tx_fd >= 0) {
+    munmap(nic->tx_ring, (size_t)TX_SLOTS * TX_SLOT);
+    nic->tx_ring = NULL;
+    close(nic->tx_fd);
+    nic->tx_fd = -1;
+  }
 }
 
 static void finalize_nic(napi_env env, void *data, void *hint) {
@@ -651,6 +841,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"release", NULL, nic_release, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, nic_send, NULL, NULL, NULL, napi_default, NULL},
     {"watch", NULL, nic_watch, NULL, NULL, NULL, napi_default, NULL},
+    {"busyPoll", NULL, nic_busy_poll, NULL, NULL, NULL, napi_default, NULL},
     {"link", NULL, nic_link, NULL, NULL, NULL, napi_default, NULL},
     {"stats", NULL, nic_stats, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, nic_close, NULL, NULL, NULL, napi_default, NULL},
