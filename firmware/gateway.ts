@@ -7,7 +7,7 @@ import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Link } from '../drivers/link.js';
-import { PacketLink, type PacketRingBinding } from '../drivers/nic/packet-link.js';
+import { PacketLink, SMALL_RING, type PacketRingBinding } from '../drivers/nic/packet-link.js';
 import type { SerialBinding } from '../drivers/modem/modem.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -136,7 +136,9 @@ export class Gateway {
     const rng = cryptoRng();
     const ctx: PartContext = {
       clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng,
-      openEthernet: (name): Link => new PacketLink(name, { ring, busyPollUs: this.config.driver.busyPollUs, clock: this.clock, binding: this.options.packetRing }),
+      openEthernet: (name, size): Link => new PacketLink(name, {
+        ring, ...(size === 'small' ? SMALL_RING : {}), busyPollUs: this.config.driver.busyPollUs, clock: this.clock, binding: this.options.packetRing,
+      }),
       interfaceExists: (name) => existsSync(join(this.options.sysRoot ?? '/sys', 'class/net', name)),
     };
     try {

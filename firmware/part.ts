@@ -19,8 +19,11 @@ export interface PartContext {
   commands: CommandRegistry;
   /** Changes to the host (addresses, sysctls), undone when the gateway stops or fails to start. */
   host: Host;
-  /** Opens an Ethernet port (AF_PACKET, or the in-memory ring in tests). */
-  openEthernet(name: string): Link;
+  /**
+   * Opens an Ethernet port (AF_PACKET, or the in-memory ring in tests). 'small': a port for the
+   * gateway's own traffic only (the host link), with a smaller receive ring.
+   */
+  openEthernet(name: string, size?: 'small'): Link;
   /** The kernel has a network interface of that name now (/sys/class/net, or the in-memory ring). */
   interfaceExists(name: string): boolean;
   /** Cryptographic randomness (ports, magic numbers, transaction ids). */

@@ -13,7 +13,7 @@ import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../link.js'
 
 /** What a packet ring driver offers: the addon's functions (packet_ring.c documents each). */
 export interface PacketRingBinding {
-  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number }): {
+  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number; txSlots?: number }): {
     handle: object;
     ring: ArrayBuffer;
     mac: Uint8Array;
@@ -50,6 +50,18 @@ export function packetRingAddon(): PacketRingBinding {
   return addon;
 }
 
+/**
+ * Ring sizes. Receive: blocks of 64 KiB (32 frame slots of 2 KiB in a V2 ring), 64 of them:
+ * 4 MiB, 2048 frames; its pages are locked, so all of it is resident. Halving it cost TCP with
+ * 4 streams half its throughput in the forwarding benchmark (bursts lost while the gateway
+ * waits for a CPU). Transmit: 512 slots of 2 KiB (1 MiB); 256 were too few on a veth, whose
+ * receivers hold their slots until they read. The host link carries only the gateway's own
+ * traffic: 512 KiB and 64 slots.
+ */
+export const RING_BLOCK_SIZE = 1 << 16;
+export const RING_BLOCKS = 64;
+export const SMALL_RING = { blockCount: 8, txSlots: 64 } as const;
+
 /** `[driver] busy_poll_us`'s default: about one scheduler wake-up on the machines measured (README, benchmarks). */
 export const DEFAULT_BUSY_POLL_US = 50;
 
@@ -62,6 +74,8 @@ export interface PacketLinkOptions {
   /** Ring geometry: blocks of blockSize bytes (a power of two), and how many. */
   blockSize?: number;
   blockCount?: number;
+  /** Transmit ring slots (a multiple of 32). */
+  txSlots?: number;
   /** A block is handed over when full or after this many ms (TPACKET_V3's retire timeout). */
   retireMs?: number;
   /** Frames handed to the core per batch. */
@@ -95,7 +109,7 @@ export class PacketLink implements Link {
     this.addon = options.binding ?? packetRingAddon();
     this.clock = options.clock ?? systemClock;
     const r = this.addon.open(name, {
-      blockSize: options.blockSize, blockCount: options.blockCount, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
+      blockSize: options.blockSize ?? RING_BLOCK_SIZE, blockCount: options.blockCount ?? RING_BLOCKS, txSlots: options.txSlots, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
     });
     this.handle = r.handle;
     this.ifindex = r.ifindex;

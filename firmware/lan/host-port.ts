@@ -11,7 +11,7 @@ export class HostPort implements Part<{ interface: string | null }> {
   start(ctx: PartContext): void {
     const link = ctx.host.hostLink();
     this.coreSide = link.coreSide;
-    ctx.datapath.attach(ctx.openEthernet(link.coreSide), { role: 'inside', addressOwner: 'core', address: parseCidr(link.coreAddress) });
+    ctx.datapath.attach(ctx.openEthernet(link.coreSide, 'small'), { role: 'inside', addressOwner: 'core', address: parseCidr(link.coreAddress) });
   }
 
   stop(): void {}

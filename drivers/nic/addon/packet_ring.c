@@ -33,10 +33,12 @@
 
 #define TX_BATCH 256
 // The transmit ring: slots of TX_SLOT bytes (a frame of up to TX_SLOT - TX_DATA bytes), in
-// blocks of TX_BLOCK; TX_SLOTS of them (1 MiB).
+// blocks of TX_BLOCK; open's txSlots of them (512 by default: 1 MiB). A slot is free again when
+// the kernel lets go of its frame: after the NIC sent it, or on a veth once the receiving
+// socket's owner has read it, so a receiver that falls behind holds slots.
 #define TX_SLOT 2048
 #define TX_BLOCK (1 << 16)
-#define TX_SLOTS 512
+#define TX_SLOTS_DEFAULT 512
 // Where a slot's frame starts: after the V2 header (the kernel reads the frame at tp_hdrlen minus
 // the sockaddr_ll it would hold on receive) and the virtio-net header that precedes it.
 #define TX_VNET ((unsigned)sizeof(struct virtio_net_hdr))
@@ -67,6 +69,7 @@ typedef struct nic {
   uint8_t *tx_ring;
   unsigned tx_cur;      // the slot send() fills next
   unsigned tx_head;     // the oldest slot the kernel may not have taken yet
+  unsigned tx_slots;
   uint64_t rx_packets;  // PACKET_STATISTICS resets the kernel's counters on every read: their sums
   uint64_t rx_drops;
   // Where a wake-up's time goes (README, "Where the time goes"), in ns, summed since open:
@@ -193,7 +196,7 @@ static int if_ioctl(int fd, const char *name, unsigned long req, struct ifreq *i
   return ioctl(fd, req, ifr);
 }
 
-// open(ifname, { blockSize, blockCount, retireMs, version }) -> { handle, ring, mac, mtu, ifindex }. version 2 or 3;
+// open(ifname, { blockSize, blockCount, retireMs, version, txSlots }) -> { handle, ring, mac, mtu, ifindex }. version 2 or 3;
 // 3 when omitted here, but PacketLink always passes one (its default, and [driver] packet_ring's, is 2).
 static napi_value nic_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -205,13 +208,18 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "interface name must be a non-empty string");
     return NULL;
   }
-  unsigned block_size = 1 << 16, block_count = 64, retire_ms = 1, version = 3;
+  unsigned block_size = 1 << 16, block_count = 64, retire_ms = 1, version = 3, tx_slots = TX_SLOTS_DEFAULT;
   napi_valuetype t;
   if (argc > 1 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     block_size = get_u32(env, argv[1], "blockSize", block_size);
     block_count = get_u32(env, argv[1], "blockCount", block_count);
     retire_ms = get_u32(env, argv[1], "retireMs", retire_ms);
     version = get_u32(env, argv[1], "version", version);
+    tx_slots = get_u32(env, argv[1], "txSlots", tx_slots);
+  }
+  if (tx_slots == 0 || tx_slots % (TX_BLOCK / TX_SLOT) != 0 || tx_slots > 65536) {
+    napi_throw_range_error(env, NULL, "txSlots must be a multiple of 32, at most 65536");
+    return NULL;
   }
   if (version != 2 && version != 3) {
     napi_throw_range_error(env, NULL, "version must be 2 or 3 (TPACKET_V2 or TPACKET_V3)");
@@ -285,6 +293,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   nic->frame_size = req.tp_frame_size;
   nic->frame_count = req.tp_frame_nr;
   nic->env = env;
+  nic->tx_slots = tx_slots;
   open_tx(nic);
   for (unsigned i = 0; i < TX_BATCH; i++) {
     nic->msgs[i].msg_hdr.msg_iov = &nic->iov[i];
@@ -470,7 +479,7 @@ static void open_tx(nic_t *nic) {
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
   int v = TPACKET_V2;
-  struct tpacket_req req = { .tp_block_size = TX_BLOCK, .tp_block_nr = TX_SLOTS / (TX_BLOCK / TX_SLOT), .tp_frame_size = TX_SLOT, .tp_frame_nr = TX_SLOTS };
+  struct tpacket_req req = { .tp_block_size = TX_BLOCK, .tp_block_nr = nic->tx_slots / (TX_BLOCK / TX_SLOT), .tp_frame_size = TX_SLOT, .tp_frame_nr = nic->tx_slots };
   int one = 1, sndbuf = 4 << 20;
   struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = nic->ifindex };
   uint8_t *ring = MAP_FAILED;
@@ -481,10 +490,10 @@ static void open_tx(nic_t *nic) {
       setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) == 0 &&
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) == 0 &&
       setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) == 0) {
-    ring = mmap(NULL, (size_t)TX_SLOTS * TX_SLOT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ring = mmap(NULL, (size_t)nic->tx_slots * TX_SLOT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   }
   if (ring == MAP_FAILED || bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
-    if (ring != MAP_FAILED) munmap(ring, (size_t)TX_SLOTS * TX_SLOT);
+    if (ring != MAP_FAILED) munmap(ring, (size_t)nic->tx_slots * TX_SLOT);
     close(fd);
     return;
   }
@@ -508,12 +517,12 @@ static void tx_flush(nic_t *nic) {
   for (int attempt = 0; attempt < 3 && nic->tx_head != nic->tx_cur; attempt++) {
     ssize_t r = send(nic->tx_fd, NULL, 0, MSG_DONTWAIT);
     while (nic->tx_head != nic->tx_cur && tx_status(nic, nic->tx_head) != TP_STATUS_SEND_REQUEST) {
-      nic->tx_head = (nic->tx_head + 1) % TX_SLOTS;
+      nic->tx_head = (nic->tx_head + 1) % nic->tx_slots;
       nic->tx_sent++;
     }
     if (r < 0 && errno != EINTR && errno != EAGAIN && errno != ENOBUFS) break;
   }
-  for (; nic->tx_head != nic->tx_cur; nic->tx_head = (nic->tx_head + 1) % TX_SLOTS) {
+  for (; nic->tx_head != nic->tx_cur; nic->tx_head = (nic->tx_head + 1) % nic->tx_slots) {
     __atomic_store_n(&tx_slot(nic, nic->tx_head)->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
     nic->tx_dropped++;
   }
@@ -535,7 +544,7 @@ static bool tx_fill(nic_t *nic, const uint8_t *frame, size_t len) {
   memcpy(slot + TX_DATA, frame, len);
   h->tp_len = (uint32_t)(TX_VNET + len);
   __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
-  nic->tx_cur = (nic->tx_cur + 1) % TX_SLOTS;
+  nic->tx_cur = (nic->tx_cur + 1) % nic->tx_slots;
   return true;
 }
 
@@ -808,7 +817,7 @@ static void shut(napi_env env, nic_t *nic) {
   close(nic->fd);
   nic->fd = -1;
   if (nic->tx_fd >= 0) {
-    munmap(nic->tx_ring, (size_t)TX_SLOTS * TX_SLOT);
+    munmap(nic->tx_ring, (size_t)nic->tx_slots * TX_SLOT);
     nic->tx_ring = NULL;
     close(nic->tx_fd);
     nic->tx_fd = -1;
