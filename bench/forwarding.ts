@@ -209,16 +209,17 @@ async function main(): Promise<void> {
     lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
     lab.background(lab.wan, `${NODE} ${TOOLS}/connrate.js server ${CONN_PORT}`, 'connrate.log');
     await new Promise((done) => setTimeout(done, 500));
-    // The round trip to the gateway's own LAN address (the kernel answers it in both setups):
-    // one veth hop, the floor under both gateways' figures.
-    const hop = rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${LAN_GATEWAY}`)).stdout);
 
     const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
     const rounds: { kernel: Figures; ours: Figures; udp64Split: TimeSplit; pingSplit: TimeSplit; idleCpu: number }[] = [];
     let memory: { rss_mb: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
+    let hop: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
       lab.startKernelGateway();
       console.log(`round ${r}/${RUNS}: the kernel (nftables masquerade) ...`);
+      // The round trip to the gateway's own LAN address, which the kernel answers: one veth
+      // hop, the floor under both gateways' figures.
+      if (r === 1) hop = rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${LAN_GATEWAY}`)).stdout);
       const kernel = (await measure(lab)).figures;
       lab.stopKernelGateway();
       console.log(`round ${r}/${RUNS}: ours ...`);
