@@ -253,3 +253,40 @@ for (const us of [50, 0]) {
     }
   });
 }
+
+// Frames the kernel refuses (the peer is down: no carrier) are dropped and counted, and the
+// transmit ring stays in step with the kernel: once the peer is back, frames go out again.
+rootTest('frames sent while the peer is down are dropped and counted; sending works again once it is back', async (t) => {
+  const tx = new PacketLink(A);
+  // The receiver is opened once B is back: taking B down ends its own sockets' watch.
+  const receive = (link: PacketLink, got: number[]): void =>
+    link.start((frames, starts, _ends, n) => {
+      for (let i = 0; i < n; i++) {
+        const f = frames[i]!;
+        if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f[starts[i]! + 15]!);
+      }
+    }, () => {});
+  const send = (seq: number): void => {
+    const f = frame(tx.mac, seq, 60);
+    tx.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
+  };
+  let rx: PacketLink | undefined;
+  try {
+    tx.start(() => {}, () => {});
+    execFileSync('ip', ['link', 'set', B, 'down']);
+    const dropped = tx.stats()['txDropped']!;
+    for (let seq = 2; seq < 6; seq++) send(seq);
+    t.is(tx.stats()['txDropped']!, dropped + 4, 'the frames sent without carrier were dropped');
+    execFileSync('ip', ['link', 'set', B, 'up']);
+    rx = new PacketLink(B);
+    const got: number[] = [];
+    receive(rx, got);
+    await new Promise((done) => setTimeout(done, 300));
+    for (let seq = 6; seq < 10; seq++) send(seq);
+    await new Promise((done) => setTimeout(done, 200));
+    t.deepEqual(got, [6, 7, 8, 9], JSON.stringify(tx.stats()));
+  } finally {
+    tx.close();
+    rx?.close();
+  }
+});

@@ -509,6 +509,11 @@ static inline unsigned tx_status(nic_t *nic, unsigned i) {
   return __atomic_load_n(&tx_slot(nic, i)->tp_status, __ATOMIC_ACQUIRE);
 }
 
+// A slot the kernel has given back: it may add timestamp bits (TP_STATUS_TS_*) to AVAILABLE.
+static inline bool tx_free(nic_t *nic, unsigned i) {
+  return (tx_status(nic, i) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT)) == 0;
+}
+
 // Hands the filled slots to the kernel. It takes them in ring order and leaves a slot it could
 // not send (the device down or full) as TP_STATUS_SEND_REQUEST, so what it took is the run of
 // slots from tx_head that no longer are. Slots still waiting after a few tries are dropped, as
@@ -522,20 +527,20 @@ static void tx_flush(nic_t *nic) {
     }
     if (r < 0 && errno != EINTR && errno != EAGAIN && errno != ENOBUFS) break;
   }
-  for (; nic->tx_head != nic->tx_cur; nic->tx_head = (nic->tx_head + 1) % nic->tx_slots) {
-    __atomic_store_n(&tx_slot(nic, nic->tx_head)->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
+  for (unsigned i = nic->tx_head; i != nic->tx_cur; i = (i + 1) % nic->tx_slots) {
+    __atomic_store_n(&tx_slot(nic, i)->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
     nic->tx_dropped++;
   }
-  nic->tx_cur = nic->tx_head;
+  nic->tx_cur = nic->tx_head; // the kernel's next slot: the next frame is written there
 }
 
 // Copies one frame into the next slot; false when it does not fit a slot or the ring is full
 // even after a flush (then the caller sends it another way or drops it).
 static bool tx_fill(nic_t *nic, const uint8_t *frame, size_t len) {
   if (len > TX_SLOT - TX_DATA) return false;
-  if (tx_status(nic, nic->tx_cur) != TP_STATUS_AVAILABLE) {
+  if (!tx_free(nic, nic->tx_cur)) {
     tx_flush(nic);
-    if (tx_status(nic, nic->tx_cur) != TP_STATUS_AVAILABLE) return false;
+    if (!tx_free(nic, nic->tx_cur)) return false;
   }
   struct tpacket2_hdr *h = tx_slot(nic, nic->tx_cur);
   uint8_t *slot = (uint8_t *)h;
