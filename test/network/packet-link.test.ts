@@ -290,3 +290,39 @@ rootTest('frames sent while the peer is down are dropped and counted; sending wo
     rx?.close();
   }
 });
+
+// Taking an interface down gives its packet sockets an error (ENETDOWN), on which libuv stops
+// watching: the link must watch again and receive once the interface is back up.
+rootTest('a link taken down and up again (ip link set down/up) receives again', async (t) => {
+  const tx = new PacketLink(A);
+  const rx = new PacketLink(B, { statePollMs: 50 });
+  try {
+    const got: number[] = [];
+    const states: boolean[] = [];
+    rx.start((frames, starts, _ends, n) => {
+      for (let i = 0; i < n; i++) {
+        const f = frames[i]!;
+        if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f[starts[i]! + 15]!);
+      }
+    }, (s) => states.push(s.up));
+    tx.start(() => {}, () => {});
+    const send = (seq: number): void => {
+      const f = frame(tx.mac, seq, 60);
+      tx.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
+    };
+    send(1);
+    await new Promise((done) => setTimeout(done, 100));
+    execFileSync('ip', ['link', 'set', B, 'down']);
+    await new Promise((done) => setTimeout(done, 200));
+    execFileSync('ip', ['link', 'set', B, 'up']);
+    await new Promise((done) => setTimeout(done, 300));
+    send(2);
+    send(3);
+    await new Promise((done) => setTimeout(done, 200));
+    t.deepEqual(got, [1, 2, 3]);
+    t.deepEqual(states.slice(0, 3), [true, false, true]);
+  } finally {
+    tx.close();
+    rx.close();
+  }
+});

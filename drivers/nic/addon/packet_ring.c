@@ -687,9 +687,19 @@ static void busy_poll(void) {
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
-  (void)status;
   (void)events;
-  run_callback(poll->data);
+  nic_t *nic = poll->data;
+  if (status < 0 && nic->polling) {
+    // The socket reported an error (ENETDOWN: the interface was taken down), and libuv stops
+    // watching on POLLERR. Reading SO_ERROR clears it; the ring works again once the
+    // interface is back up, so the watch goes on. (An interface that is gone is noticed by
+    // the link's state poll, which the callback runs when it finds no frame.)
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(nic->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    uv_poll_start(&nic->poll, UV_READABLE, on_readable);
+  }
+  run_callback(nic);
   busy_poll();
 }
 
