@@ -133,8 +133,8 @@ async function pingThrough(lab: NetLab): Promise<number[]> {
   return rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${WAN_HOST}`)).stdout);
 }
 
-/** Every figure; for ours (gw given) the time split of the 64-byte UDP flood and of the pings. */
-async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; udp64Split?: TimeSplit; pingSplit?: TimeSplit }> {
+/** Every figure; for ours (gw given) the time split of the 64-byte UDP flood, the pings and the new connections. */
+async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; udp64Split?: TimeSplit; pingSplit?: TimeSplit; connSplit?: TimeSplit }> {
   const tcp1 = await iperfTcp(lab, 1);
   const tcp4 = await iperfTcp(lab, 4);
   let udp64Split: TimeSplit | undefined;
@@ -147,7 +147,11 @@ async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Fig
   let through: number[];
   if (gw === undefined) through = await pingThrough(lab);
   else ({ result: through, split: pingSplit } = await split(gw, () => pingThrough(lab)));
-  const conn = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000);
+  const connect = (): ReturnType<NetLab['shAsync']> => lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000);
+  let connSplit: TimeSplit | undefined;
+  let conn: Awaited<ReturnType<NetLab['shAsync']>>;
+  if (gw === undefined) conn = await connect();
+  else ({ result: conn, split: connSplit } = await split(gw, connect));
   const c = JSON.parse(conn.stdout) as { per_second: number };
   return {
     figures: {
@@ -164,6 +168,7 @@ async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Fig
     },
     udp64Split,
     pingSplit,
+    connSplit,
   };
 }
 
@@ -211,7 +216,7 @@ async function main(): Promise<void> {
     await new Promise((done) => setTimeout(done, 500));
 
     const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
-    const rounds: { kernel: Figures; ours: Figures; udp64Split: TimeSplit; pingSplit: TimeSplit; idleCpu: number }[] = [];
+    const rounds: { kernel: Figures; ours: Figures; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number }[] = [];
     let memory: { rss_mb: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
     let hop: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
@@ -240,7 +245,7 @@ async function main(): Promise<void> {
         };
       }
       await gw.stop();
-      rounds.push({ kernel, ours: ours.figures, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, idleCpu });
+      rounds.push({ kernel, ours: ours.figures, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, connSplit: ours.connSplit!, idleCpu });
     }
 
     // The median of the per-round ratios (higher is better for ours), and of the added round trips.
@@ -276,7 +281,8 @@ async function main(): Promise<void> {
       console.log(`${name.padEnd(30)}${k.toFixed(1).padStart(10)}  ${o.toFixed(1).padStart(10)}  ${ratio(key).toFixed(3).padStart(11)}`);
     }
     console.log(`rtt: ours − kernel, average ${out.rtt_avg_us_ours_minus_kernel} µs, p99 ${out.rtt_p99_us_ours_minus_kernel} µs`);
-    for (const [name, pick] of [['64 B UDP flood', (x: (typeof rounds)[number]) => x.udp64Split], ['pings', (x: (typeof rounds)[number]) => x.pingSplit]] as const) {
+    type Round = (typeof rounds)[number];
+    for (const [name, pick] of [['64 B UDP flood', (x: Round) => x.udp64Split], ['pings', (x: Round) => x.pingSplit], ['new connections', (x: Round) => x.connSplit]] as const) {
       console.log(`where ours spent its time, ${name} (each round): ${rounds.map((x) => JSON.stringify(pick(x))).join(' ')}`);
     }
     console.log(`idle CPU ${out.idle_cpu_percent}% of a core; RSS with ${memory?.flows} flows: ${memory?.rss_mb} MB ${JSON.stringify(memory?.by_kind)}`);
