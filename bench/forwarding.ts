@@ -46,6 +46,8 @@ interface TimeSplit {
   ring_ns_per_frame: number;
   core_ns_per_frame: number;
   send_ns_per_frame: number;
+  /** Frames the kernel dropped because a receive ring was full (PACKET_STATISTICS). */
+  ring_drops: number;
   /** The gateway process's CPU time over the test's wall time (1.0 = one core). */
   gateway_cpu: number;
 }
@@ -124,6 +126,7 @@ async function split<T>(gw: GatewayProcess, work: () => Promise<T>): Promise<{ r
       ring_ns_per_frame: Math.round(d('ringNs') / frames),
       core_ns_per_frame: Math.round(d('coreNs') / frames),
       send_ns_per_frame: Math.round(d('sendNs') / frames),
+      ring_drops: d('kernelDrops'),
       gateway_cpu: round(cpu / wall, 3),
     },
   };
@@ -133,10 +136,13 @@ async function pingThrough(lab: NetLab): Promise<number[]> {
   return rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${WAN_HOST}`)).stdout);
 }
 
-/** Every figure; for ours (gw given) the time split of the 64-byte UDP flood, the pings and the new connections. */
-async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; udp64Split?: TimeSplit; pingSplit?: TimeSplit; connSplit?: TimeSplit }> {
+/** Every figure; for ours (gw given) the time split of TCP with 4 streams, the 64-byte UDP flood, the pings and the new connections. */
+async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; tcp4Split?: TimeSplit; udp64Split?: TimeSplit; pingSplit?: TimeSplit; connSplit?: TimeSplit }> {
   const tcp1 = await iperfTcp(lab, 1);
-  const tcp4 = await iperfTcp(lab, 4);
+  let tcp4Split: TimeSplit | undefined;
+  let tcp4: number;
+  if (gw === undefined) tcp4 = await iperfTcp(lab, 4);
+  else ({ result: tcp4, split: tcp4Split } = await split(gw, () => iperfTcp(lab, 4)));
   let udp64Split: TimeSplit | undefined;
   let u64: { pps: number; loss: number };
   if (gw === undefined) u64 = await iperfUdp(lab, 64);
@@ -166,6 +172,7 @@ async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Fig
       rtt_p99_us: round(quantile(through, 0.99)),
       conn_per_s: Math.round(c.per_second),
     },
+    tcp4Split,
     udp64Split,
     pingSplit,
     connSplit,
@@ -216,7 +223,7 @@ async function main(): Promise<void> {
     await new Promise((done) => setTimeout(done, 500));
 
     const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
-    const rounds: { kernel: Figures; ours: Figures; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number }[] = [];
+    const rounds: { kernel: Figures; ours: Figures; tcp4Split: TimeSplit; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number }[] = [];
     let memory: { rss_mb: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
     let hop: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
@@ -245,7 +252,7 @@ async function main(): Promise<void> {
         };
       }
       await gw.stop();
-      rounds.push({ kernel, ours: ours.figures, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, connSplit: ours.connSplit!, idleCpu });
+      rounds.push({ kernel, ours: ours.figures, tcp4Split: ours.tcp4Split!, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, connSplit: ours.connSplit!, idleCpu });
     }
 
     // The median of the per-round ratios (higher is better for ours), and of the added round trips.
@@ -282,7 +289,7 @@ async function main(): Promise<void> {
     }
     console.log(`rtt: ours − kernel, average ${out.rtt_avg_us_ours_minus_kernel} µs, p99 ${out.rtt_p99_us_ours_minus_kernel} µs`);
     type Round = (typeof rounds)[number];
-    for (const [name, pick] of [['64 B UDP flood', (x: Round) => x.udp64Split], ['pings', (x: Round) => x.pingSplit], ['new connections', (x: Round) => x.connSplit]] as const) {
+    for (const [name, pick] of [['TCP 4 streams', (x: Round) => x.tcp4Split], ['64 B UDP flood', (x: Round) => x.udp64Split], ['pings', (x: Round) => x.pingSplit], ['new connections', (x: Round) => x.connSplit]] as const) {
       console.log(`where ours spent its time, ${name} (each round): ${rounds.map((x) => JSON.stringify(pick(x))).join(' ')}`);
     }
     console.log(`idle CPU ${out.idle_cpu_percent}% of a core; RSS with ${memory?.flows} flows: ${memory?.rss_mb} MB ${JSON.stringify(memory?.by_kind)}`);

@@ -114,7 +114,10 @@ imageTest('the image boots in an emulated machine (virt) and forwards: a LAN hos
   try {
     await vm.waitFor(/wan_address[^\n]*source=dhcp/, 180_000);
     t.log(`virt: QEMU start to the WAN address in ${(vm.elapsed() / 1000).toFixed(1)} s`);
-    t.regex(vm.screen(), /gateway ready[\s\S]*gateway \(wan [a-z-]+\)> /, 'the console says "gateway ready", then its prompt ends in "> "');
+    // The lease may be logged before the gateway's own "ready" line (DHCP is quick): wait for both.
+    const ready = /gateway ready[\s\S]*gateway \(wan [a-z-]+\)> /;
+    await vm.waitFor(ready, 30_000).catch(() => undefined);
+    t.regex(vm.screen(), ready, 'the console says "gateway ready", then its prompt ends in "> "');
     const page = execFileSync('ip', ['netns', 'exec', vm.lan, 'curl', '-sS', '--retry', '5', '--retry-all-errors', '--max-time', '10', 'http://203.0.113.1/index.html'], { encoding: 'utf8' });
     t.is(page, 'hello from the WAN\n');
     t.regex(readFileSync(join(dir, 'web.log'), 'utf8'), /^203\.0\.113\.5\d .*GET \/index\.html/m, 'the server sees the gateway\'s WAN address');
