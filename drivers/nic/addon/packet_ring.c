@@ -85,6 +85,7 @@ typedef struct nic {
   uint64_t cb_start;    // monotonic ns when the running callback began; 0 outside one
   uint64_t cb_tx_ns;    // now_tx_ns() when it began: sends to any link during it are not the core's
   int cb_received;      // receive() already ran in this callback
+  unsigned cb_frames;   // frames receive() handed out in this callback
   struct nic *next_watched; // the busy-poll list: every watched nic
   uv_poll_t poll;
   int polling;
@@ -404,6 +405,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
       n++;
     }
     nic->rx_ns += mono_ns() - t0;
+    nic->cb_frames += (unsigned)n;
     napi_value out;
     CHECK(napi_create_uint32(env, (uint32_t)n, &out));
     return out;
@@ -439,6 +441,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     if (nic->held == nic->block_count) break;
   }
   nic->rx_ns += mono_ns() - t0;
+  nic->cb_frames += (unsigned)n;
   napi_value out;
   CHECK(napi_create_uint32(env, (uint32_t)n, &out));
   return out;
@@ -623,6 +626,7 @@ static void run_callback(nic_t *nic) {
   nic->cb_start = mono_ns();
   nic->cb_tx_ns = all_tx_ns;
   nic->cb_received = 0;
+  nic->cb_frames = 0;
   nic->wakeups++;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, result;
@@ -700,7 +704,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     uv_poll_start(&nic->poll, UV_READABLE, on_readable);
   }
   run_callback(nic);
-  busy_poll();
+  if (nic->cb_frames > 0) busy_poll(); // only once frames flow: a wake-up for an error or nothing ends here
 }
 
 // busyPoll(microseconds): how long to keep looking at the rings after frames (0: off).
