@@ -2,13 +2,11 @@
 // both ring layouts, the MAC and MTU are read, link state follows the interface.
 
 import test from 'ava';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { PacketLink, packetRingAddon } from '../../drivers/nic/packet-link.js';
 import { checksum } from '../../firmware/core/wire/checksum.js';
 
-const execFileAsync = promisify(execFile);
 
 const root = process.getuid?.() === 0;
 if (!root && process.env['CI'] === 'true') throw new Error('packet-link tests need root under CI');
@@ -153,7 +151,7 @@ rootTest('datagrams a receiver keeps queued stay intact while the transmit ring 
   try {
     const peerMac = Uint8Array.from(execFileSync('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${D}/address`]).toString().trim().split(':').map((h) => parseInt(h, 16)));
     // The receiver binds first, then sleeps while everything is sent, then reads what queued.
-    const receiver = execFileAsync('ip', ['netns', 'exec', ns, 'python3', '-c', `
+    const receiver = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', `
 import socket, time, hashlib
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4194304)
@@ -170,7 +168,13 @@ while True:
     else: bad += 1
 print(good, bad)
 `]);
-    await new Promise((done) => setTimeout(done, 700));
+    let output = '';
+    const finished = new Promise<void>((done) => receiver.on('close', () => done()));
+    // Sending starts once the receiver has bound its socket (it says "ready").
+    await new Promise<void>((ready) => receiver.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('ready')) ready();
+    }));
     link.start(() => {}, () => {});
     const datagram = (seq: number): Uint8Array => {
       const payload = 100 + (seq % 400);
@@ -197,7 +201,8 @@ print(good, bad)
       const batch = Array.from({ length: Math.min(50, count - i) }, (_, k) => datagram(i + k));
       link.send({ frames: batch, starts: new Int32Array(batch.length), ends: Int32Array.from(batch, (f) => f.length), count: batch.length });
     }
-    const out = (await receiver).stdout.trim().split('\n').at(-1)!;
+    await finished;
+    const out = output.trim().split('\n').at(-1)!;
     const [good, bad] = out.split(' ').map(Number);
     t.is(bad, 0, 'no datagram was changed after it was sent');
     // Not all need arrive (a busy machine's kernel may drop some on the way: its backlog is
@@ -255,22 +260,28 @@ for (const us of [50, 0]) {
   });
 }
 
+/** Starts `link`, collecting the sequence number (low byte) of every test frame it receives. */
+function collect(link: PacketLink, got: number[], onState: (up: boolean) => void = () => {}): void {
+  link.start((frames, starts, _ends, n) => {
+    for (let i = 0; i < n; i++) {
+      const f = frames[i]!;
+      if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f[starts[i]! + 15]!);
+    }
+  }, (s) => onState(s.up));
+}
+
+/** Sends test frame `seq` alone. */
+function sendOne(link: PacketLink, seq: number): void {
+  const f = frame(link.mac, seq, 60);
+  link.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
+}
+
 // Frames the kernel refuses (the peer is down: no carrier) are dropped and counted, and the
 // transmit ring stays in step with the kernel: once the peer is back, frames go out again.
 rootTest('frames sent while the peer is down are dropped and counted; sending works again once it is back', async (t) => {
   const tx = new PacketLink(A);
-  // The receiver is opened once B is back: taking B down ends its own sockets' watch.
-  const receive = (link: PacketLink, got: number[]): void =>
-    link.start((frames, starts, _ends, n) => {
-      for (let i = 0; i < n; i++) {
-        const f = frames[i]!;
-        if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f[starts[i]! + 15]!);
-      }
-    }, () => {});
-  const send = (seq: number): void => {
-    const f = frame(tx.mac, seq, 60);
-    tx.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
-  };
+  // The receiver is opened once B is back (taking B down is what this test is not about).
+  const send = (seq: number): void => sendOne(tx, seq);
   let rx: PacketLink | undefined;
   try {
     tx.start(() => {}, () => {});
@@ -281,7 +292,7 @@ rootTest('frames sent while the peer is down are dropped and counted; sending wo
     execFileSync('ip', ['link', 'set', B, 'up']);
     rx = new PacketLink(B);
     const got: number[] = [];
-    receive(rx, got);
+    collect(rx, got);
     await new Promise((done) => setTimeout(done, 300));
     for (let seq = 6; seq < 10; seq++) send(seq);
     await new Promise((done) => setTimeout(done, 200));
@@ -300,17 +311,9 @@ rootTest('a link taken down and up again (ip link set down/up) receives again', 
   try {
     const got: number[] = [];
     const states: boolean[] = [];
-    rx.start((frames, starts, _ends, n) => {
-      for (let i = 0; i < n; i++) {
-        const f = frames[i]!;
-        if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f[starts[i]! + 15]!);
-      }
-    }, (s) => states.push(s.up));
+    collect(rx, got, (up) => states.push(up));
     tx.start(() => {}, () => {});
-    const send = (seq: number): void => {
-      const f = frame(tx.mac, seq, 60);
-      tx.send({ frames: [f], starts: new Int32Array(1), ends: Int32Array.from([f.length]), count: 1 });
-    };
+    const send = (seq: number): void => sendOne(tx, seq);
     send(1);
     await new Promise((done) => setTimeout(done, 100));
     execFileSync('ip', ['link', 'set', B, 'down']);

@@ -325,6 +325,19 @@ static inline uint8_t *slot_at(nic_t *nic, unsigned slot) {
   return nic->ring + (size_t)(slot / per_block) * nic->block_size + (size_t)(slot % per_block) * nic->frame_size;
 }
 
+// V2: the next slot receive() would read, when the kernel has handed it to us; else NULL.
+static inline uint8_t *v2_next(nic_t *nic) {
+  if (nic->held >= nic->frame_count) return NULL;
+  uint8_t *f = slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
+  return (__atomic_load_n(&((struct tpacket2_hdr *)f)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? f : NULL;
+}
+
+// V3: the block receive() reads next, when the kernel has handed it to us; else NULL.
+static inline struct tpacket_block_desc *v3_next(nic_t *nic) {
+  struct tpacket_block_desc *b = block_at(nic, nic->cur_block);
+  return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? b : NULL;
+}
+
 // A frame whose TCP or UDP checksum is not filled in yet (TP_STATUS_CSUMNOTREADY: it came from
 // this machine's stack, or from a virtio NIC or veth whose peer offloads checksums): the field
 // holds only the pseudo-header's part. Forwarded as it is, the next host would drop it, so the
@@ -384,10 +397,9 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
   }
   if (nic->version == TPACKET_V2) {
     // Slots are read in order; a slot is ours while its status has TP_STATUS_USER.
-    while (n < cap && nic->held < nic->frame_count) {
-      uint8_t *f = slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
+    uint8_t *f;
+    while (n < cap && (f = v2_next(nic)) != NULL) {
       struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
-      if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
       nic->held++;
       if (h->tp_snaplen < h->tp_len) {
         nic->truncated++;
@@ -410,9 +422,8 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     CHECK(napi_create_uint32(env, (uint32_t)n, &out));
     return out;
   }
-  while (n < cap) {
-    struct tpacket_block_desc *b = block_at(nic, nic->cur_block);
-    if ((__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+  struct tpacket_block_desc *b;
+  while (n < cap && (b = v3_next(nic)) != NULL) {
     if (nic->pkt == NULL) {
       nic->pkt = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
       nic->pkt_left = b->hdr.bh1.num_pkts;
@@ -662,11 +673,7 @@ static int busy_polling;
 // A frame is waiting in the nic's ring (the slot or block receive() would read next).
 static int ring_ready(nic_t *nic) {
   if (nic->fd < 0 || !nic->polling) return 0;
-  if (nic->version == TPACKET_V2) {
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
-    return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
-  }
-  return (__atomic_load_n(&block_at(nic, nic->cur_block)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  return nic->version == TPACKET_V2 ? v2_next(nic) != NULL : v3_next(nic) != NULL;
 }
 
 static void busy_poll(void) {
