@@ -5,11 +5,14 @@
 // off for both, so both forward real 1500-byte frames. For ours it also records where a
 // wake-up's time goes (the packet addon's counters), how busy the gateway's process was, its CPU
 // when idle, and what its resident memory is made of. Prints a table and writes
-// bench/results/forwarding.json. Needs root; BENCH_SECONDS shortens runs for experiments.
+// bench/results/forwarding.json. Ours runs as the image runs it: the single bundle,
+// dist/gateway.mjs (GATEWAY_MAIN overrides). Needs root; BENCH_SECONDS shortens runs for
+// experiments.
 
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MALLOC_TRIM_MS } from '../firmware/heap.js';
 import { LAN_GATEWAY, labUnavailable, NetLab, WAN_HOST, type GatewayProcess } from '../test/lab/netlab.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -216,6 +219,7 @@ async function main(): Promise<void> {
     console.log(`forwarding benchmark skipped: ${why}`);
     return;
   }
+  process.env['GATEWAY_MAIN'] ??= join(REPO, 'dist/gateway.mjs');
   const lab = new NetLab('bf');
   try {
     lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
@@ -224,7 +228,7 @@ async function main(): Promise<void> {
 
     const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
     const rounds: { kernel: Figures; ours: Figures; tcp4Split: TimeSplit; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number }[] = [];
-    let memory: { rss_mb: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
+    let memory: { rss_mb: number; rss_mb_at_once: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
     let hop: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
       lab.startKernelGateway();
@@ -244,8 +248,12 @@ async function main(): Promise<void> {
       const ours = await measure(lab, gw);
       if (r === RUNS) {
         const sent = await lab.shAsync(lab.lan, `${NODE} ${TOOLS}/udpflows.js ${WAN_HOST} ${FLOWS} 2`, 120_000);
+        // At once, and once settled: after the gateway's next malloc trim (firmware/heap.ts).
+        const atOnce = round(rssMb(gw.proc.pid!));
+        await new Promise((done) => setTimeout(done, MALLOC_TRIM_MS + 1000));
         memory = {
           rss_mb: round(rssMb(gw.proc.pid!)),
+          rss_mb_at_once: atOnce,
           flows: gw.status().conntrack['flows']!,
           sent: (JSON.parse(sent.stdout || '{"sent":0}') as { sent: number }).sent,
           by_kind: residentByKind(gw.proc.pid!),
@@ -264,7 +272,7 @@ async function main(): Promise<void> {
       node: process.version,
       seconds_per_test: SECONDS,
       rounds: RUNS,
-      defaults: 'ours with the defaults (TPACKET_V2 ring, ports 1024-65535) and max_flows = 131072',
+      defaults: 'ours as the image runs it (the bundle, dist/gateway.mjs) with the defaults (TPACKET_V2 ring, ports 1024-65535) and max_flows = 131072',
       tcp_ratio_1_stream: ratio('tcp_1_stream_mbit_s'),
       tcp_ratio_4_streams: ratio('tcp_4_streams_mbit_s'),
       udp64_pps_ratio: ratio('udp64_pps'),
@@ -275,6 +283,7 @@ async function main(): Promise<void> {
       rtt_hop_to_gateway_avg_us: round(mean(hop)),
       idle_cpu_percent: round(median(rounds.map((x) => x.idleCpu * 100)), 2),
       rss_mb_100k_flows: memory?.rss_mb,
+      rss_mb_100k_flows_at_once: memory?.rss_mb_at_once,
       flows_at_rss: memory?.flows,
       udp_flow_datagrams_sent: memory?.sent,
       rss_mb_by_kind: memory?.by_kind,
@@ -292,7 +301,7 @@ async function main(): Promise<void> {
     for (const [name, pick] of [['TCP 4 streams', (x: Round) => x.tcp4Split], ['64 B UDP flood', (x: Round) => x.udp64Split], ['pings', (x: Round) => x.pingSplit], ['new connections', (x: Round) => x.connSplit]] as const) {
       console.log(`where ours spent its time, ${name} (each round): ${rounds.map((x) => JSON.stringify(pick(x))).join(' ')}`);
     }
-    console.log(`idle CPU ${out.idle_cpu_percent}% of a core; RSS with ${memory?.flows} flows: ${memory?.rss_mb} MB ${JSON.stringify(memory?.by_kind)}`);
+    console.log(`idle CPU ${out.idle_cpu_percent}% of a core; RSS with ${memory?.flows} flows: ${memory?.rss_mb} MB (${memory?.rss_mb_at_once} MB at once) ${JSON.stringify(memory?.by_kind)}`);
     const file = join(REPO, 'bench/results/forwarding.json');
     mkdirSync(join(REPO, 'bench/results'), { recursive: true });
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);

@@ -34,6 +34,7 @@ import { Dialin } from './dialin/dialin.js';
 import { lanServices } from './services/lan-services.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
 import { PppWan } from './wan/ppp-wan.js';
+import { memoryStatus } from './heap.js';
 
 export interface GatewayOptions {
   /** Where state that must survive a restart (the DHCP lease) is kept. */
@@ -166,7 +167,7 @@ export class Gateway {
     const parts = Object.fromEntries(this.parts.map((p) => [p.name, p.status()]));
     const wan = parts['wan'] as { dhcp?: unknown } | undefined;
     return {
-      uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000),
+      uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000), memory: memoryStatus(),
       ...this.datapath.snapshot(options), ...parts, dhcp: wan?.dhcp ?? null, ppp: parts['ppp'] ?? null,
     };
   }

@@ -31,6 +31,8 @@ export interface PacketRingBinding {
   /** Counters since open (packet_ring.c lists them, with the time split of its callbacks). */
   stats(handle: object): Record<string, number> & { received: number; kernelDrops: number; truncated: number; txDropped: number };
   close(handle: object): void;
+  /** Starts handing the pages malloc holds free back to the kernel, off the main thread (memory_trim.c); false while a trim runs. */
+  trimMalloc?(): boolean;
 }
 
 let addon: PacketRingBinding | undefined;

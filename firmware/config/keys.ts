@@ -57,7 +57,7 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'masq', key: 'icmp_timeout', spec: int(30, 1, 86400), doc: 'seconds an ICMP echo flow lives' },
   { section: 'masq', key: 'ports', spec: custom('1024-65535'), doc: 'outside ports for masqueraded flows: the inside host\'s own port when free, else one at random (RFC 6056), as Linux\'s masquerade does; at least 1024 (Linux 2.2 used `"61000-65095"`, which caps new connections to one server near 400/s)' },
   { section: 'masq', key: 'ports_per_host', spec: int(1024, 16, 65535), doc: 'UDP endpoints of one LAN host that get an outside port of their own (endpoint-independent, RFC 4787); beyond, its flows share ports across destinations, so no host can use up the range' },
-  { section: 'masq', key: 'max_flows', spec: int(65536, 64, 4194304), doc: 'bound of the connection table (about 5 MB)' },
+  { section: 'masq', key: 'max_flows', spec: int(65536, 64, 4194304), doc: 'bound of the connection table (4 MB at 65536)' },
   { section: 'masq', key: 'helpers', spec: custom(undefined), shown: 'none', doc: 'application helpers and their server ports, like the 2.2 modules\' `ports=`: `{ ftp = [21, 2121], irc = [6667], tftp = [69] }` (`[]`: the helper\'s default ports)' },
   { section: 'portfw', key: 'protocol', spec: oneOf(['tcp', 'udp'], undefined), doc: '`"tcp"` or `"udp"`' },
   { section: 'portfw', key: 'port', spec: custom(undefined), doc: 'outside port `8080` or range `"6000-6010"`' },

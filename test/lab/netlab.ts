@@ -15,8 +15,8 @@ export const WAN_GATEWAY = '203.0.113.2';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 export const NODE = join(REPO, 'node_modules/.bin/node');
-/** The gateway the lab runs: dist's modules, or GATEWAY_MAIN (e.g. dist/gateway.mjs, the image's bundle). */
-const MAIN = process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
+/** The gateway the lab runs: dist's modules, or GATEWAY_MAIN (e.g. dist/gateway.mjs, the image's bundle), read at each start. */
+const gatewayMain = (): string => process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
 
 /** Why the lab cannot run here, or undefined when it can (root, namespaces, the tools). */
 export function labUnavailable(): string | undefined {
@@ -161,7 +161,8 @@ export class NetLab {
   async startGateway(config: string, extraArgs: readonly string[] = [], readyEvent = 'gateway_started'): Promise<GatewayProcess> {
     const file = this.file('gateway.toml', config);
     const control = join(this.dir, 'control.sock');
-    const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, MAIN, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
+    const main = gatewayMain();
+    const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, main, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.procs.push(proc);
@@ -206,7 +207,7 @@ export class NetLab {
       proc,
       logs,
       waitFor,
-      status: () => JSON.parse(run(NODE, MAIN, 'status', '--json', '--control', control)) as ReturnType<GatewayProcess['status']>,
+      status: () => JSON.parse(run(NODE, main, 'status', '--json', '--control', control)) as ReturnType<GatewayProcess['status']>,
       stop: async () => {
         if (proc.exitCode === null) proc.kill('SIGTERM');
         return exited;

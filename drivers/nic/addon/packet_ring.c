@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "memory_trim.h"
 #include "netconf.h"
 
 #define TX_BATCH 256
@@ -883,6 +884,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   netconf_register(env, exports);
+  memory_trim_register(env, exports);
   return exports;
 }
 
