@@ -97,16 +97,23 @@ install -m 755 "$here/gateway-init" "$rootfs/sbin/gateway-init"
 install -m 755 "$here/down-led" "$rootfs/sbin/down-led"
 for d in proc sys dev run tmp boot data; do mkdir -p "$rootfs/$d"; done
 # busybox-static provides the shell and tools the init scripts use.
-for tool in sh mount umount mkdir sleep cat echo ln insmod switch_root hexdump od dd ifconfig; do
+for tool in sh mount umount mkdir sleep cat echo ln modprobe uevent switch_root hexdump od dd ifconfig; do
   [ -e "$rootfs/bin/$tool" ] || ln -s busybox "$rootfs/bin/$tool"
 done
 # The console's `reboot` (firmware/control/gateway-admin.ts).
 ln -s ../bin/busybox "$rootfs/sbin/reboot"
+# --- The initrd: busybox, the kernel modules and their index, the uevent helper, our init ------
+sh "$here/initrd.sh" "$fw" "$rootfs" "$work/initrd" "$kernel_abi"
+# The root has the same modules and script, for devices plugged in after boot (the initrd
+# leaves a uevent listener running in the root), and /sbin/modprobe for the kernel's own
+# module requests.
+mkdir -p "$rootfs/lib/modules"
+cp -a "$work/initrd/lib/modules/$kernel_abi" "$rootfs/lib/modules/"
+install -m 755 "$here/hotplug" "$rootfs/sbin/hotplug"
+ln -s ../bin/busybox "$rootfs/sbin/modprobe"
 find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mksquashfs "$rootfs" "$work/root.squashfs" -noappend -all-root -comp lz4 -Xhc -processors 1 -quiet >/dev/null
 
-# --- The initrd: busybox, the modules to find and mount the root, our init ----------------------
-sh "$here/initrd.sh" "$fw" "$rootfs" "$work/initrd" "$kernel_abi"
 (cd "$work/initrd" && find . -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible | gzip -9n) >"$work/initrd.img"
 
 # --- The boot partition (FAT): firmware, kernel, initrd, device trees, config.txt, cmdline.txt, gateway.toml
