@@ -141,26 +141,15 @@ async function pingThrough(lab: NetLab): Promise<number[]> {
 
 /** Every figure; for ours (gw given) the time split of TCP with 4 streams, the 64-byte UDP flood, the pings and the new connections. */
 async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Figures; tcp4Split?: TimeSplit; udp64Split?: TimeSplit; pingSplit?: TimeSplit; connSplit?: TimeSplit }> {
+  /** A test's result, with ours's time split when it is ours that forwards. */
+  const timed = async <T>(work: () => Promise<T>): Promise<{ result: T; split?: TimeSplit }> => (gw === undefined ? { result: await work() } : split(gw, work));
   const tcp1 = await iperfTcp(lab, 1);
-  let tcp4Split: TimeSplit | undefined;
-  let tcp4: number;
-  if (gw === undefined) tcp4 = await iperfTcp(lab, 4);
-  else ({ result: tcp4, split: tcp4Split } = await split(gw, () => iperfTcp(lab, 4)));
-  let udp64Split: TimeSplit | undefined;
-  let u64: { pps: number; loss: number };
-  if (gw === undefined) u64 = await iperfUdp(lab, 64);
-  else ({ result: u64, split: udp64Split } = await split(gw, () => iperfUdp(lab, 64)));
+  const { result: tcp4, split: tcp4Split } = await timed(() => iperfTcp(lab, 4));
+  const { result: u64, split: udp64Split } = await timed(() => iperfUdp(lab, 64));
   const u1400 = await iperfUdp(lab, 1400);
   await lab.shAsync(lab.lan, `ping -c 50 -i 0.005 -q -n ${WAN_HOST}`); // ARP, flows and caches warm
-  let pingSplit: TimeSplit | undefined;
-  let through: number[];
-  if (gw === undefined) through = await pingThrough(lab);
-  else ({ result: through, split: pingSplit } = await split(gw, () => pingThrough(lab)));
-  const connect = (): ReturnType<NetLab['shAsync']> => lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000);
-  let connSplit: TimeSplit | undefined;
-  let conn: Awaited<ReturnType<NetLab['shAsync']>>;
-  if (gw === undefined) conn = await connect();
-  else ({ result: conn, split: connSplit } = await split(gw, connect));
+  const { result: through, split: pingSplit } = await timed(() => pingThrough(lab));
+  const { result: conn, split: connSplit } = await timed(() => lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000));
   const c = JSON.parse(conn.stdout) as { per_second: number };
   return {
     figures: {

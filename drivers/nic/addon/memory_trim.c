@@ -22,7 +22,7 @@ static void trimmed(napi_env env, napi_status status, void *data) {
 
 // Returns true when a trim was started, false when one was still running.
 static napi_value trim_malloc(napi_env env, napi_callback_info info) {
-  napi_value started, name;
+  napi_value name, result;
   bool start = !busy && napi_create_string_utf8(env, "trimMalloc", NAPI_AUTO_LENGTH, &name) == napi_ok &&
                napi_create_async_work(env, NULL, name, trim, trimmed, NULL, &work) == napi_ok;
   if (start && napi_queue_async_work(env, work) != napi_ok) {
@@ -30,8 +30,8 @@ static napi_value trim_malloc(napi_env env, napi_callback_info info) {
     start = false;
   }
   busy = busy || start;
-  if (napi_get_boolean(env, start, &started) != napi_ok) return NULL;
-  return started;
+  if (napi_get_boolean(env, start, &result) != napi_ok) return NULL;
+  return result;
 }
 
 napi_status memory_trim_register(napi_env env, napi_value exports) {
