@@ -2,10 +2,12 @@
 // and hang-up by DTR when the port has modem-control lines, else by the `+++` escape with its
 // guard times and ATH (a pty, or a UART wired with TX/RX only, has no DTR and no DCD).
 
-import { SerialPortStream } from '@serialport/stream';
-import { SerialPort } from 'serialport';
+import type { SerialPortStream } from '@serialport/stream';
 import type { Clock, Timer } from '../../firmware/clock.js';
 import { Chat, command, FLUSH_LINE, type ChatResult, type ChatStep } from './chat.js';
+import { openSerialPort, type SerialBinding } from './serial-port.js';
+
+export type { SerialBinding };
 
 export interface ModemOptions {
   device: string;
@@ -18,8 +20,6 @@ export interface ModemOptions {
   /** The serial driver: serialport's own for this platform unless a test brings a line of its own. */
   binding?: SerialBinding;
 }
-
-export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding'];
 
 /** Hayes S12 default: one second of silence either side of `+++` (a little more, to be sure). */
 const GUARD_MS = 1100;
@@ -64,18 +64,19 @@ export class Modem {
     });
   }
 
-  static open(options: ModemOptions): Promise<Modem> {
-    return new Promise((resolve, reject) => {
-      const settings = { path: options.device, baudRate: options.baud, rtscts: options.flowControl === 'rtscts', autoOpen: false };
-      const port: SerialPortStream = options.binding === undefined ? new SerialPort(settings) : new SerialPortStream({ ...settings, binding: options.binding });
-      port.open((err) => {
-        if (err) return reject(new ModemError(options.device, `cannot open: ${err.message}`));
-        const modem = new Modem(options.device, port, options.clock);
-        port.get((e) => {
-          modem.hasControlLines = !e;
-          modem.watchesCarrier = !e && options.carrier !== 'none';
-          resolve(modem);
-        });
+  static async open(options: ModemOptions): Promise<Modem> {
+    let port: SerialPortStream;
+    try {
+      port = await openSerialPort({ path: options.device, baudRate: options.baud, rtscts: options.flowControl === 'rtscts' }, options.binding);
+    } catch (e) {
+      throw new ModemError(options.device, `cannot open: ${(e as Error).message}`);
+    }
+    const modem = new Modem(options.device, port, options.clock);
+    return new Promise((resolve) => {
+      port.get((e) => {
+        modem.hasControlLines = !e;
+        modem.watchesCarrier = !e && options.carrier !== 'none';
+        resolve(modem);
       });
     });
   }

@@ -5,7 +5,8 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fstatSync, statSync } from 'node:fs';
-import { SerialPort } from 'serialport';
+import type { SerialPortStream } from '@serialport/stream';
+import { openSerialPort } from '../../drivers/modem/serial-port.js';
 import type { Timer } from '../clock.js';
 import type { LogSink } from '../log.js';
 import type { Part, PartContext } from '../part.js';
@@ -36,7 +37,7 @@ export class SerialConsole implements Part<ConsoleStatus> {
   readonly name = 'console';
   private editor: LineEditor | undefined;
   private ctx: PartContext | undefined;
-  private port: SerialPort | undefined;
+  private port: SerialPortStream | undefined;
   private loggedIn: boolean;
   private failedLogins = 0;
   private lockedUntil = 0;
@@ -99,8 +100,9 @@ export class SerialConsole implements Part<ConsoleStatus> {
       });
       return (text) => void process.stdout.write(text);
     }
-    const port = new SerialPort({ path: this.options.device, baudRate: this.options.baud, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(new Error(`console ${this.options.device}: ${e.message}`)) : resolve())));
+    const port = await openSerialPort({ path: this.options.device, baudRate: this.options.baud }).catch((e: Error) => {
+      throw new Error(`console ${this.options.device}: ${e.message}`);
+    });
     this.port = port;
     // UTF-8 both ways, as terminal programs (screen, minicom, picocom) expect today.
     port.setEncoding('utf8');
