@@ -130,7 +130,9 @@ cp "$here/config.txt" "$boot/config.txt"
 # No console=: the device tree's stdout-path names the header pins' UART, and the gateway's
 # console follows whatever the kernel chose. cryptomgr.notests: the kernel's self-tests of every
 # crypto algorithm it registers (a development aid) took 0.2 s of an emulated boot.
-printf 'gateway.root=PARTUUID=%s-02 rootwait quiet cryptomgr.notests\n' "$disk_id" >"$boot/cmdline.txt"
+# rcupdate.rcu_expedited: each packet ring set up or bound waits for an RCU grace period
+# (synchronize_net), a dozen at start; expedited they took 0.2 s less of an emulated boot.
+printf 'gateway.root=PARTUUID=%s-02 rootwait quiet cryptomgr.notests rcupdate.rcu_expedited=1\n' "$disk_id" >"$boot/cmdline.txt"
 "$repo/node_modules/.bin/node" "$repo/dist/build/gateway-toml.js" >"$boot/gateway.toml"
 find "$boot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 boot_mib=48
