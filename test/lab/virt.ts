@@ -118,8 +118,14 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
         '-M', 'raspi3b', ...boot, '-dtb', join(dir, dtb!), '-append', cmdline,
         '-drive', `file=${disk},if=sd,format=raw`, ...taps('usb-net'), '-serial', 'null', '-serial', 'stdio',
       ], options.echo);
-    // QEMU holds the taps now: they move into the lab's namespaces and keep working.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Once QEMU holds the taps (a tap has carrier while a process has it open) they move into
+    // the lab's namespaces and keep working. Moved before that, QEMU would create a new tap of
+    // the same name and the guest's NIC would be wired to nothing: a fixed second of waiting
+    // was sometimes too short on a busy machine (a LAN host whose ARP went unanswered).
+    const held = (tap: string): boolean => sh(`cat /sys/class/net/${tap}/carrier 2>/dev/null || echo 0`).trim() === '1';
+    for (const end = Date.now() + 30_000; !(held(tapL) && held(tapW)); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > end) throw new Error(`QEMU did not open its taps ${tapL} and ${tapW} within 30 s:\n${qemu.screen().slice(-2000)}`);
+    }
     // The serial port's far end is a socket bridged to the host tty by socat, which opens it raw
     // once: QEMU's own tty backend makes it a terminal again (output processing turns 0x0a into
     // 0x0d 0x0a) whenever the guest sets the UART's speed, which corrupts PPP frames once LCP

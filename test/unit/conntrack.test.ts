@@ -82,3 +82,18 @@ test('the memory per flow stays under 128 bytes', (t) => {
   const table = new ConntrackTable(1 << 16, 1);
   t.true(table.memoryBytes / table.capacity <= 128, `${table.memoryBytes / table.capacity} bytes per flow`);
 });
+
+test('records are handed out from the bottom, a freed one reused first; a flow that never was is not removed', (t) => {
+  const table = new ConntrackTable(1 << 20, 5);
+  t.deepEqual(fill(table, 3, FlowClass.Unreplied), [0, 1, 2]);
+  table.remove(1);
+  t.is(fill(table, 1, FlowClass.Unreplied, 3)[0], 1, 'the freed record before a new one');
+  t.is(fill(table, 1, FlowClass.Unreplied, 4)[0], 3);
+  table.remove(500_000);
+  t.is(table.size, 4);
+  let seen = 0;
+  table.forEachLive(() => void seen++);
+  t.is(seen, 4);
+  t.is(table.sweep(1e10, 1 << 20), 4, 'the sweep reaches every flow, however large the table');
+  t.is(table.checkInvariants(), undefined);
+});
