@@ -3,7 +3,6 @@
 // owns the core and the links; the host's changes are an undo stack unwound on stop and on a
 // failed start alike.
 
-import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Link } from '../drivers/link.js';
@@ -35,6 +34,7 @@ import { lanServices } from './services/lan-services.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
 import { PppWan } from './wan/ppp-wan.js';
 import { memoryStatus } from './heap.js';
+import { randomFill } from './entropy.js';
 
 export interface GatewayOptions {
   /** Where state that must survive a restart (the DHCP lease) is kept. */
@@ -66,7 +66,7 @@ export function cryptoRng(): () => number {
   let i = pool.length;
   return () => {
     if (i === pool.length) {
-      randomFillSync(pool);
+      randomFill(pool);
       i = 0;
     }
     return pool[i++]!;

@@ -2,7 +2,8 @@
 // dial-up client we authenticate to the ISP (the authenticatee); a dial-in server checks its
 // callers (the authenticator). Passwords never leave this module except on the wire.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from '../../firmware/entropy.js';
+import { md5 } from './md5.js';
 import { packet, readPacket } from './control.js';
 import type { AuthProtocol } from './lcp.js';
 
@@ -35,7 +36,7 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** CHAP-MD5 response value: MD5(identifier ‖ secret ‖ challenge) (RFC 1994 §4.1). */
 export function chapMd5(id: number, secret: string, challenge: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('md5').update(Uint8Array.of(id)).update(bytes(secret)).update(challenge).digest());
+  return md5(Uint8Array.of(id), bytes(secret), challenge);
 }
 
 /** We prove who we are to the peer. */
@@ -133,7 +134,7 @@ export class Authenticator {
     private readonly secrets: SecretLookup,
     private readonly events: AuthEvents,
     private readonly timing: AuthTiming = DEFAULT_AUTH_TIMING,
-    private readonly random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
+    private readonly random: (n: number) => Uint8Array = randomBytes,
   ) {}
 
   start(now: number): void {

@@ -3,13 +3,13 @@
 // above the line being typed; the prompt says the WAN's state; an optional password, compared
 // in constant time, with failed tries logged (never the password) and slowed down.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { fstatSync, statSync } from 'node:fs';
 import type { SerialPortStream } from '@serialport/stream';
 import { openSerialPort } from '../../drivers/modem/serial-port.js';
 import type { Timer } from '../clock.js';
 import type { LogSink } from '../log.js';
 import type { Part, PartContext } from '../part.js';
+import { sameSecret } from '../entropy.js';
 import { LineEditor } from './line-editor.js';
 
 export interface ConsoleOptions {
@@ -155,14 +155,12 @@ export class SerialConsole implements Part<ConsoleStatus> {
     return [...list.map((c) => `${c.name.padEnd(width)}  ${c.summary}`), `${'help'.padEnd(width)}  this list; help NAME says how to use one`].join('\n');
   }
 
-  /** Constant-time comparison of the typed password (hashed, so the lengths match too). */
+  /** The typed password compared in constant time (firmware/entropy.ts: sameSecret). */
   private login(typed: string): void {
     const { clock, log } = this.ctx!;
     if (typed === '') return; // Enter alone (waking the terminal) is not a try
     if (clock.now() < this.lockedUntil) return this.editor!.printAbove('wait, then try again');
-    const a = createHash('sha256').update(typed).digest();
-    const b = createHash('sha256').update(this.options.password).digest();
-    if (timingSafeEqual(a, b)) {
+    if (sameSecret(typed, this.options.password)) {
       this.loggedIn = true;
       this.failedLogins = 0;
       log.info({ event: 'console_login', device: this.options.device });

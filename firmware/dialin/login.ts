@@ -4,7 +4,7 @@
 // all-stations address, as mgetty's AutoPPP does) and goes straight to PPP, where it
 // authenticates with PAP or CHAP. Pure: bytes and `now` in, text out through `write`.
 
-import { timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../entropy.js';
 
 export type LoginOutcome =
   /** PPP: `user` logged in at the prompt, or undefined (AutoPPP: PPP authenticates). `rest`: PPP bytes already received. */
@@ -131,9 +131,7 @@ export class TerminalLogin {
   /** Compared in constant time, so the time taken tells nothing about the password. */
   private check(user: string, given: string): boolean {
     const want = this.config.password(user);
-    const a = Buffer.from(given);
-    const b = Buffer.from(want ?? given);
-    const same = a.length === b.length && timingSafeEqual(a, b);
+    const same = sameSecret(given, want ?? given);
     return want !== undefined && same;
   }
 

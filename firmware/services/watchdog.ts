@@ -2,11 +2,11 @@
 // interval; after `failures` misses in a row the WAN is restarted (a request on the event bus
 // that the WAN part carries out: redial, or DHCP from the start). Also the console's `ping`.
 
-import { randomInt } from 'node:crypto';
 import { Pinger } from '../../drivers/icmp/pinger.js';
 import type { Timer } from '../clock.js';
 import { formatIpv4, parseIpv4 } from '../core/addr.js';
 import type { Part, PartContext } from '../part.js';
+import { randomInt } from '../entropy.js';
 
 export interface WatchdogConfig {
   /** 0: off. */

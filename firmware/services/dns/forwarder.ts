@@ -7,7 +7,6 @@
 // question, is taken (RFC 5452); anything else is dropped and counted. Upstream queries leave the kernel
 // through the host link and are masqueraded like a LAN host's.
 
-import { randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, connect, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Clock } from '../../clock.js';
@@ -21,6 +20,7 @@ import {
   CLASS_IN, errorAnswer, header, isResponse, isTruncated, localAnswer, parseQuery, question, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_PTR,
   type DnsQuestion, type LocalRecord,
 } from './message.js';
+import { randomInt } from '../../entropy.js';
 
 const PORT = 53;
 const UPSTREAM_TIMEOUT_MS = 2000;
