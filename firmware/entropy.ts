@@ -18,7 +18,17 @@ export function randomBytes(n: number): Uint8Array {
   return randomFill(new Uint8Array(n));
 }
 
-const word = new Uint32Array(1);
+const pool = new Uint32Array(1024);
+let drawn = pool.length;
+
+/** A random 32-bit word, from a pool read in blocks (ports and hash keys, RFC 6056; DNS ids). */
+export function randomUint32(): number {
+  if (drawn === pool.length) {
+    randomFill(pool);
+    drawn = 0;
+  }
+  return pool[drawn++]!;
+}
 
 /** A uniform integer in [min, max) (max − min at most 2³²), by rejection as crypto.randomInt does. */
 export function randomInt(min: number, max: number): number {
@@ -26,7 +36,7 @@ export function randomInt(min: number, max: number): number {
   if (!Number.isInteger(range) || range < 1 || range > 2 ** 32) throw new RangeError(`randomInt: bad range [${min}, ${max})`);
   const limit = 2 ** 32 - (2 ** 32 % range);
   let r: number;
-  do r = randomFill(word)[0]!; while (r >= limit);
+  do r = randomUint32(); while (r >= limit);
   return min + (r % range);
 }
 

@@ -34,7 +34,7 @@ import { lanServices } from './services/lan-services.js';
 import { EthernetWan } from './wan/ethernet-wan.js';
 import { PppWan } from './wan/ppp-wan.js';
 import { memoryStatus } from './heap.js';
-import { randomFill } from './entropy.js';
+import { randomUint32 } from './entropy.js';
 
 export interface GatewayOptions {
   /** Where state that must survive a restart (the DHCP lease) is kept. */
@@ -60,19 +60,6 @@ export interface GatewayOptions {
   serial?: SerialBinding;
 }
 
-/** Cryptographic randomness for ports and hash keys (RFC 6056), drawn in blocks. */
-export function cryptoRng(): () => number {
-  const pool = new Uint32Array(1024);
-  let i = pool.length;
-  return () => {
-    if (i === pool.length) {
-      randomFill(pool);
-      i = 0;
-    }
-    return pool[i++]!;
-  };
-}
-
 export class Gateway {
   readonly events = new EventBus();
   readonly commands = new CommandRegistry();
@@ -93,7 +80,7 @@ export class Gateway {
     this.host = new HostChanges(log, join(dirname(options.controlSocket), HOST_JOURNAL));
     this.datapath = new Datapath({
       core: {
-        ...defaultCoreOptions([], cryptoRng()),
+        ...defaultCoreOptions([], randomUint32),
         timeouts: flowTimeoutsOf(config.masq),
         portRange: config.masq.ports,
         portsPerHost: config.masq.portsPerHost,
@@ -134,9 +121,8 @@ export class Gateway {
   async start(): Promise<void> {
     HostChanges.requireRoot();
     const ring = this.config.driver.packetRing;
-    const rng = cryptoRng();
     const ctx: PartContext = {
-      clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng,
+      clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng: randomUint32,
       openEthernet: (name, size): Link => new PacketLink(name, {
         ring, ...(size === 'small' ? SMALL_RING : {}), busyPollUs: this.config.driver.busyPollUs, clock: this.clock, binding: this.options.packetRing,
       }),
