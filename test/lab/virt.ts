@@ -14,13 +14,15 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { startQemu, type QemuConsole } from './qemu.js';
+import { hmp, idleParkedCpus, startQemu, type QemuConsole } from './qemu.js';
 
 export type PiMachine = 'virt' | 'raspi3b';
 
-export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited'> {
+/** The gateway's prompt on the serial console. */
+export const PROMPT = /gateway \([^)]*\)> /;
+
+export interface PiLab extends Omit<QemuConsole, 'kill' | 'exited' | 'running' | 'pid'> {
   lan: string;
   wan: string;
   /** Bytes the guest has sent on its WAN port (the tap's receive counter, host side). */
@@ -49,6 +51,8 @@ export interface PiLabOptions {
   wan?: 'virtio' | 'usb';
   /** The console's output copied here too (make demo IMAGE=1). */
   echo?: NodeJS.WritableStream;
+  /** raspi3b only. false: QEMU's secondary vCPUs keep normal priority while parked (idleParkedCpus). */
+  idleSpinningCpus?: boolean;
 }
 
 const sh = (script: string): string => execFileSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
@@ -115,9 +119,11 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
       // No console= (the Pi's firmware would put one there only if cmdline.txt said serial0):
       // the device tree's stdout-path names the mini UART, the second serial port.
       : startQemu('qemu-system-aarch64', [
-        '-M', 'raspi3b', ...boot, '-dtb', join(dir, dtb!), '-append', cmdline,
+        '-M', 'raspi3b', '-name', 'pi,debug-threads=on', ...boot, '-dtb', join(dir, dtb!), '-append', cmdline,
         '-drive', `file=${disk},if=sd,format=raw`, ...taps('usb-net'), '-serial', 'null', '-serial', 'stdio',
+        '-monitor', `unix:${monitor},server,nowait`,
       ], options.echo);
+    if (machine === 'raspi3b' && options.idleSpinningCpus !== false) await idleParkedCpus(qemu, monitor, 4);
     // Once QEMU holds the taps (a tap has carrier while a process has it open) they move into
     // the lab's namespaces and keep working. Moved before that, QEMU would create a new tap of
     // the same name and the guest's NIC would be wired to nothing: a fixed second of waiting
@@ -143,43 +149,11 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     if (options.dhcp !== false) startDhcp();
     const { screen, waitFor, type, elapsed } = qemu;
     const wanBytesFromGuest = (): number => Number(sh(`ip netns exec ${wan} cat /sys/class/net/${tapW}/statistics/rx_bytes`).trim());
-    const plugWan = (): Promise<void> => hmp(monitor, 'device_add usb-net,netdev=wan,id=wannic,bus=xhci.0,mac=00:16:3e:6a:7e:02');
-    const unplugWan = (): Promise<void> => hmp(monitor, 'device_del wannic');
+    const plugWan = async (): Promise<void> => void await hmp(monitor, 'device_add usb-net,netdev=wan,id=wannic,bus=xhci.0,mac=00:16:3e:6a:7e:02');
+    const unplugWan = async (): Promise<void> => void await hmp(monitor, 'device_del wannic');
     return { lan, wan, screen, waitFor, type, elapsed, wanBytesFromGuest, startDhcp, plugWan, unplugWan, stop };
   } catch (e) {
     await stop();
     throw e;
   }
-}
-
-/** One command to QEMU's human monitor on its unix socket; resolves once the monitor has answered it. */
-function hmp(socket: string, command: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = connect(socket);
-    let seen = '';
-    let sent = false;
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`QEMU monitor: no answer to ${command}: ${seen}`));
-    }, 10_000);
-    c.on('data', (d: Buffer) => {
-      seen += d.toString('latin1');
-      // The banner's prompt, then the prompt after our command's output.
-      const prompts = seen.split('(qemu) ').length - 1;
-      if (!sent && prompts >= 1) {
-        sent = true;
-        c.write(`${command}\n`);
-      } else if (sent && prompts >= 2) {
-        clearTimeout(timer);
-        c.end();
-        const answer = seen.slice(seen.indexOf(command) + command.length).replace(/\(qemu\) $/, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
-        if (/Error|error:/.test(answer)) reject(new Error(`QEMU monitor: ${command}: ${answer}`));
-        else resolve();
-      }
-    });
-    c.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
 }
