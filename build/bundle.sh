@@ -13,9 +13,4 @@ externals="onoff epoll raw-socket"
 [ "${1:-}" = "--externals" ] && { echo "$externals @serialport/bindings-cpp"; exit 0; }
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$repo/dist/gateway.mjs}"
-# Minified (less to read and parse on a slow card; names kept for stack traces and logs).
-# CommonJS packages inside an ES module bundle call require() and read __dirname: give them both.
-"$repo/node_modules/.bin/esbuild" "$repo/dist/firmware/main.js" --bundle --platform=node --format=esm --target=node24 \
-  --outfile="$out" --legal-comments=none --log-level=warning --minify --keep-names \
-  $(for e in $externals; do printf -- '--external:%s ' "$e"; done) "--alias:node-gyp-build=$repo/build/node-gyp-build.cjs" \
-  "--banner:js=import { createRequire as __createRequire } from 'node:module'; import { fileURLToPath as __fileURLToPath } from 'node:url'; const require = __createRequire(import.meta.url); const __dirname = __fileURLToPath(new URL('.', import.meta.url));"
+"$repo/node_modules/.bin/node" "$repo/build/bundle.mjs" "$out" $externals
