@@ -6,7 +6,7 @@
 // its named exports, which reads every getter of it (node:fs's `promises`, its streams, readline
 // with them), and loads it whether the boot uses it or not.
 // pino's transports (worker threads through thread-stream) are not part of the gateway; the
-// stand-in says so if anything asks for one.
+// stand-in says so if anything asks for one. node:assert is build/assert-lite.cjs.
 
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
@@ -21,6 +21,7 @@ const builtinsByRequire = {
   setup(b) {
     b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
+      if (name === 'assert') return { path: join(here, 'assert-lite.cjs') };
       if (!isBuiltin(name)) return undefined;
       return { path: name, namespace: 'builtin' };
     });
