@@ -34,6 +34,21 @@ export function ensureHeapLimits(): void {
 /** How often malloc's free pages go back to the kernel (on a pool thread: forwarding does not wait). */
 export const MALLOC_TRIM_MS = 5000;
 
+/**
+ * When the pages of Node's binary that only the start ran are handed back: after the start,
+ * the first DHCP exchange and the console's first prompt.
+ */
+export const STARTUP_CODE_RELEASE_MS = 10_000;
+
+/**
+ * Once, STARTUP_CODE_RELEASE_MS after the start, hands the pages of Node's own binary this
+ * process has read back to the kernel (memory_trim.c): about 40 MB, most of which ran once.
+ * What runs again (forwarding, the collector) is read back once and stays.
+ */
+export function releaseStartupCode(clock: Clock, pageOut: () => unknown = () => packetRingAddon().pageOutExecutable?.()): Timer {
+  return clock.after(STARTUP_CODE_RELEASE_MS, () => void pageOut());
+}
+
 /** Trims malloc's free pages every MALLOC_TRIM_MS, for as long as the process runs. */
 export function keepMallocTrimmed(clock: Clock, trim: () => unknown = () => packetRingAddon().trimMalloc?.()): Timer {
   return clock.every(MALLOC_TRIM_MS, () => void trim());

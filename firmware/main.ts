@@ -15,7 +15,7 @@ import { systemClock } from './clock.js';
 import { askGateway } from './control/socket.js';
 import { waitForValidConfig } from './config-error-mode.js';
 import { Gateway } from './gateway.js';
-import { ensureHeapLimits, keepMallocTrimmed } from './heap.js';
+import { ensureHeapLimits, keepMallocTrimmed, releaseStartupCode } from './heap.js';
 import { createLogger, LogSink } from './log.js';
 
 const USAGE = `usage:
@@ -82,6 +82,7 @@ async function run(loaded: { config?: GatewayConfig; errors: string[] }, configF
     process.exit(1);
   }
   keepMallocTrimmed(systemClock);
+  releaseStartupCode(systemClock);
   // Where the start's time went, from the process's start: Node's own (reading its binary,
   // bootstrapping), loading our code (reading, compiling, evaluating it), and the gateway's start
   // (config, links, parts). A slow boot is fixed in the share that grew.

@@ -33,6 +33,8 @@ export interface PacketRingBinding {
   close(handle: object): void;
   /** Starts handing the pages malloc holds free back to the kernel, off the main thread (memory_trim.c); false while a trim runs. */
   trimMalloc?(): boolean;
+  /** Starts handing the pages of Node's binary this process read back to the kernel (memory_trim.c); false while one runs. */
+  pageOutExecutable?(): boolean;
 }
 
 let addon: PacketRingBinding | undefined;

@@ -1,14 +1,15 @@
 // The gateway bounds its own heap (firmware/heap.ts): `gateway run` started by plain `node`
 // re-executes itself under HEAP_FLAGS in the same process, and the image's init passes them.
-// It also hands malloc's freed pages back to the kernel every few seconds.
+// It also hands malloc's freed pages back to the kernel every few seconds, and once, after the
+// start, the pages of Node's binary it read.
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ManualClock } from '../../firmware/clock.js';
-import { HEAP_FLAGS, keepMallocTrimmed, MALLOC_TRIM_MS } from '../../firmware/heap.js';
+import { HEAP_FLAGS, keepMallocTrimmed, MALLOC_TRIM_MS, releaseStartupCode, STARTUP_CODE_RELEASE_MS } from '../../firmware/heap.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const NODE = join(REPO, 'node_modules/.bin/node');
@@ -78,4 +79,52 @@ test('keepMallocTrimmed asks for a trim every MALLOC_TRIM_MS', (t) => {
   timer.cancel();
   clock.advance(MALLOC_TRIM_MS);
   t.is(trims, 4);
+});
+
+test('pageOutExecutable hands back the pages of Node\'s binary the process read (memory_trim.c, on a pool thread)', (t) => {
+  // A copy of Node that no other process maps: the kernel reclaims only pages mapped once.
+  const dir = mkdtempSync(join(tmpdir(), 'heap-'));
+  try {
+    const node = join(dir, 'node');
+    copyFileSync(realpathSync(NODE), node);
+    const script = `
+const { readFileSync, realpathSync } = require('node:fs');
+const addon = require(${JSON.stringify(join(REPO, 'drivers/nic/addon/build/Release/packet_ring.node'))});
+const exe = realpathSync('/proc/self/exe');
+const binaryKb = () => {
+  let kb = 0, mine = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \\S+ \\S+ \\S+ \\S+\\s*(.*)$/.exec(line);
+    if (head) mine = head[1] === exe;
+    else if (mine && line.startsWith('Rss:')) kb += Number(/(\\d+) kB/.exec(line)[1]);
+  }
+  return kb;
+};
+JSON.stringify(Array.from({ length: 10000 }, (_, i) => ({ i, s: String(i).repeat(3) }))); // some work
+setTimeout(() => {
+  const before = binaryKb();
+  const started = addon.pageOutExecutable();
+  setTimeout(() => console.log(JSON.stringify({ before, started, after: binaryKb() })), 1000);
+}, 300);`;
+    const r = spawnSync(node, ['-e', script], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const { before, started, after } = JSON.parse(r.stdout) as { before: number; started: boolean; after: number };
+    t.true(started);
+    t.true(before > 20_000, `${before} kB of Node's binary resident`);
+    t.true(after < before - 10_000, `${before} kB before, ${after} kB after`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('releaseStartupCode asks once, STARTUP_CODE_RELEASE_MS after the start', (t) => {
+  const clock = new ManualClock();
+  let asked = 0;
+  releaseStartupCode(clock, () => asked++);
+  clock.advance(STARTUP_CODE_RELEASE_MS - 1);
+  t.is(asked, 0);
+  clock.advance(1);
+  t.is(asked, 1);
+  clock.advance(10 * STARTUP_CODE_RELEASE_MS);
+  t.is(asked, 1);
 });
