@@ -17,6 +17,12 @@ const REPO = resolve(import.meta.dirname, '../../..');
 export const NODE = join(REPO, 'node_modules/.bin/node');
 /** The gateway the lab runs: dist's modules, or GATEWAY_MAIN (e.g. dist/gateway.mjs, the image's bundle), read at each start. */
 const gatewayMain = (): string => process.env['GATEWAY_MAIN'] ?? join(REPO, 'dist/firmware/main.js');
+/**
+ * The Node that runs `gateway run`: NODE, or GATEWAY_NODE (the forwarding benchmark's private
+ * copy: on a Pi the gateway is the only Node process, and pages of a binary that other
+ * processes map too count in its resident size and cannot be handed back).
+ */
+const gatewayNode = (): string => process.env['GATEWAY_NODE'] ?? NODE;
 
 /** Why the lab cannot run here, or undefined when it can (root, namespaces, the tools). */
 export function labUnavailable(): string | undefined {
@@ -162,7 +168,7 @@ export class NetLab {
     const file = this.file('gateway.toml', config);
     const control = join(this.dir, 'control.sock');
     const main = gatewayMain();
-    const proc = spawn('ip', ['netns', 'exec', this.gw, NODE, main, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
+    const proc = spawn('ip', ['netns', 'exec', this.gw, gatewayNode(), main, 'run', '--config', file, '--state-dir', join(this.dir, 'state'), '--control', control, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.procs.push(proc);
