@@ -19,6 +19,11 @@ export interface FuzzFrame {
 const BROADCAST = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const REMOTES = ['198.51.100.1', '198.51.100.2', '203.0.113.1', '8.8.8.8'];
 const PROTOS = ['tcp', 'udp', 'icmp'] as const;
+/**
+ * Inside hosts' source ports: inside the outside range, so that the masquerade keeps them while
+ * free (as Linux's does) and replies and ICMP errors aimed at them find their flows.
+ */
+const SOURCE_PORT = 40000;
 const TCP_FLAGS = ['S', 'SA', 'A', 'FA', 'R', 'PA', 'SF', ''];
 /** Ordinary services and the helpers' control ports (HELPER_PORTS switches them on). */
 const SERVICE_PORTS = [80, 81, 82, 21, 6667, 69, 26000, 7070, 7648, 7000];
@@ -73,11 +78,11 @@ export class FrameFuzzer {
     const payload = this.int(service >= 80 && service <= 82 ? 6 : 3) < 2 ? new Uint8Array([...command].map((c) => c.charCodeAt(0))) : new Uint8Array(this.int(64));
     const out = (spec: PacketSpec) => this.lan(spec);
     if (kind < 3) {
-      return out({ proto, src: inside, dst: remote, sport: 1000 + this.int(8), dport: service, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpId: this.int(50), payload, ttl: this.int(4) === 0 ? 1 : 64, seq: this.rng() });
+      return out({ proto, src: inside, dst: remote, sport: SOURCE_PORT + this.int(8), dport: service, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpId: this.int(50), payload, ttl: this.int(4) === 0 ? 1 : 64, seq: this.rng() });
     }
     if (kind < 5) {
-      // Replies and unsolicited traffic to our address, on and near the ports flows get.
-      const port = this.int(2) === 0 ? 61000 + this.int(200) : 1 + this.int(65535);
+      // Replies and unsolicited traffic to our address, on the ports and echo ids flows get, or any.
+      const port = [SOURCE_PORT + this.int(8), this.int(50), 1 + this.int(65535)][this.int(3)]!;
       return this.wan({ proto, src: remote, dst: this.int(8) === 0 ? inside : '203.0.113.2', sport: service, dport: port, flags: TCP_FLAGS[this.int(TCP_FLAGS.length)], icmpType: this.int(2) === 0 ? 0 : 8, icmpId: port, payload, seq: this.rng(), ack: this.rng() });
     }
     if (kind === 5) {
@@ -93,7 +98,7 @@ export class FrameFuzzer {
       // ICMP errors from the WAN quoting a flow-like datagram, our own address, or garbage.
       const quote = this.int(3) === 0
         ? Uint8Array.from({ length: this.int(40) }, () => this.int(256))
-        : ipPacket({ proto: this.int(2) === 0 ? 'udp' : 'tcp', src: this.int(2) === 0 ? '203.0.113.2' : inside, dst: remote, sport: 61000 + this.int(200), dport: 80 + this.int(3) });
+        : ipPacket({ proto: this.int(2) === 0 ? 'udp' : 'tcp', src: this.int(2) === 0 ? '203.0.113.2' : inside, dst: remote, sport: SOURCE_PORT + this.int(8), dport: 80 + this.int(3) });
       return this.wan({ proto: 'icmp', src: remote, dst: '203.0.113.2', icmpType: [3, 11, 12, 4][this.int(4)]!, icmpCode: this.int(5), icmpWord: 0, quote });
     }
     if (kind === 7) {
