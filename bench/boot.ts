@@ -55,7 +55,7 @@ try {
   }
   // raspi3b: from QEMU's start to the console's prompt; the first boot of a fresh image, then
   // the second (Node's compile cache on the data partition is warm by then).
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 3; i++) {
     copyImage(img, disk);
     const times: number[] = [];
     for (let b = 0; b < 2; b++) {
@@ -91,7 +91,7 @@ const result = {
   raspi3b_boot_to_prompt_cpus_spinning_s: tenths([spinning])[0],
   image_mib: Math.round(statSync(img).size / 1048576),
   image_xz_mb: Math.round(statSync(`${img}.xz`).size / 1e5) / 10,
-  note: 'QEMU software emulation on this machine. virt (cortex-a72, 2 vCPUs): QEMU start to a LAN host\'s first page through the gateway, median of 3 fresh images. raspi3b: QEMU start to the console prompt on a fresh image (median of 2), and on its second boot with the compile cache warm; QEMU\'s three secondary vCPUs, which spin in its boot stub until Linux starts them, run at idle priority until each leaves the stub (README, test/lab/qemu.ts), except in the one boot _cpus_spinning',
+  note: 'QEMU software emulation on this machine. virt (cortex-a72, 2 vCPUs): QEMU start to a LAN host\'s first page through the gateway, median of 3 fresh images. raspi3b: QEMU start to the console prompt on a fresh image (median of 3), and on its second boot with the compile cache warm; QEMU\'s three secondary vCPUs, which spin in its boot stub until Linux starts them, run at idle priority until each leaves the stub (README, test/lab/qemu.ts), except in the one boot _cpus_spinning',
 };
 for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(34)} ${JSON.stringify(v)}`);
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });

@@ -82,9 +82,15 @@ export async function idleParkedCpus(qemu: QemuConsole, monitor: string, cpus: n
     }
   };
   for (const tid of threadOf.values()) schedule(tid, '--idle');
+  // Should the monitor never show them leave (another QEMU's output), normal again after a minute.
+  const giveUpAt = Date.now() + 60_000;
   void (async () => {
     while (qemu.running() && threadOf.size > 0) {
       await sleep(100);
+      if (Date.now() > giveUpAt) {
+        for (const tid of threadOf.values()) schedule(tid, '--other');
+        return;
+      }
       let registers: string;
       try {
         registers = await hmp(monitor, 'info registers -a');
