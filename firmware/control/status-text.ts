@@ -9,6 +9,7 @@ export interface StatusDocument extends DatapathSnapshot {
   ppp: { state: string; phase: string; device: string | null; lastError: string | null; failure: string | null; modem: { signal?: { dbm?: number }; operator?: string }; ipcp: { localAddress: string; peerAddress: string; dns: string[] } | null } | null;
   leds?: { showing: Record<string, string> };
   watchdog?: { host: string | null; misses: number; ok: boolean | null };
+  memory?: { rssMb: number; heapUsedMb: number; heapTotalMb: number };
 }
 
 function duration(s: number): string {
@@ -38,6 +39,7 @@ export function statusText(s: StatusDocument): string {
   const c = s.conntrack;
   const drops = Object.values(s.drops).reduce((a, b) => a + b, 0);
   lines.push(`flows ${c.flows} (${c.established} established, ${c.unreplied} unreplied) of ${c.capacity}; forwarded ${s.translations.forwarded}, dropped ${drops}`);
+  if (s.memory !== undefined) lines.push(`memory ${s.memory.rssMb} MB resident (JavaScript heap ${s.memory.heapUsedMb} of ${s.memory.heapTotalMb} MB)`);
   if (s.leds !== undefined) lines.push(`LEDs: status ${s.leds.showing['status']}, wan ${s.leds.showing['wan']}, lan ${s.leds.showing['lan']}`);
   return lines.join('\n');
 }

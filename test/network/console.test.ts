@@ -62,6 +62,9 @@ labTest('help lists every command; tab completes; status says how things are', a
   t.regex(status, /gateway up /);
   t.regex(status, new RegExp(`WAN ethernet wan0: ${WAN_GATEWAY}/24 via ${WAN_HOST} \\(static\\)`));
   t.regex(status, /LEDs: status running, wan up/);
+  const memory = /memory (\d+(?:\.\d)?) MB resident \(JavaScript heap (\d+(?:\.\d)?) of (\d+(?:\.\d)?) MB\)/.exec(status);
+  t.truthy(memory, status);
+  t.true(Number(memory![1]) > Number(memory![3]) && Number(memory![2]) <= Number(memory![3]), memory![0]);
 });
 
 labTest('a flow opened from the LAN shows in masq and in gateway status --json --flows', async (t) => {
