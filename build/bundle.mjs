@@ -22,7 +22,7 @@ const builtinsByRequire = {
     b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
       if (name === 'assert') return { path: join(here, 'assert-lite.cjs') };
-      if (!isBuiltin(name)) return undefined;
+      if (!builtins.has(name)) return undefined;
       return { path: name, namespace: 'builtin' };
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: shim(args.path), loader: 'js' }));
@@ -30,9 +30,6 @@ const builtinsByRequire = {
 };
 
 const builtins = new Set(builtinModules);
-function isBuiltin(name) {
-  return builtins.has(name);
-}
 
 /**
  * A built-in as a CommonJS module of the bundle. One that is an object is loaded when one of its

@@ -109,22 +109,26 @@ class TomlReader {
   private endOfLine(reason: string): void {
     this.spaces();
     if (this.text[this.i] === '#') this.comment();
-    if (this.i >= this.text.length) return;
-    if (this.text[this.i] === '\n') this.i++;
-    else if (this.text.startsWith('\r\n', this.i)) this.i += 2;
-    else this.fail(reason);
-    this.line++;
+    if (this.i < this.text.length && !this.newline()) this.fail(reason);
+  }
+
+  /** The length of the newline at `at` (LF 1, CRLF 2), or 0. */
+  private newlineAt(at = this.i): number {
+    return this.text[at] === '\n' ? 1 : this.text.startsWith('\r\n', at) ? 2 : 0;
+  }
+
+  /** Steps over a newline, if one is next. */
+  private newline(): boolean {
+    const n = this.newlineAt();
+    this.i += n;
+    if (n > 0) this.line++;
+    return n > 0;
   }
 
   private comment(): void {
     for (this.i++; this.i < this.text.length && this.text[this.i] !== '\n'; this.i++) {
-      if (this.isControl(this.text.charCodeAt(this.i)) && !this.text.startsWith('\r\n', this.i)) this.fail('a control character in a comment');
+      if (isControl(this.text.charCodeAt(this.i)) && this.newlineAt() === 0) this.fail('a control character in a comment');
     }
-  }
-
-  /** U+0000–U+001F but tab, and U+007F: not allowed raw in comments and strings (TOML 1.0). */
-  private isControl(code: number): boolean {
-    return (code < 0x20 && code !== 0x09) || code === 0x7f;
   }
 
   /** `[a.b]` or `[[a.b]]`: the table that the following keys go into, and its path. */
@@ -278,10 +282,7 @@ class TomlReader {
       const c = this.text[this.i];
       if (c === undefined) this.fail('unterminated array (a missing "]")', openedOn);
       if (c === '#') this.comment();
-      else if (c === '\n' || (c === '\r' && this.text[this.i + 1] === '\n')) {
-        this.i += c === '\n' ? 1 : 2;
-        this.line++;
-      } else return;
+      else if (!this.newline()) return;
     }
   }
 
@@ -321,15 +322,11 @@ class TomlReader {
     const line = this.line;
     this.i += close.length;
     // A newline right after the opening delimiter is not part of the string.
-    const newline = this.text[this.i] === '\n' ? 1 : this.text.startsWith('\r\n', this.i) ? 2 : 0;
-    if (multiLine && newline > 0) {
-      this.i += newline;
-      this.line++;
-    }
+    if (multiLine) this.newline();
     let out = '';
     for (;;) {
       const c = this.text[this.i];
-      if (c === undefined || (!multiLine && (c === '\n' || this.text.startsWith('\r\n', this.i)))) this.fail('unterminated string (a missing quote)', line);
+      if (c === undefined || (!multiLine && this.newlineAt() > 0)) this.fail('unterminated string (a missing quote)', line);
       if (this.text.startsWith(close, this.i)) {
         this.i += close.length;
         // Up to two quotes may end a multi-line string just before its delimiter.
@@ -340,12 +337,11 @@ class TomlReader {
         out += this.escape(multiLine);
         continue;
       }
-      const code = c.charCodeAt(0);
-      if (c === '\n') this.line++;
-      else if (c === '\r' && multiLine && this.text[this.i + 1] === '\n') {
-        this.i++; // a CRLF is a newline like any other
+      if (this.newline()) {
+        out += '\n'; // a CRLF is a newline like any other
         continue;
-      } else if (this.isControl(code)) this.fail('a control character in a string (write it as an escape, such as \\t)');
+      }
+      if (isControl(c.charCodeAt(0))) this.fail('a control character in a string (write it as an escape, such as \\t)');
       out += c;
       this.i++;
     }
@@ -358,7 +354,7 @@ class TomlReader {
     if (multiLine) {
       let j = this.i + 1;
       while (this.text[j] === ' ' || this.text[j] === '\t') j++;
-      if (this.text[j] === '\n' || this.text.startsWith('\r\n', j)) {
+      if (this.newlineAt(j) > 0) {
         for (this.i = j; ' \t\r\n'.includes(this.text[this.i] ?? 'x'); this.i++) if (this.text[this.i] === '\n') this.line++;
         return '';
       }
@@ -376,6 +372,11 @@ class TomlReader {
     this.i += 2 + digits;
     return String.fromCodePoint(cp);
   }
+}
+
+/** U+0000–U+001F but tab, and U+007F: not allowed raw in comments and strings (TOML 1.0). */
+function isControl(code: number): boolean {
+  return (code < 0x20 && code !== 0x09) || code === 0x7f;
 }
 
 /** `a` + `b` → `a.b`. */

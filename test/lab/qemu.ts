@@ -70,7 +70,13 @@ export async function idleParkedCpus(qemu: QemuConsole, monitor: string, cpus: n
   for (const end = Date.now() + 5_000; threadOf.size < cpus - 1; await sleep(10)) {
     if (!qemu.running() || Date.now() > end) throw new Error(`QEMU ${qemu.pid} has no threads "CPU 1/TCG" … "CPU ${cpus - 1}/TCG" (started without -name …,debug-threads=on?)`);
     for (const tid of readdirSync(`/proc/${qemu.pid}/task`)) {
-      const cpu = /^CPU (\d+)\/TCG$/.exec(readFileSync(`/proc/${qemu.pid}/task/${tid}/comm`, 'utf8').trim())?.[1];
+      let name = '';
+      try {
+        name = readFileSync(`/proc/${qemu.pid}/task/${tid}/comm`, 'utf8').trim();
+      } catch {
+        // a short-lived thread of QEMU's that has ended
+      }
+      const cpu = /^CPU (\d+)\/TCG$/.exec(name)?.[1];
       if (cpu !== undefined && cpu !== '0') threadOf.set(Number(cpu), tid);
     }
   }

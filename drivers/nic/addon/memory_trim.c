@@ -12,7 +12,6 @@
 // ones no other process maps; what runs again is read back from the root file system once.
 // firmware/heap.ts asks once, when the start has settled.
 
-#include <errno.h>
 #include <limits.h>
 #include <malloc.h>
 #include <node_api.h>
