@@ -2,7 +2,9 @@
 // everything it prints kept, waited on and typed into. Shared by the virt and raspi3b labs.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 
 export interface QemuConsole {
@@ -21,25 +23,47 @@ export interface QemuConsole {
   pid: number;
 }
 
-/** echo: also copy what the console prints to this stream (the demo's terminal). */
+/**
+ * echo: also copy what the console prints to this stream (the demo's terminal).
+ *
+ * The console goes to a file, not to a pipe read by this process: QEMU's serial models write a
+ * byte at a time, and the socket Node gives a child as its stdout holds only a few hundred of
+ * those writes. Once it is full QEMU retries under its global lock and the whole machine stops,
+ * so a lab that waited in a synchronous call (curl through the gateway, a few seconds) while the
+ * guest printed froze the guest it was testing: in about one boot in 20 the LAN host got no page
+ * until the lab read again. A file never fills.
+ */
 export function startQemu(binary: string, args: string[], echo?: NodeJS.WritableStream): QemuConsole {
   const startedAt = Date.now();
-  const qemu: ChildProcess = spawn(binary, [...args, '-nographic', '-monitor', 'none'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const dir = mkdtempSync(join(tmpdir(), 'qemu-console-'));
+  const out = openSync(join(dir, 'console'), 'w+');
+  const qemu: ChildProcess = spawn(binary, [...args, '-nographic', '-monitor', 'none'], { stdio: ['pipe', out, out] });
   let screen = '';
-  qemu.stdout!.on('data', (d: Buffer) => {
-    screen += d.toString('utf8');
-    echo?.write(d);
-  });
-  qemu.stderr!.on('data', (d: Buffer) => (screen += d.toString('utf8')));
+  let read = 0;
+  const chunk = Buffer.alloc(1 << 16);
+  const decoder = new TextDecoder();
+  /** Takes in what QEMU wrote since the last look. */
+  const catchUp = (): string => {
+    for (let n; (n = readSync(out, chunk, 0, chunk.length, read)) > 0; read += n) {
+      screen += decoder.decode(chunk.subarray(0, n), { stream: true });
+      echo?.write(Buffer.from(chunk.subarray(0, n)));
+    }
+    return screen;
+  };
+  const echoing = echo !== undefined ? setInterval(catchUp, 50) : undefined;
   let running = true;
   const exited = new Promise<void>((resolve) => qemu.on('exit', () => {
     running = false;
+    catchUp();
+    clearInterval(echoing);
+    closeSync(out);
+    rmSync(dir, { recursive: true, force: true });
     resolve();
   }));
   return {
-    screen: () => screen,
+    screen: () => (running ? catchUp() : screen),
     waitFor: async (re, ms, from = 0) => {
-      for (const end = Date.now() + ms; !re.test(screen.slice(from)); await new Promise((r) => setTimeout(r, 100))) {
+      for (const end = Date.now() + ms; !re.test((running ? catchUp() : screen).slice(from)); await new Promise((r) => setTimeout(r, 100))) {
         if (Date.now() > end) throw new Error(`no ${re} within ${ms} ms; the console shows:\n${screen.slice(-3000)}`);
       }
     },
