@@ -13,7 +13,7 @@
 // Shared by the image tests and the boot benchmark.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hmp, idleParkedCpus, startQemu, type QemuConsole } from './qemu.js';
 
@@ -79,6 +79,8 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
   const wan = `${tag}wan`;
   const tapL = `${tag}l`;
   const tapW = `${tag}w`;
+  const monitor = join(dir, `${tag}.monitor`);
+  const serialSocket = join(dir, `${tag}.serial`);
   let qemu: QemuConsole | undefined;
   const servers: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
@@ -92,6 +94,7 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
       }
     }
     sh(`ip netns del ${lan} 2>/dev/null; ip netns del ${wan} 2>/dev/null; ip link del ${tapL} 2>/dev/null; ip link del ${tapW} 2>/dev/null; true`);
+    for (const socket of [monitor, serialSocket]) rmSync(socket, { force: true });
   };
   try {
     const dtb = machine === 'raspi3b' ? 'bcm2837-rpi-3-b.dtb' : undefined;
@@ -100,8 +103,6 @@ export async function bootPi(machine: PiMachine, disk: string, dir: string, tag:
     sh(`ip netns add ${lan}; ip netns add ${wan}`);
     const cmdline = readBootFile(disk, 'cmdline.txt').trim();
     const boot = ['-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img')];
-    const monitor = join(dir, `${tag}.monitor`);
-    const serialSocket = join(dir, `${tag}.serial`);
     const usbWan = machine === 'virt' && options.wan === 'usb';
     const taps = (nic: string): string[] => [
       '-netdev', `tap,id=lan,ifname=${tapL},script=no,downscript=no`, '-device', `${nic},netdev=lan${nic === 'usb-net' ? ',mac=00:16:3e:6a:7e:01' : ''}`,
