@@ -54,8 +54,10 @@ export function keepMallocTrimmed(clock: Clock, trim: () => unknown = () => pack
   return clock.every(MALLOC_TRIM_MS, () => void trim());
 }
 
+export interface MemoryStatus { rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number }
+
 /** Where the process's memory is, in MB, for `status --json` and the benchmark's breakdown. */
-export function memoryStatus(): { rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number } {
+export function memoryStatus(): MemoryStatus {
   const mb = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
   const m = process.memoryUsage();
   return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external) };

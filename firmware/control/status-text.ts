@@ -2,6 +2,7 @@
 // (the same one `gateway status --json` prints).
 
 import type { DatapathSnapshot } from '../datapath.js';
+import type { MemoryStatus } from '../heap.js';
 
 export interface StatusDocument extends DatapathSnapshot {
   uptimeSeconds: number;
@@ -9,7 +10,7 @@ export interface StatusDocument extends DatapathSnapshot {
   ppp: { state: string; phase: string; device: string | null; lastError: string | null; failure: string | null; modem: { signal?: { dbm?: number }; operator?: string }; ipcp: { localAddress: string; peerAddress: string; dns: string[] } | null } | null;
   leds?: { showing: Record<string, string> };
   watchdog?: { host: string | null; misses: number; ok: boolean | null };
-  memory?: { rssMb: number; heapUsedMb: number; heapTotalMb: number };
+  memory?: MemoryStatus;
 }
 
 function duration(s: number): string {

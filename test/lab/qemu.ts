@@ -30,7 +30,7 @@ export interface QemuConsole {
  * byte at a time, and the socket Node gives a child as its stdout holds only a few hundred of
  * those writes. Once it is full QEMU retries under its global lock and the whole machine stops,
  * so a lab that waited in a synchronous call (curl through the gateway, a few seconds) while the
- * guest printed froze the guest it was testing: in about one boot in 20 the LAN host got no page
+ * guest printed froze the guest it was testing: in about one boot in 30 the LAN host got no page
  * until the lab read again. A file never fills.
  */
 export function startQemu(binary: string, args: string[], echo?: NodeJS.WritableStream): QemuConsole {
@@ -52,6 +52,8 @@ export function startQemu(binary: string, args: string[], echo?: NodeJS.Writable
   };
   const echoing = echo !== undefined ? setInterval(catchUp, 50) : undefined;
   let running = true;
+  /** The whole console so far (the file is closed once QEMU has exited). */
+  const current = (): string => (running ? catchUp() : screen);
   const exited = new Promise<void>((resolve) => qemu.on('exit', () => {
     running = false;
     catchUp();
@@ -61,9 +63,9 @@ export function startQemu(binary: string, args: string[], echo?: NodeJS.Writable
     resolve();
   }));
   return {
-    screen: () => (running ? catchUp() : screen),
+    screen: current,
     waitFor: async (re, ms, from = 0) => {
-      for (const end = Date.now() + ms; !re.test((running ? catchUp() : screen).slice(from)); await new Promise((r) => setTimeout(r, 100))) {
+      for (const end = Date.now() + ms; !re.test(current().slice(from)); await new Promise((r) => setTimeout(r, 100))) {
         if (Date.now() > end) throw new Error(`no ${re} within ${ms} ms; the console shows:\n${screen.slice(-3000)}`);
       }
     },
