@@ -36,7 +36,7 @@ dist/.built: $(TS_SOURCES) node_modules/.installed
 	@touch $@
 
 # The single-file gateway the image runs (build/bundle.sh).
-dist/gateway.mjs: dist/.built build/bundle.sh
+dist/gateway.mjs: dist/.built build/bundle.sh build/bundle.mjs $(wildcard build/*.cjs)
 	sh build/bundle.sh $@
 
 build: deps $(ADDON) dist/.built dist/gateway.mjs

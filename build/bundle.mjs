@@ -6,7 +6,8 @@
 // its named exports, which reads every getter of it (node:fs's `promises`, its streams, readline
 // with them), and loads it whether the boot uses it or not.
 // pino's transports (worker threads through thread-stream) are not part of the gateway; the
-// stand-in says so if anything asks for one. node:assert is build/assert-lite.cjs.
+// stand-in says so if anything asks for one. node:assert is build/assert-lite.cjs; `debug`
+// (serialport's) is build/debug-lite.cjs.
 
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
@@ -19,7 +20,7 @@ const here = import.meta.dirname;
 const builtinsByRequire = {
   name: 'builtins-by-getBuiltinModule',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
       if (name === 'assert') return { path: join(here, 'assert-lite.cjs') };
       if (!builtins.has(name)) return undefined;
@@ -58,7 +59,7 @@ await build({
   minify: true,
   keepNames: true,
   external: externals,
-  alias: { 'node-gyp-build': join(here, 'node-gyp-build.cjs'), 'thread-stream': join(here, 'no-thread-stream.cjs') },
+  alias: { 'node-gyp-build': join(here, 'node-gyp-build.cjs'), 'thread-stream': join(here, 'no-thread-stream.cjs'), debug: join(here, 'debug-lite.cjs') },
   plugins: [builtinsByRequire],
   // CommonJS packages inside an ES module bundle call require() and read __dirname: give them both.
   banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url); const __dirname = import.meta.dirname;" },

@@ -30,7 +30,7 @@ export async function waitForValidConfig(file: string, errors: string[], options
   const refuse = (): never => {
     throw new Error('the config has errors: nothing on the host is touched');
   };
-  const host: Host = { sysctl: refuse, sysctlAtMost: refuse, linkUp: refuse, disableOffloads: refuse, addAddress: refuse, flushAddresses: refuse, hostLink: refuse };
+  const host: Host = { sysctl: refuse, sysctlAtMost: refuse, linkUp: refuse, disableIpv6: refuse, disableOffloads: refuse, addAddress: refuse, flushAddresses: refuse, hostLink: refuse };
   const ctx: PartContext = { clock, log, events, datapath, commands, host, rng: () => 0, openEthernet: refuse, interfaceExists: () => false };
   // The file's [leds] and [console] where they are right; else as a bare Pi has them.
   const first = parseConfig(readFileSync(file, 'utf8'));

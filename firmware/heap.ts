@@ -40,6 +40,9 @@ export const MALLOC_TRIM_MS = 5000;
  */
 export const STARTUP_CODE_RELEASE_MS = 10_000;
 
+/** When Node's compile cache is written (before the start's code is handed back, which it would read again). */
+export const COMPILE_CACHE_FLUSH_MS = 5_000;
+
 /**
  * Once, STARTUP_CODE_RELEASE_MS after the start, hands the pages of Node's own binary this
  * process has read back to the kernel (memory_trim.c): about 40 MB, most of which ran once.

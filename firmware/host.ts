@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createHostLink, removeHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import {
-  addAddress, addressesOf, deleteAddress, disableOffloads, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
+  addAddress, addressesOf, deleteAddress, disableOffloads, kernelHasIpv6, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
 } from '../drivers/nic/netconf.js';
 import { writeAtomically } from './services/dhcp/lease-store.js';
 import { formatPrefix, networkOf, parseCidr } from './core/addr.js';
@@ -18,6 +18,8 @@ export interface Host {
   /** Lowers a numeric sysctl to `max` if it is above (kept as it is otherwise). */
   sysctlAtMost(key: string, max: number): void;
   linkUp(dev: string): void;
+  /** Turns the kernel's IPv6 off on an interface (nothing to do when the kernel runs without it). */
+  disableIpv6(dev: string): void;
   disableOffloads(dev: string): void;
   addAddress(dev: string, cidr: string): void;
   flushAddresses(dev: string): void;
@@ -103,6 +105,10 @@ export class HostChanges implements Host {
 
   sysctlAtMost(key: string, max: number): void {
     if (Number(readSysctl(key)) > max) this.sysctl(key, String(max));
+  }
+
+  disableIpv6(dev: string): void {
+    if (kernelHasIpv6()) this.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
   }
 
   /** Brings an interface up; it goes down again on restore if it was down. */

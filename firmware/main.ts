@@ -15,7 +15,7 @@ import { systemClock } from './clock.js';
 import { askGateway } from './control/socket.js';
 import { waitForValidConfig } from './config-error-mode.js';
 import { Gateway } from './gateway.js';
-import { ensureHeapLimits, keepMallocTrimmed, releaseStartupCode } from './heap.js';
+import { COMPILE_CACHE_FLUSH_MS, ensureHeapLimits, keepMallocTrimmed, releaseStartupCode } from './heap.js';
 import { createLogger, LogSink } from './log.js';
 
 const USAGE = `usage:
@@ -88,10 +88,11 @@ async function run(loaded: { config?: GatewayConfig; errors: string[] }, configF
   // (config, links, parts). A slow boot is fixed in the share that grew.
   const nodeMs = performance.nodeTiming.bootstrapComplete;
   log.info({ event: 'startup', nodeMs: Math.round(nodeMs), loadMs: Math.round(loadedAt - nodeMs), startMs: Math.round(systemClock.now() - loadedAt) });
-  // With NODE_COMPILE_CACHE set (the image), what was compiled to get here is written now:
-  // Node would write it only at exit, which an appliance rarely reaches. (Node 22.10 and later;
-  // on an older Node, e.g. a PC's own after npm install -g, there is nothing to flush.)
-  (nodeModule as Partial<typeof nodeModule>).flushCompileCache?.();
+  // With NODE_COMPILE_CACHE set (the image), what was compiled is written a few seconds after the
+  // start: Node would write it only at exit, which an appliance rarely reaches, and written at
+  // once it held up the first packets (serializing the code blocks the event loop). (Node 22.10
+  // and later; on an older Node, e.g. a PC's own after npm install -g, there is nothing to flush.)
+  systemClock.after(COMPILE_CACHE_FLUSH_MS, () => (nodeModule as Partial<typeof nodeModule>).flushCompileCache?.());
 }
 
 async function status(control: string, json: boolean, flows: boolean): Promise<void> {

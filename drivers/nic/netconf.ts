@@ -38,6 +38,11 @@ export function sysctl(path: string, value: string): void {
   writeFileSync(`/proc/sys/${path.replace(/\./g, '/')}`, value);
 }
 
+/** Whether the kernel has IPv6 at all: the image boots with ipv6.disable=1 (the gateway is IPv4 only). */
+export function kernelHasIpv6(): boolean {
+  return existsSync('/proc/sys/net/ipv6');
+}
+
 export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }

@@ -91,7 +91,7 @@ export class EthernetWan implements Part<EthernetWanStatus> {
     host.linkUp(dev);
     host.disableOffloads(dev);
     host.flushAddresses(dev);
-    host.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
+    host.disableIpv6(dev);
     host.sysctl(`net.ipv4.conf.${dev}.arp_ignore`, '8');
     // The kernel holds the LAN and host-link addresses and, as a weak host, would accept WAN
     // packets sent to them. Strict reverse-path filtering (RFC 3704) drops them: no route leads

@@ -42,7 +42,7 @@ export function world(seed = 7): World {
   const hostChanges: string[] = [];
   const record = (verb: string) => (...args: (string | number)[]) => void hostChanges.push([verb, ...args].join(' '));
   const host: Host = {
-    sysctl: record('sysctl'), sysctlAtMost: record('sysctlAtMost'), linkUp: record('linkUp'), disableOffloads: record('disableOffloads'), addAddress: record('addAddress'),
+    sysctl: record('sysctl'), sysctlAtMost: record('sysctlAtMost'), linkUp: record('linkUp'), disableIpv6: record('disableIpv6'), disableOffloads: record('disableOffloads'), addAddress: record('addAddress'),
     flushAddresses: record('flushAddresses'),
     hostLink: () => {
       record('hostLink')();
