@@ -137,8 +137,9 @@ cp "$here/config.txt" "$boot/config.txt"
 # (about 0.1 s of an emulated boot). kpti=0: the Pi's Cortex-A53 and A72 are not affected by
 # Meltdown, and the kernel turns page-table isolation on only to hide KASLR's offset from local
 # programs (the gateway runs none but its own); it costs every system call and exception.
-# ipv6.disable=1: the gateway is IPv4 only, and the kernel's own IPv6 would give the WAN port
-# an address the Internet can reach; its setup (inet6_init) took 0.1 s of an emulated boot.
+# ipv6.disable=1: the gateway is IPv4 only and turns the kernel's IPv6 off on each port it
+# takes (from boot there is none at all now); the kernel's IPv6 setup (inet6_init) took 0.1 s
+# of an emulated boot.
 printf 'gateway.root=PARTUUID=%s-02 rootwait quiet cryptomgr.notests rcupdate.rcu_expedited=1 initcall_blacklist=crypto_kdf108_init kpti=0 ipv6.disable=1\n' "$disk_id" >"$boot/cmdline.txt"
 "$repo/node_modules/.bin/node" "$repo/dist/build/gateway-toml.js" >"$boot/gateway.toml"
 find "$boot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
