@@ -22,7 +22,7 @@ deps: node_modules/.installed
 
 # Rebuilt only when its sources change; node_modules is order-only, so a fresh install (which
 # builds it) does not make it look stale.
-$(ADDON): drivers/nic/addon/packet_ring.c drivers/nic/addon/netconf.c drivers/nic/addon/netconf.h drivers/nic/addon/memory_trim.c drivers/nic/addon/memory_trim.h drivers/nic/addon/binding.gyp | node_modules/.installed
+$(ADDON): $(wildcard drivers/nic/addon/*.c drivers/nic/addon/*.h) drivers/nic/addon/binding.gyp | node_modules/.installed
 	sh build/addon.sh
 
 # Debian packages of the lab (curl, iperf3, dnsmasq, nmap, ...): installed when root.

@@ -13,7 +13,8 @@ flags="-O3 -fPIC -pthread -shared -fno-omit-frame-pointer -ffile-prefix-map=$rep
 mkdir -p "$app/drivers/nic/addon/build/Release" "$app/node_modules/epoll/build/Release" "$app/node_modules/raw-socket/build/Release"
 # shellcheck disable=SC2086
 aarch64-linux-gnu-gcc $flags $defs -DNODE_GYP_MODULE_NAME=packet_ring -I"$inc" \
-  "$repo/drivers/nic/addon/packet_ring.c" "$repo/drivers/nic/addon/netconf.c" "$repo/drivers/nic/addon/memory_trim.c" -o "$app/drivers/nic/addon/build/Release/packet_ring.node"
+  "$repo/drivers/nic/addon/packet_ring.c" "$repo/drivers/nic/addon/netconf.c" "$repo/drivers/nic/addon/memory_trim.c" \
+  "$repo/drivers/nic/addon/serial_line.c" -o "$app/drivers/nic/addon/build/Release/packet_ring.node"
 for m in epoll:epoll raw-socket:raw; do
   dir="${m%%:*}"
   mod="${m#*:}"

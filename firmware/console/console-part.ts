@@ -1,11 +1,13 @@
-// The serial console: the command registry as a command line on any stream (the Pi's UART
-// through `serialport`, the terminal with --console stdio, a pty in tests). Log lines appear
-// above the line being typed; the prompt says the WAN's state; an optional password, compared
-// in constant time, with failed tries logged (never the password) and slowed down.
+// The serial console: the command registry as a command line on any stream (the Pi's UART as a
+// raw TTY stream, drivers/tty-line.ts; the terminal with --console stdio; a pty in tests). Log
+// lines appear above the line being typed; the prompt says the WAN's state; an optional
+// password, compared in constant time, with failed tries logged (never the password) and
+// slowed down.
 
 import { fstatSync, statSync } from 'node:fs';
-import type { SerialPortStream } from '@serialport/stream';
+import type { Duplex } from 'node:stream';
 import { openSerialPort } from '../../drivers/modem/serial-port.js';
+import { openRawLine } from '../../drivers/tty-line.js';
 import type { Timer } from '../clock.js';
 import type { LogSink } from '../log.js';
 import type { Part, PartContext } from '../part.js';
@@ -37,7 +39,7 @@ export class SerialConsole implements Part<ConsoleStatus> {
   readonly name = 'console';
   private editor: LineEditor | undefined;
   private ctx: PartContext | undefined;
-  private port: SerialPortStream | undefined;
+  private closePort: (() => void) | undefined;
   private loggedIn: boolean;
   private failedLogins = 0;
   private lockedUntil = 0;
@@ -77,7 +79,8 @@ export class SerialConsole implements Part<ConsoleStatus> {
   stop(): void {
     this.lockTimer?.cancel();
     for (const c of this.closers.splice(0)) c();
-    if (this.port?.isOpen === true) this.port.close();
+    this.closePort?.();
+    this.closePort = undefined;
   }
 
   status(): ConsoleStatus {
@@ -100,15 +103,27 @@ export class SerialConsole implements Part<ConsoleStatus> {
       });
       return (text) => void process.stdout.write(text);
     }
-    const port = await openSerialPort({ path: this.options.device, baudRate: this.options.baud }).catch((e: Error) => {
+    const port = await this.openPort().catch((e: Error) => {
       throw new Error(`console ${this.options.device}: ${e.message}`);
     });
-    this.port = port;
     // UTF-8 both ways, as terminal programs (screen, minicom, picocom) expect today.
     port.setEncoding('utf8');
     port.on('data', (d: string) => this.editor?.input(d));
     port.on('error', (e: Error) => this.ctx?.log.warn({ event: 'console_error', device: this.options.device, error: e.message }));
     return (text) => void port.write(text, 'utf8');
+  }
+
+  /** Node's TTY stream at a standard speed; serialport's driver at any other. */
+  private async openPort(): Promise<Duplex> {
+    const { device, baud } = this.options;
+    const line = openRawLine(device, baud);
+    if (line !== undefined) {
+      this.closePort = () => line.destroy();
+      return line;
+    }
+    const serial = await openSerialPort({ path: device, baudRate: baud });
+    this.closePort = () => serial.isOpen && serial.close();
+    return serial;
   }
 
   private wanState(): string {

@@ -262,7 +262,13 @@ imageTest('the real board\'s model (raspi3b): a config error on the FAT partitio
     pi.startDhcp();
     // The client's retransmissions are 64 s apart by now (RFC 2131 §4.1): one DISCOVER may come
     // just before dnsmasq listens, and the next a minute later.
-    await pi.waitFor(/wan_address[^\n]*source=dhcp/, 200_000);
+    await pi.waitFor(/wan_address[^\n]*source=dhcp/, 200_000).catch(async (e: Error) => {
+      // What the gateway says of its links and DHCP client, for whoever reads the failure.
+      const from = pi.screen().length;
+      pi.type('status\r');
+      await pi.waitFor(/WAN /, 30_000, from).catch(() => undefined);
+      throw new Error(`${e.message.split('\n')[0]}; then status said:\n${pi.screen().slice(from)}`);
+    });
     for (let i = 0; i < 3; i++) t.deepEqual(await wanLed(), { pattern: 'up', level: '1' }, 'WAN up: steady on');
     let from = pi.screen().length;
     pi.type('leds\r');

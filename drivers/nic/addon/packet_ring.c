@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "memory_trim.h"
+#include "serial_line.h"
 #include "netconf.h"
 
 #define TX_BATCH 256
@@ -885,6 +886,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   netconf_register(env, exports);
   memory_trim_register(env, exports);
+  serial_line_register(env, exports);
   return exports;
 }
 

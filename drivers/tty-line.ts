@@ -1,0 +1,33 @@
+// A serial line as Node's own TTY stream, set raw 8N1 at a standard speed by the addon
+// (addon/serial_line.c): the console's. Loading serialport's driver for it (its JavaScript and
+// its own native module) cost an emulated boot 0.1 s; it stays the modem's driver
+// (drivers/modem/serial-port.ts), and the console's at a speed termios has no constant for.
+
+import { closeSync, constants, openSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
+import { packetRingAddon } from './nic/packet-link.js';
+
+interface SerialLineBinding {
+  /** Raw 8N1 at `baud`, modem lines ignored; false (nothing changed) when `baud` is not a standard speed. */
+  makeRaw(fd: number, baud: number): boolean;
+}
+
+/**
+ * `path` opened and set raw at `baud`, read and written as one stream (Node's TTY stream is a
+ * socket, both ways); undefined when `baud` is not a standard speed. Throws when the device
+ * cannot be opened or is not a terminal.
+ */
+export function openRawLine(path: string, baud: number, binding?: SerialLineBinding): ReadStream | undefined {
+  const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
+  try {
+    const line = binding ?? (packetRingAddon() as unknown as { serialLine: SerialLineBinding }).serialLine;
+    if (!line.makeRaw(fd, baud)) {
+      closeSync(fd);
+      return undefined;
+    }
+    return new ReadStream(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
