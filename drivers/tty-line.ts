@@ -17,17 +17,14 @@ interface SerialLineBinding {
  * socket, both ways); undefined when `baud` is not a standard speed. Throws when the device
  * cannot be opened or is not a terminal.
  */
-export function openRawLine(path: string, baud: number, binding?: SerialLineBinding): ReadStream | undefined {
+export function openRawLine(path: string, baud: number): ReadStream | undefined {
   const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
   try {
-    const line = binding ?? (packetRingAddon() as unknown as { serialLine: SerialLineBinding }).serialLine;
-    if (!line.makeRaw(fd, baud)) {
-      closeSync(fd);
-      return undefined;
-    }
-    return new ReadStream(fd);
+    if ((packetRingAddon() as unknown as { serialLine: SerialLineBinding }).serialLine.makeRaw(fd, baud)) return new ReadStream(fd);
   } catch (e) {
     closeSync(fd);
     throw e;
   }
+  closeSync(fd);
+  return undefined;
 }

@@ -14,7 +14,7 @@ abi="$4"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/sbin" "$out/lib/modules/$abi" "$out/proc" "$out/sys" "$out/dev" "$out/newroot"
 cp "$rootfs/bin/busybox" "$out/bin/busybox"
-for tool in sh mount umount mkdir sleep cat echo kill chroot modprobe uevent switch_root dd od hexdump ls; do ln -s busybox "$out/bin/$tool"; done
+for tool in sh mount umount mkdir sleep cat echo kill chroot modprobe uevent switch_root od hexdump ls; do ln -s busybox "$out/bin/$tool"; done
 ln -s ../bin/busybox "$out/sbin/modprobe"
 install -m 755 "$here/init" "$out/init"
 install -m 755 "$here/hotplug" "$out/sbin/hotplug"
