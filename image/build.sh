@@ -109,6 +109,7 @@ sh "$here/initrd.sh" "$fw" "$rootfs" "$work/initrd" "$kernel_abi"
 # module requests.
 mkdir -p "$rootfs/lib/modules"
 cp -a "$work/initrd/lib/modules/$kernel_abi" "$rootfs/lib/modules/"
+cp "$work/initrd/lib/usb-net-drivers" "$rootfs/lib/usb-net-drivers"
 install -m 755 "$here/hotplug" "$rootfs/sbin/hotplug"
 ln -s ../bin/busybox "$rootfs/sbin/modprobe"
 find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

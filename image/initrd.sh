@@ -19,12 +19,16 @@ ln -s ../bin/busybox "$out/sbin/modprobe"
 install -m 755 "$here/init" "$out/init"
 install -m 755 "$here/hotplug" "$out/sbin/hotplug"
 mods="$fw/lib/modules/$abi"
+# The USB network adapters' drivers, loaded as soon as a USB bus appears (image/init,
+# image/hotplug), the class driver first (image/hotplug says why).
+usb_net="cdc_ether smsc95xx lan78xx r8152 ax88179_178a asix qmi_wwan"
+echo "$usb_net" >"$out/lib/usb-net-drivers"
 node "$here/modules.mjs" "$mods" \
   virtio_pci virtio_blk virtio_net virtio_console \
   sdhci_iproc bcm2835 dwc2 phy_generic xhci_pci usb_storage uas sd_mod \
   squashfs crc32c_generic ext4 vfat nls_utf8 nls_cp437 nls_ascii \
-  veth smsc95xx lan78xx genet r8152 ax88179_178a cdc_ether asix \
-  usbserial option cdc_acm pl2303 ftdi_sio ch341 cp210x qmi_wwan leds_gpio >"$out/order"
+  veth genet $usb_net \
+  usbserial option cdc_acm pl2303 ftdi_sio ch341 cp210x leds_gpio >"$out/order"
 while read -r rel; do
   mkdir -p "$out/lib/modules/$abi/$(dirname "$rel")"
   cp "$mods/$rel" "$out/lib/modules/$abi/$rel"
