@@ -55,15 +55,17 @@ export function packetRingAddon(): PacketRingBinding {
 }
 
 /**
- * Ring sizes. Receive: blocks of 64 KiB (32 frame slots of 2 KiB in a V2 ring), 64 of them:
- * 4 MiB, 2048 frames; its pages are locked, so all of it is resident. Halving it cost TCP with
- * 4 streams half its throughput in the forwarding benchmark (bursts lost while the gateway
- * waits for a CPU). Transmit: 512 slots of 2 KiB (1 MiB); 256 were too few on a veth, whose
- * receivers hold their slots until they read. The host link carries only the gateway's own
- * traffic: 512 KiB and 64 slots.
+ * Ring sizes. Receive: blocks of 64 KiB (32 frame slots of 2 KiB in a V2 ring), 128 of them:
+ * 8 MiB, 4096 frames; its pages are locked, so all of it is resident. The ring is what carries
+ * a burst while the gateway waits for a CPU: with 4 MiB, TCP with 4 streams had 0.62–0.66× the
+ * kernel's throughput in the forwarding benchmark, with 8 MiB 0.87–0.91× (three rounds each,
+ * alternating; 2 MiB had halved it). 16 MiB would pass the memory bound of 80 MB with 100 k
+ * flows. Transmit: 512 slots of 2 KiB (1 MiB); 256 were too few on a veth, whose receivers
+ * hold their slots until they read. The host link carries only the gateway's own traffic:
+ * 512 KiB and 64 slots.
  */
 export const RING_BLOCK_SIZE = 1 << 16;
-export const RING_BLOCKS = 64;
+export const RING_BLOCKS = 128;
 export const SMALL_RING = { blockCount: 8, txSlots: 64 } as const;
 
 /** `[driver] busy_poll_us`'s default: about one scheduler wake-up on the machines measured (README, benchmarks). */
