@@ -37,6 +37,8 @@ export type GatewayEvent =
   | { kind: 'link'; link: string; up: boolean; mtu: number; gone?: boolean }
   /** dns: the name servers that came with the address (IPCP's, the DHCP lease's). */
   | { kind: 'address'; link: string; address: string | null; source: 'static' | 'dhcp' | 'ipcp' | 'host'; flowsFlushed: number; dns?: string[] }
+  /** The LAN port taken (attached to the datapath, its address set) or let go (unplugged). */
+  | { kind: 'lan-port'; interface: string; present: boolean }
   /** Dial-in callers with an address, after a call came up or ended. */
   | { kind: 'dialin'; calls: number }
   | { kind: 'watchdog'; ok: boolean; host: string; misses: number }

@@ -77,6 +77,7 @@ export class Dialin implements Part<DialinStatus> {
   readonly calls = new Map<string, Call>();
   private readonly modems: AnsweringModem[];
   private nextCall = 1;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(configs: readonly DialinConfig[], readonly deps: DialinDeps) {
     // Fixed addresses are never handed to others, and every pool shares one record of what is in use.
@@ -95,6 +96,11 @@ export class Dialin implements Part<DialinStatus> {
   start(ctx: PartContext): void {
     this.ctx = ctx;
     this.log = ctx.log;
+    // A LAN port unplugged and plugged back is a new interface in the core, without the
+    // callers' proxy ARP: set it again.
+    this.unsubscribe = ctx.events.on((e) => {
+      if (e.kind === 'lan-port' && e.present) this.proxyCallers();
+    });
     ctx.commands.register<DialinStatus>({
       name: 'dialin',
       summary: 'dial-in: the answering modems and the calls in progress',
@@ -120,6 +126,7 @@ export class Dialin implements Part<DialinStatus> {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe?.();
     await Promise.all(this.modems.map((m) => m.stop()));
   }
 
@@ -140,10 +147,15 @@ export class Dialin implements Part<DialinStatus> {
 
   /** Proxy ARP on the LAN for every caller with an address (RFC 1027), and the event the LEDs follow. */
   callsChanged(): void {
+    this.ctx.events.emit({ kind: 'dialin', calls: this.proxyCallers() });
+  }
+
+  /** Sets proxy ARP on the LAN port for the callers with an address; returns how many. */
+  private proxyCallers(): number {
     const addresses = [...this.calls.values()].flatMap((c) => (c.address !== undefined && c.link !== undefined ? [c.address] : []));
     const lan = this.deps.lanHandle();
     if (lan !== undefined) this.ctx.datapath.setProxyArp(lan, addresses);
-    this.ctx.events.emit({ kind: 'dialin', calls: addresses.length });
+    return addresses.length;
   }
 
   /** Name servers for callers: the configured ones, else the gateway's default. */

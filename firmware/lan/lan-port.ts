@@ -33,10 +33,12 @@ export class LanPort implements Part<LanPortStatus> {
         host.addAddress(dev, formatPrefix(this.config.address));
         this.handle = datapath.attach(ctx.openEthernet(dev), { role: 'inside', addressOwner: 'host', address: this.config.address });
         log.info({ event: 'lan_port', interface: dev, address: formatPrefix(this.config.address) });
+        ctx.events.emit({ kind: 'lan-port', interface: dev, present: true });
       },
       unplugged: () => {
         if (this.handle !== undefined) datapath.detach(this.handle);
         this.handle = undefined;
+        ctx.events.emit({ kind: 'lan-port', interface: dev, present: false });
         log.warn({ event: 'lan_lost', interface: dev, message: 'LAN port unplugged; waiting for it' });
       },
       missing: () => log.warn({ event: 'lan_not_found', interface: dev, message: 'LAN port not found; waiting for it' }),

@@ -79,16 +79,28 @@ export class NetLab {
         run('ip', 'netns', 'add', ns);
         this.sh(ns, 'ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
       }
-      run('ip', '-n', this.gw, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.lan);
-      run('ip', '-n', this.gw, 'link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.wan);
-      const quiet = 'for f in tx rx tso gso gro sg; do ethtool -K eth0 $f off >/dev/null 2>&1; done; true';
-      this.sh(this.lan, `${quiet}; ip addr add ${LAN_HOST}/24 dev eth0; ip link set eth0 up; ip route add default via ${LAN_GATEWAY}`);
-      this.sh(this.wan, `${quiet}; ip addr add ${WAN_HOST}/24 dev eth0; ip link set eth0 up`);
+      this.plugIn('lan0');
+      this.plugIn('wan0');
       this.sh(this.gw, 'ip link set lan0 up; ip link set wan0 up');
     } catch (e) {
       this.destroy();
       throw e;
     }
+  }
+
+  /** Unplugs one of the gateway's ports: its veth pair goes, both ends (a USB dongle pulled out). */
+  unplug(port: 'lan0' | 'wan0'): void {
+    this.sh(this.gw, `ip link del ${port}`);
+  }
+
+  /** Plugs a port (back) in: a new veth pair, its far end configured as the lab's host there. */
+  plugIn(port: 'lan0' | 'wan0'): void {
+    const far = port === 'lan0' ? this.lan : this.wan;
+    run('ip', '-n', this.gw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far);
+    const quiet = 'for f in tx rx tso gso gro sg; do ethtool -K eth0 $f off >/dev/null 2>&1; done; true';
+    this.sh(far, port === 'lan0'
+      ? `${quiet}; ip addr add ${LAN_HOST}/24 dev eth0; ip link set eth0 up; ip route add default via ${LAN_GATEWAY}`
+      : `${quiet}; ip addr add ${WAN_HOST}/24 dev eth0; ip link set eth0 up`);
   }
 
   /** Runs a shell command in a namespace; returns stdout; throws with stderr on failure. */

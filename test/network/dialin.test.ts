@@ -57,7 +57,7 @@ async function lanPings(address: string): Promise<boolean> {
   return r.code === 0;
 }
 
-labTest('a PPP caller with CHAP: answered on the second ring, gets the first pool address, reaches the WAN masqueraded, pings and is pinged by a LAN host; hangup ends it', async (t) => {
+labTest('a PPP caller with CHAP: answered on the second ring, gets the first pool address, reaches the WAN masqueraded, pings and is pinged by a LAN host, also after the LAN port is unplugged and plugged back; hangup ends it', async (t) => {
   const ends = count('dialin_call_end');
   await lab!.call('chap alice wonderland');
   const up = await nth('dialin_call_up', count('dialin_call_up') + 1, 90_000);
@@ -69,6 +69,14 @@ labTest('a PPP caller with CHAP: answered on the second ring, gets the first poo
   t.regex(lab!.net.read('web.log'), /203\.0\.113\.2 .*GET \/hello\.txt/, 'the server saw the gateway\'s WAN address');
   t.is(await lab!.run(`ping -c 2 -W 5 ${LAN_HOST}`), 0, 'the caller pings a LAN host');
   t.true(await lanPings(POOL_FIRST), 'a LAN host with no route to the pool pings the caller (proxy ARP)');
+  // The LAN port unplugged and plugged back mid-call (a new interface): proxy ARP is set on it again.
+  const lost = count('lan_lost');
+  const ports = count('lan_port');
+  lab!.net.unplug('lan0');
+  await nth('lan_lost', lost + 1, 10_000);
+  lab!.net.plugIn('lan0');
+  await nth('lan_port', ports + 1, 10_000);
+  t.true(await lanPings(POOL_FIRST), 'a LAN host pings the caller after the LAN port was unplugged and plugged back');
   // Without TCP timestamps (which change in every segment, so Linux's slhc never compresses them),
   // a download crosses VJ-compressed both ways: our decompressor against Linux's compressor, and back.
   t.is(await lab!.run(`echo 0 >/proc/sys/net/ipv4/tcp_timestamps; wget -q -O /tmp/64k http://${WAN_HOST}/64k.bin && [ "$(wc -c </tmp/64k)" = 65536 ]`), 0);

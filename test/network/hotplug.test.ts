@@ -24,52 +24,37 @@ test.after.always(async () => {
 
 const count = (g: GatewayProcess, event: string): number => g.logs.filter((r) => r['event'] === event).length;
 
-/** Unplugs a port: the veth pair goes, both ends. */
-function unplug(port: 'lan0' | 'wan0'): void {
-  lab!.sh(lab!.gw, `ip link del ${port}`);
-}
-
-/** Plugs a port (back) in: a new veth pair, its far end configured as the lab's host there. */
-function plugIn(port: 'lan0' | 'wan0'): void {
-  const far = port === 'lan0' ? lab!.lan : lab!.wan;
-  lab!.sh(lab!.gw, `ip link add ${port} type veth peer name eth0 netns ${far}`);
-  const quiet = 'for f in tx rx tso gso gro sg; do ethtool -K eth0 $f off >/dev/null 2>&1; done; true';
-  lab!.sh(far, port === 'lan0'
-    ? `${quiet}; ip addr add 192.168.0.100/24 dev eth0; ip link set eth0 up; ip route add default via 192.168.0.1`
-    : `${quiet}; ip addr add ${WAN_HOST}/24 dev eth0; ip link set eth0 up`);
-}
-
 async function fetches(): Promise<boolean> {
   const r = await lab!.shAsync(lab!.lan, `curl -sS --retry 5 --retry-all-errors --retry-delay 1 --max-time 5 http://${WAN_HOST}/index.html`);
   return r.stdout === 'hello\n';
 }
 
 labTest('a WAN interface created after the gateway started is waited for, taken, let go when deleted, and taken again when it is back', async (t) => {
-  unplug('wan0');
+  lab!.unplug('wan0');
   const g = (gw = await lab!.startGateway(lab!.gatewayConfig('static')));
   const missing = await g.waitFor('wan_not_found', 10_000);
   t.is(missing['interface'], 'wan0');
   const status = g.status() as Record<string, unknown>;
   t.like(status['wan'], { present: false, address: null });
   t.is((status['leds'] as { showing: Record<string, string> }).showing['wan'], 'not-found', 'the WAN LED\'s one blink');
-  plugIn('wan0');
+  lab!.plugIn('wan0');
   await g.waitFor('wan_address', 10_000);
   t.true(await fetches(), 'forwarding once the WAN is plugged in');
-  unplug('wan0');
+  lab!.unplug('wan0');
   await g.waitFor('wan_lost', 10_000);
   t.like(g.status()['wan'], { present: false, address: null });
   t.is(g.proc.exitCode, null, 'still running');
-  plugIn('wan0');
+  lab!.plugIn('wan0');
   await g.waitFor('wan_address', 10_000, () => count(g, 'wan_address') >= 2);
   t.true(await fetches(), 'forwarding again on the new interface');
 });
 
 labTest('the LAN port likewise: pulled out and plugged back, the LAN host is served again', async (t) => {
   const g = gw!;
-  unplug('lan0');
+  lab!.unplug('lan0');
   await g.waitFor('lan_lost', 10_000);
   t.is(g.proc.exitCode, null);
-  plugIn('lan0');
+  lab!.plugIn('lan0');
   await g.waitFor('lan_port', 10_000, () => count(g, 'lan_port') >= 2);
   t.true(await fetches());
 });
