@@ -89,6 +89,46 @@ for (const ring of ['v2', 'v3'] as const) {
   });
 }
 
+rootTest('a frame too big for a transmit slot keeps its place in the batch: sent directly, after the frames before it', async (t) => {
+  // Jumbo frames on the pair for this test: 2600 bytes do not fit a 2 KiB transmit slot.
+  execFileSync('sh', ['-c', `ip link set ${A} mtu 3000; ip link set ${B} mtu 3000`]);
+  const tx = new PacketLink(A);
+  try {
+    const count = 60;
+    // A plain packet socket on the far end, which takes frames of any size, prints their sequence numbers as they came.
+    const receiver = spawn('python3', ['-c', `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+s.bind(('${B}', 0x88b5))
+s.settimeout(3)
+print('ready', flush=True)
+seqs = []
+try:
+    while len(seqs) < ${count}:
+        f = s.recv(4096)
+        seqs.append(str(f[14] * 256 + f[15]))
+except socket.timeout:
+    pass
+print(' '.join(seqs), flush=True)
+`]);
+    let output = '';
+    const finished = new Promise<void>((done) => receiver.on('close', () => done()));
+    await new Promise<void>((ready) => receiver.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('ready')) ready();
+    }));
+    tx.start(() => {}, () => {});
+    const frames = Array.from({ length: count }, (_, i) => frame(tx.mac, i, i % 3 === 1 ? 2600 : 200));
+    tx.send({ frames, starts: new Int32Array(count), ends: Int32Array.from(frames, (f) => f.length), count });
+    await finished;
+    const seqs = output.trim().split('\n').at(-1)!.split(' ').map(Number);
+    t.deepEqual(seqs, Array.from({ length: count }, (_, i) => i), 'every frame, in the order sent');
+  } finally {
+    tx.close();
+    execFileSync('sh', ['-c', `ip link set ${A} mtu 1500; ip link set ${B} mtu 1500`]);
+  }
+});
+
 rootTest('link state follows the interface', async (t) => {
   const link = new PacketLink(A, { statePollMs: 50 });
   try {

@@ -569,6 +569,19 @@ static bool tx_fill(nic_t *nic, const uint8_t *frame, size_t len) {
   return true;
 }
 
+// Sends msgs[first .. first + n) with sendmmsg on the receive socket; a frame refused (the
+// device queue full, or the frame) is dropped, as a full NIC queue would drop it.
+static void send_direct(nic_t *nic, unsigned first, unsigned n) {
+  unsigned done = 0;
+  while (done < n) {
+    int r = sendmmsg(nic->fd, nic->msgs + first + done, n - done, MSG_DONTWAIT);
+    if (r > 0) { done += (unsigned)r; nic->tx_sent += (unsigned)r; continue; }
+    if (r < 0 && errno == EINTR) continue;
+    nic->tx_dropped++;
+    done++;
+  }
+}
+
 // send(handle, frames: Uint8Array[], starts: Int32Array, ends: Int32Array, count) -> frames sent
 static napi_value nic_send(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -604,24 +617,19 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
       nic->iov[i].iov_base = (uint8_t *)data + s;
       nic->iov[i].iov_len = (size_t)(e - s);
     }
-    if (nic->tx_ring != NULL) {
-      // Through the ring; a frame it cannot take (larger than a slot, the ring full) goes by sendmmsg.
-      unsigned left = 0;
-      for (unsigned i = 0; i < m; i++) {
-        if (!tx_fill(nic, nic->iov[i].iov_base, nic->iov[i].iov_len)) nic->iov[left++] = nic->iov[i];
-      }
+    if (nic->tx_ring == NULL) {
+      send_direct(nic, 0, m);
+      continue;
+    }
+    // Through the ring, in order. A frame it cannot take (larger than a slot, or the ring
+    // still full after a flush) goes by sendmmsg, once the frames before it have left: sent
+    // at the end of the batch instead, it overtook them.
+    for (unsigned i = 0; i < m; i++) {
+      if (tx_fill(nic, nic->iov[i].iov_base, nic->iov[i].iov_len)) continue;
       tx_flush(nic);
-      m = left;
+      send_direct(nic, i, 1);
     }
-    unsigned done = 0;
-    while (done < m) {
-      int r = sendmmsg(nic->fd, nic->msgs + done, m - done, MSG_DONTWAIT);
-      if (r > 0) { done += (unsigned)r; nic->tx_sent += (unsigned)r; continue; }
-      if (r < 0 && errno == EINTR) continue;
-      // The device queue is full or the frame was refused: drop it, as a full NIC queue would.
-      nic->tx_dropped++;
-      done++;
-    }
+    tx_flush(nic);
   }
   uint64_t dt = mono_ns() - t0;
   nic->sends++;
