@@ -42,6 +42,21 @@ function frame(src: Uint8Array, seq: number, size: number): Uint8Array {
   return f;
 }
 
+/**
+ * A Python receiver (a command line): resolves once it has printed "ready" (its socket bound);
+ * `result` resolves, when it exits, with the last line it printed.
+ */
+async function startReceiver(args: string[]): Promise<{ result: Promise<string> }> {
+  const receiver = spawn(args[0]!, args.slice(1));
+  let output = '';
+  const result = new Promise<string>((done) => receiver.on('close', () => done(output.trim().split('\n').at(-1)!)));
+  await new Promise<void>((ready) => receiver.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+    if (output.includes('ready')) ready();
+  }));
+  return { result };
+}
+
 for (const ring of ['v2', 'v3'] as const) {
   rootTest(`${ring}: batches of frames arrive intact and in order`, async (t) => {
     const tx = new PacketLink(A, { ring });
@@ -96,7 +111,7 @@ rootTest('a frame too big for a transmit slot keeps its place in the batch: sent
   try {
     const count = 60;
     // A plain packet socket on the far end, which takes frames of any size, prints their sequence numbers as they came.
-    const receiver = spawn('python3', ['-c', `
+    const receiver = await startReceiver(['python3', '-c', `
 import socket
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
 s.bind(('${B}', 0x88b5))
@@ -111,17 +126,10 @@ except socket.timeout:
     pass
 print(' '.join(seqs), flush=True)
 `]);
-    let output = '';
-    const finished = new Promise<void>((done) => receiver.on('close', () => done()));
-    await new Promise<void>((ready) => receiver.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('ready')) ready();
-    }));
     tx.start(() => {}, () => {});
     const frames = Array.from({ length: count }, (_, i) => frame(tx.mac, i, i % 3 === 1 ? 2600 : 200));
     tx.send({ frames, starts: new Int32Array(count), ends: Int32Array.from(frames, (f) => f.length), count });
-    await finished;
-    const seqs = output.trim().split('\n').at(-1)!.split(' ').map(Number);
+    const seqs = (await receiver.result).split(' ').map(Number);
     t.deepEqual(seqs, Array.from({ length: count }, (_, i) => i), 'every frame, in the order sent');
   } finally {
     tx.close();
@@ -191,7 +199,8 @@ rootTest('datagrams a receiver keeps queued stay intact while the transmit ring 
   try {
     const peerMac = Uint8Array.from(execFileSync('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${D}/address`]).toString().trim().split(':').map((h) => parseInt(h, 16)));
     // The receiver binds first, then sleeps while everything is sent, then reads what queued.
-    const receiver = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', `
+    // Sending starts once the receiver has bound its socket.
+    const receiver = await startReceiver(['ip', 'netns', 'exec', ns, 'python3', '-c', `
 import socket, time, hashlib
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4194304)
@@ -208,13 +217,6 @@ while True:
     else: bad += 1
 print(good, bad)
 `]);
-    let output = '';
-    const finished = new Promise<void>((done) => receiver.on('close', () => done()));
-    // Sending starts once the receiver has bound its socket (it says "ready").
-    await new Promise<void>((ready) => receiver.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('ready')) ready();
-    }));
     link.start(() => {}, () => {});
     const datagram = (seq: number): Uint8Array => {
       const payload = 100 + (seq % 400);
@@ -241,8 +243,7 @@ print(good, bad)
       const batch = Array.from({ length: Math.min(50, count - i) }, (_, k) => datagram(i + k));
       link.send({ frames: batch, starts: new Int32Array(batch.length), ends: Int32Array.from(batch, (f) => f.length), count: batch.length });
     }
-    await finished;
-    const out = output.trim().split('\n').at(-1)!;
+    const out = await receiver.result;
     const [good, bad] = out.split(' ').map(Number);
     t.is(bad, 0, 'no datagram was changed after it was sent');
     // Not all need arrive (a busy machine's kernel may drop some on the way: its backlog is
