@@ -21,13 +21,17 @@ install -m 755 "$here/hotplug" "$out/sbin/hotplug"
 mods="$fw/lib/modules/$abi"
 # The USB network adapters' drivers, loaded as soon as a USB bus appears (image/init,
 # image/hotplug), the class driver first (image/hotplug says why).
-usb_net="cdc_ether smsc95xx lan78xx r8152 ax88179_178a asix qmi_wwan"
+usb_net="cdc_ether smsc95xx lan78xx r8152 ax88179_178a asix cdc_ncm qmi_wwan cdc_mbim"
 echo "$usb_net" >"$out/lib/usb-net-drivers"
+# The on-board Ethernet's PHY and MDIO drivers, each loaded by its device's modalias: a Pi 4's
+# GENET reaches its Broadcom PHY through the UniMAC MDIO bus (without it the port never comes
+# up); the Pi 3B's and 3B+'s USB adapters have SMSC and Microchip PHYs. The Pi 4's USB 3
+# controller, on PCIe, has its firmware loaded through the firmware's reset controller.
 node "$here/modules.mjs" "$mods" \
   virtio_pci virtio_blk virtio_net virtio_console \
-  sdhci_iproc bcm2835 dwc2 phy_generic xhci_pci usb_storage uas sd_mod \
+  sdhci_iproc bcm2835 dwc2 phy_generic xhci_pci reset_raspberrypi usb_storage uas sd_mod \
   squashfs crc32c_generic ext4 vfat nls_utf8 nls_cp437 nls_ascii \
-  veth genet $usb_net \
+  veth genet mdio_bcm_unimac broadcom smsc microchip $usb_net \
   usbserial option cdc_acm pl2303 ftdi_sio ch341 cp210x leds_gpio >"$out/order"
 while read -r rel; do
   mkdir -p "$out/lib/modules/$abi/$(dirname "$rel")"
