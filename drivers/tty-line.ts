@@ -7,11 +7,6 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { packetRingAddon } from './nic/packet-link.js';
 
-interface SerialLineBinding {
-  /** Raw 8N1 at `baud`, modem lines ignored; false (nothing changed) when `baud` is not a standard speed. */
-  makeRaw(fd: number, baud: number): boolean;
-}
-
 /**
  * `path` opened and set raw at `baud`, read and written as one stream (Node's TTY stream is a
  * socket, both ways); undefined when `baud` is not a standard speed. Throws when the device
@@ -19,12 +14,11 @@ interface SerialLineBinding {
  */
 export function openRawLine(path: string, baud: number): ReadStream | undefined {
   const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
+  let raw = false;
   try {
-    if ((packetRingAddon() as unknown as { serialLine: SerialLineBinding }).serialLine.makeRaw(fd, baud)) return new ReadStream(fd);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
+    raw = packetRingAddon().serialLine?.makeRaw(fd, baud) ?? false;
+  } finally {
+    if (!raw) closeSync(fd);
   }
-  closeSync(fd);
-  return undefined;
+  return raw ? new ReadStream(fd) : undefined;
 }

@@ -35,6 +35,8 @@ export interface PacketRingBinding {
   trimMalloc?(): boolean;
   /** Starts handing the pages of Node's binary this process read back to the kernel (memory_trim.c); false while one runs. */
   pageOutExecutable?(): boolean;
+  /** Serial lines (serial_line.c): raw 8N1 at `baud`, modem lines ignored; false (nothing changed) when `baud` is not a standard speed. */
+  serialLine?: { makeRaw(fd: number, baud: number): boolean };
 }
 
 let addon: PacketRingBinding | undefined;
