@@ -72,13 +72,13 @@ export class MemoryRingBinding implements PacketRingBinding {
     return h !== undefined && !h.closed;
   }
 
-  open(name: string): { handle: object; ring: ArrayBuffer; mac: Uint8Array; mtu: number; ifindex: number } {
+  open(name: string): { handle: object; ring: ArrayBuffer; mac: Uint8Array; mtu: number; ringMtu: number; ifindex: number } {
     const iface = this.interfaces.get(name);
     if (iface === undefined) throw new Error(`SIOCGIFINDEX ${name}: No such device`);
     if (iface.handle !== undefined && !iface.handle.closed) throw new Error(`${name}: already open`);
     const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, closed: false };
     iface.handle = handle;
-    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ifindex: iface.ifindex };
+    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ringMtu: RING_BYTES - 14, ifindex: iface.ifindex };
   }
 
   receive(handle: object, starts: Int32Array, ends: Int32Array): number {

@@ -18,6 +18,8 @@ export interface PacketRingBinding {
     ring: ArrayBuffer;
     mac: Uint8Array;
     mtu: number;
+    /** The largest MTU whose frames the receive ring holds whole (larger ones are truncated, dropped and counted). */
+    ringMtu: number;
     ifindex: number;
   };
   receive(handle: object, starts: Int32Array, ends: Int32Array): number;
@@ -103,7 +105,9 @@ export class PacketLink implements Link {
   mtu: number;
   private readonly addon: PacketRingBinding;
   private readonly clock: Clock;
-  private readonly handle: object;
+  private handle: object;
+  /** The largest MTU the receive ring holds whole: past it, the ring is opened again with larger slots. */
+  private ringMtu: number;
   private readonly frames: Uint8Array[];
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
@@ -116,34 +120,59 @@ export class PacketLink implements Link {
   constructor(readonly name: string, private readonly options: PacketLinkOptions = {}) {
     this.addon = options.binding ?? packetRingAddon();
     this.clock = options.clock ?? systemClock;
-    const r = this.addon.open(name, {
-      blockSize: options.blockSize ?? RING_BLOCK_SIZE, blockCount: options.blockCount ?? RING_BLOCKS, txSlots: options.txSlots, retireMs: options.retireMs ?? 1, version: options.ring === 'v3' ? 3 : 2,
-    });
+    const batch = options.batch ?? 256;
+    this.frames = new Array<Uint8Array>(batch);
+    this.starts = new Int32Array(batch);
+    this.ends = new Int32Array(batch);
+    const r = this.openRing();
     this.handle = r.handle;
+    this.ringMtu = r.ringMtu;
     this.ifindex = r.ifindex;
     this.mac = Uint8Array.from(r.mac);
     this.mtu = r.mtu;
-    const batch = options.batch ?? 256;
+  }
+
+  /** Opens the socket and its rings, sized for the interface's MTU now. */
+  private openRing(): ReturnType<PacketRingBinding['open']> {
+    const o = this.options;
+    const r = this.addon.open(this.name, {
+      blockSize: o.blockSize ?? RING_BLOCK_SIZE, blockCount: o.blockCount ?? RING_BLOCKS, txSlots: o.txSlots, retireMs: o.retireMs ?? 1, version: o.ring === 'v3' ? 3 : 2,
+    });
     // Every frame of a batch lives in the one ring: the array holds the same view throughout.
-    this.frames = new Array<Uint8Array>(batch).fill(new Uint8Array(r.ring));
-    this.starts = new Int32Array(batch);
-    this.ends = new Int32Array(batch);
+    this.frames.fill(new Uint8Array(r.ring));
+    return r;
   }
 
   start(onFrames: FrameBatchHandler, onState: (state: LinkState) => void): void {
     this.addon.busyPoll?.(this.options.busyPollUs ?? DEFAULT_BUSY_POLL_US);
-    this.addon.watch(this.handle, () => {
+    const watch = (): void => this.addon.watch(this.handle, () => {
       // Bounded work per wake-up so other links and timers get their turn.
+      const handle = this.handle;
       for (let round = 0; round < 64 && !this.closed; round++) {
-        const n = this.addon.receive(this.handle, this.starts, this.ends);
+        const n = this.addon.receive(handle, this.starts, this.ends);
         if (n > 0) onFrames(this.frames, this.starts, this.ends, n);
         if (this.closed) return;
-        this.addon.release(this.handle);
+        this.addon.release(handle);
         // Woken with nothing to read: the socket's error (ENETDOWN once the interface is gone) keeps it readable.
         if (n === 0 && round === 0) poll();
-        if (n < this.starts.length) break;
+        if (n < this.starts.length || handle !== this.handle) break;
       }
     });
+    // The interface's MTU grew past what the receive ring's slots hold (jumbo frames set after
+    // the start): a new socket with larger slots, so those frames are not truncated and dropped.
+    // Frames still in the old ring are lost, as on any MTU change of a NIC.
+    const reopen = (): boolean => {
+      this.addon.close(this.handle);
+      try {
+        const r = this.openRing();
+        this.handle = r.handle;
+        this.ringMtu = r.ringMtu;
+      } catch {
+        return false; // the interface went away meanwhile: gone
+      }
+      watch();
+      return true;
+    };
     const poll = (): void => {
       if (this.closed || this.gone) return;
       let s: ReturnType<PacketRingBinding['link']> | undefined;
@@ -152,6 +181,7 @@ export class PacketLink implements Link {
       } catch {
         s = undefined; // no interface of that name any more
       }
+      if (s !== undefined && s.ifindex === this.ifindex && s.mtu > this.ringMtu && !reopen()) s = undefined;
       if (s === undefined || s.ifindex !== this.ifindex) {
         // Unplugged (or unplugged and plugged back: a new interface): this socket is bound to nothing.
         this.gone = true;
@@ -166,6 +196,7 @@ export class PacketLink implements Link {
         onState(state);
       }
     };
+    watch();
     poll();
     this.statePoll = this.clock.every(this.options.statePollMs ?? 1000, poll);
   }

@@ -137,6 +137,40 @@ print(' '.join(seqs), flush=True)
   }
 });
 
+// Jumbo frames: a V2 slot is 2 KiB unless the interface's MTU needs more; an MTU raised after
+// the start (ip link set mtu 9000) makes the link open its ring again with larger slots.
+for (const ring of ['v2', 'v3'] as const) {
+  rootTest(`${ring}: jumbo frames arrive whole, also when the MTU grows after the start`, async (t) => {
+    const tx = new PacketLink(A);
+    const rx = new PacketLink(B, { ring, statePollMs: 50 });
+    try {
+      const got: Uint8Array[] = [];
+      const mtus: number[] = [];
+      rx.start((frames, starts, ends, n) => {
+        for (let i = 0; i < n; i++) {
+          const f = frames[i]!;
+          if (f[starts[i]! + 12] === 0x88 && f[starts[i]! + 13] === 0xb5) got.push(f.slice(starts[i], ends[i]));
+        }
+      }, (s) => mtus.push(s.mtu));
+      tx.start(() => {}, () => {});
+      execFileSync('sh', ['-c', `ip link set ${A} mtu 9000; ip link set ${B} mtu 9000`]);
+      await new Promise((done) => setTimeout(done, 300));
+      t.is(rx.mtu, 9000);
+      const frames = [9014, 60, 4000, 1514, 9014].map((size, i) => frame(tx.mac, i, size));
+      tx.send({ frames, starts: new Int32Array(frames.length), ends: Int32Array.from(frames, (f) => f.length), count: frames.length });
+      await new Promise((done) => setTimeout(done, 300));
+      t.deepEqual(got.map((f) => f.length), frames.map((f) => f.length), JSON.stringify(rx.stats()));
+      for (let i = 0; i < got.length; i++) t.deepEqual(got[i], frames[i], `frame ${i}`);
+      t.is(rx.stats()['truncated'], 0);
+      t.deepEqual(mtus, [1500, 9000]);
+    } finally {
+      tx.close();
+      rx.close();
+      execFileSync('sh', ['-c', `ip link set ${A} mtu 1500; ip link set ${B} mtu 1500`]);
+    }
+  });
+}
+
 rootTest('link state follows the interface', async (t) => {
   const link = new PacketLink(A, { statePollMs: 50 });
   try {

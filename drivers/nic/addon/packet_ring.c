@@ -45,6 +45,15 @@
 // the sockaddr_ll it would hold on receive) and the virtio-net header that precedes it.
 #define TX_VNET ((unsigned)sizeof(struct virtio_net_hdr))
 #define TX_DATA (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + TX_VNET)
+// The receive ring. The kernel puts a frame's network header at TPACKET_ALIGN(hdrlen + 16) of
+// its slot (V2) or packet (V3), and truncates what passes the slot's end (V2) or the block's
+// minus the block descriptor (V3; net/packet/af_packet.c, tpacket_rcv); a truncated frame is
+// dropped and counted. A V2 slot is 2 KiB, or larger when the interface's MTU needs it (jumbo
+// frames); RX_VLAN leaves room for a VLAN tag the NIC left in the frame.
+#define RX_SLOT_MIN 2048u
+#define RX_VLAN 4u
+#define RX_V2_NET TPACKET_ALIGN(TPACKET2_HDRLEN + 16)
+#define RX_V3_NET (TPACKET_ALIGN(sizeof(struct tpacket_block_desc)) + TPACKET_ALIGN(TPACKET3_HDRLEN + 16))
 
 typedef struct nic {
   int fd;
@@ -199,7 +208,7 @@ static int if_ioctl(int fd, const char *name, unsigned long req, struct ifreq *i
   return ioctl(fd, req, ifr);
 }
 
-// open(ifname, { blockSize, blockCount, retireMs, version, txSlots }) -> { handle, ring, mac, mtu, ifindex }. version 2 or 3;
+// open(ifname, { blockSize, blockCount, retireMs, version, txSlots }) -> { handle, ring, mac, mtu, ringMtu, ifindex }. version 2 or 3;
 // 3 when omitted here, but PacketLink always passes one (its default, and [driver] packet_ring's, is 2).
 static napi_value nic_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -244,6 +253,18 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "version must be 2 or 3 (TPACKET_V2 or TPACKET_V3)");
     return NULL;
   }
+  uint8_t mac[6] = {0};
+  if (if_ioctl(fd, name, SIOCGIFHWADDR, &ifr) == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  int mtu = 1500;
+  if (if_ioctl(fd, name, SIOCGIFMTU, &ifr) == 0) mtu = ifr.ifr_mtu;
+  unsigned frame_size = TPACKET_ALIGN(RX_V2_NET + RX_VLAN + (unsigned)mtu);
+  if (frame_size < RX_SLOT_MIN) frame_size = RX_SLOT_MIN;
+  // A slot (or, V3, a frame with the block's descriptor) larger than a block: fewer, larger blocks, the same ring size.
+  unsigned block_need = version == 3 ? RX_V3_NET + RX_VLAN + (unsigned)mtu : frame_size;
+  while (block_size < block_need && block_size < (1u << 30)) {
+    block_size <<= 1;
+    block_count = block_count > 1 ? block_count / 2 : 1;
+  }
   const int tpacket_version = version == 3 ? TPACKET_V3 : TPACKET_V2;
   int v = tpacket_version;
   if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) { close(fd); return throw_errno(env, "PACKET_VERSION", name); }
@@ -259,8 +280,8 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   memset(&req, 0, sizeof req);
   req.tp_block_size = block_size;
   req.tp_block_nr = block_count;
-  req.tp_frame_size = 2048;
-  req.tp_frame_nr = (block_size / 2048) * block_count;
+  req.tp_frame_size = frame_size;
+  req.tp_frame_nr = (block_size / frame_size) * block_count;
   if (version == 3) req.tp_retire_blk_tov = retire_ms;
   // V2 reads the first fields of tpacket_req3 (a tpacket_req): the same ring size either way.
   if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, version == 3 ? sizeof req : sizeof(struct tpacket_req)) < 0) { close(fd); return throw_errno(env, "PACKET_RX_RING", name); }
@@ -278,10 +299,6 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   // The core answers for addresses the kernel does not hold, and LAN hosts send to its MAC:
   // promiscuous mode is only needed for frames to other MACs, which the core drops anyway.
 
-  uint8_t mac[6] = {0};
-  if (if_ioctl(fd, name, SIOCGIFHWADDR, &ifr) == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-  int mtu = 1500;
-  if (if_ioctl(fd, name, SIOCGIFMTU, &ifr) == 0) mtu = ifr.ifr_mtu;
 
   nic_t *nic = calloc(1, sizeof *nic);
   if (nic == NULL) { munmap(ring, ring_size); close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
@@ -313,6 +330,8 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, result, "ring", ab));
   CHECK(napi_set_named_property(env, result, "mac", macbuf));
   CHECK(set_number(env, result, "mtu", mtu));
+  // The largest MTU whose frames the ring holds whole: a link whose MTU grows past it must reopen.
+  CHECK(set_number(env, result, "ringMtu", version == 3 ? block_size - RX_V3_NET - RX_VLAN : frame_size - RX_V2_NET - RX_VLAN));
   CHECK(set_number(env, result, "ifindex", ifindex));
   return result;
 }
