@@ -36,11 +36,14 @@ test.serial('a standard speed: raw 8N1, no echo, no output processing, modem lin
   const typed = createWriteStream(userSide);
   // A read still pending on the pool fails with EIO once socat closes the pair: expected.
   user.on('error', () => undefined);
+  typed.on('error', () => undefined);
   const heard = new Promise<string>((resolve) => user.once('data', (d) => resolve(String(d))));
   line!.write('status\n');
   t.is(await heard, 'status\n', 'no carriage return added: output is not processed');
   const got = new Promise<string>((resolve) => line!.once('data', (d: Buffer) => resolve(String(d))));
-  typed.write('\x03x');
+  // The bytes can reach the line before the write's own completion: wait for both before
+  // destroying the stream, whose pending write would otherwise fail (ERR_STREAM_DESTROYED).
+  await new Promise<void>((done, fail) => typed.write('\x03x', (e) => (e ? fail(e) : done())));
   t.is(await got, '\x03x', 'Ctrl-C is a byte, not a signal');
   line!.destroy();
   user.destroy();
