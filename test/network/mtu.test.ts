@@ -49,3 +49,26 @@ labTest('large fragmented UDP datagrams get through, reassembled and re-fragment
   t.true(tr['fragmentsReassembled']! > 100);
   t.true(tr['fragmentsSent']! > 100);
 });
+
+// Jumbo frames on the LAN, set while the gateway runs: the LAN link's receive ring is opened
+// again with slots for 9000 bytes (a 2 KiB slot truncated them, and the frame was dropped), and
+// the datagrams leave fragmented to fit the WAN's 1400.
+labTest('a LAN switched to jumbo frames while running: 8000-byte datagrams cross whole, fragmented for the WAN', async (t) => {
+  lab!.sh(lab!.gw, 'ip link set lan0 mtu 9000');
+  lab!.sh(lab!.lan, 'ip link set eth0 mtu 9000');
+  try {
+    // The link's state poll (once a second) sees the new MTU.
+    await new Promise((done) => setTimeout(done, 1500));
+    const fragmentsBefore = gw!.status().translations['fragmentsSent']!;
+    const r = await lab!.shAsync(lab!.lan, `ping -s 8000 -c 3 -i 0.2 -W 2 ${WAN_HOST}`);
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /3 received/);
+    const status = gw!.status() as { interfaces: { name: string; mtu: number }[]; links: { name: string; truncated?: number }[] };
+    t.is(status.interfaces.find((i) => i.name === 'lan0')?.mtu, 9000);
+    t.is(status.links.find((l) => l.name === 'lan0')?.truncated, 0);
+    t.true(gw!.status().translations['fragmentsSent']! >= fragmentsBefore + 3 * 6, 'each request left in fragments of at most 1400 bytes');
+  } finally {
+    lab!.sh(lab!.lan, 'ip link set eth0 mtu 1500');
+    lab!.sh(lab!.gw, 'ip link set lan0 mtu 1500');
+  }
+});
