@@ -63,9 +63,9 @@ labTest('a LAN switched to jumbo frames while running: 8000-byte datagrams cross
     const r = await lab!.shAsync(lab!.lan, `ping -s 8000 -c 3 -i 0.2 -W 2 ${WAN_HOST}`);
     t.is(r.code, 0, r.stdout + r.stderr);
     t.regex(r.stdout, /3 received/);
-    const status = gw!.status() as { interfaces: { name: string; mtu: number }[]; links: { name: string; truncated?: number }[] };
-    t.is(status.interfaces.find((i) => i.name === 'lan0')?.mtu, 9000);
-    t.is(status.links.find((l) => l.name === 'lan0')?.truncated, 0);
+    const status = gw!.status();
+    t.is((status['interfaces'] as { name: string; mtu: number }[]).find((i) => i.name === 'lan0')?.mtu, 9000);
+    t.is((status['links'] as { name: string; truncated?: number }[]).find((l) => l.name === 'lan0')?.truncated, 0);
     t.true(gw!.status().translations['fragmentsSent']! >= fragmentsBefore + 3 * 6, 'each request left in fragments of at most 1400 bytes');
   } finally {
     lab!.sh(lab!.lan, 'ip link set eth0 mtu 1500');
