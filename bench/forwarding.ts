@@ -42,6 +42,8 @@ interface TimeSplit {
   frames: number;
   wakeups: number;
   frames_per_wakeup: number;
+  /** Of the wake-ups (callbacks), the share that came after a moderation sleep (`[driver] coalesce_us`, under dense traffic). */
+  coalesced_share: number;
   /** The kernel's timestamp of a wake-up's first frame to our callback: the wake-up, and any wait behind earlier work. */
   ring_wait_us_per_wakeup: number;
   /** Our callback to JavaScript's first call back into the addon. */
@@ -124,6 +126,7 @@ async function split<T>(gw: GatewayProcess, work: () => Promise<T>): Promise<{ r
       frames,
       wakeups,
       frames_per_wakeup: round(frames / wakeups, 2),
+      coalesced_share: round(d('coalesced') / wakeups, 3),
       ring_wait_us_per_wakeup: round(d('ringWaitNs') / wakeups / 1000, 2),
       crossing_us_per_wakeup: round(d('crossingNs') / wakeups / 1000, 2),
       ring_ns_per_frame: Math.round(d('ringNs') / frames),

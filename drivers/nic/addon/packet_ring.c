@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ typedef struct nic {
   // Where a wake-up's time goes (README, "Where the time goes"), in ns, summed since open:
   uint64_t wakeups;     // callbacks into JavaScript
   uint64_t busy_polled; // of which found by busy polling rather than by libuv's poll
+  uint64_t coalesced;   // of which found after a moderation sleep (coalesce)
   uint64_t waited_ns;   // kernel's receive timestamp of a wake-up's first frame -> the callback
   uint64_t cross_ns;    // the callback -> JavaScript's first receive()
   uint64_t rx_ns;       // inside receive() and release()
@@ -659,6 +661,31 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// Moderation (coalesce): the ring's interrupt moderation, as a NIC's rx-usecs. While traffic
+// is dense (DENSE_FRAMES_PER_MS or more over the last millisecond, all rings together), the
+// loop sleeps coalesce_ns between turns instead of busy polling, then handles every ring that
+// has frames. Frames then come and leave in batches of tens instead of a few: fewer crossings
+// into JavaScript, fewer sends, and the receivers our sends wake (a server on the same CPU) are
+// woken once per batch. A frame waits at most about coalesce_ns more, and only under load:
+// sparse traffic (pings, a game's packets) is handled at once and busy polled as before.
+// In the forwarding benchmark, 100 µs took 64-byte UDP from 0.89 to 1.02 times the kernel's
+// and new connections from 0.70 to 0.74 (README, "Where the time goes").
+#define DENSE_FRAMES_PER_MS 32
+static uint64_t coalesce_ns;
+static uint64_t window_start_ns, window_frames;
+static int dense;
+
+// Counts a callback's frames into the current millisecond's window; a full window decides dense.
+static void note_frames(unsigned n) {
+  uint64_t now = mono_ns();
+  window_frames += n;
+  if (now - window_start_ns >= 1000000) {
+    dense = window_frames * 1000000 >= (uint64_t)DENSE_FRAMES_PER_MS * (now - window_start_ns);
+    window_start_ns = now;
+    window_frames = 0;
+  }
+}
+
 // Calls the nic's JavaScript callback (which reads, forwards and releases its ring).
 static void run_callback(nic_t *nic) {
   napi_env env = nic->env;
@@ -679,6 +706,7 @@ static void run_callback(nic_t *nic) {
   nic->cb_ns += mono_ns() - nic->cb_start;
   nic->cb_send_ns += all_tx_ns - nic->cb_tx_ns;
   nic->cb_start = 0;
+  note_frames(nic->cb_frames);
 }
 
 // Busy polling (busyPoll): once a wake-up has brought frames, every watched ring is looked at
@@ -709,7 +737,7 @@ static void busy_poll(void) {
   if (busy_poll_ns == 0 || busy_polling) return;
   busy_polling = 1;
   uint64_t start = mono_ns(), now = start, until = start + busy_poll_ns;
-  while (now < until && now - start < BUSY_POLL_MAX_NS) {
+  while (now < until && now - start < BUSY_POLL_MAX_NS && !(dense && coalesce_ns > 0)) {
     nic_t *ready = NULL;
     for (nic_t *n = watched; n != NULL && ready == NULL; n = n->next_watched) {
       if (ring_ready(n)) ready = n;
@@ -723,6 +751,34 @@ static void busy_poll(void) {
     if (ready != NULL) until = now + busy_poll_ns;
     else cpu_relax();
   }
+  busy_polling = 0;
+}
+
+// Sleep, then drain every ready ring; again while frames keep coming densely, for at most
+// BUSY_POLL_MAX_NS so libuv's timers and other handles get their turn.
+static void moderate(void) {
+  if (busy_polling) return;
+  busy_polling = 1;
+  uint64_t start = mono_ns();
+  int found;
+  do {
+    struct timespec pause = { 0, (long)coalesce_ns };
+    nanosleep(&pause, NULL);
+    found = 0;
+    nic_t *ready;
+    do {
+      // The list may change inside a callback (a link closed): it is walked afresh each time.
+      ready = NULL;
+      for (nic_t *n = watched; n != NULL && ready == NULL; n = n->next_watched) {
+        if (ring_ready(n)) ready = n;
+      }
+      if (ready != NULL) {
+        found = 1;
+        ready->coalesced++;
+        run_callback(ready);
+      }
+    } while (ready != NULL && mono_ns() - start < BUSY_POLL_MAX_NS);
+  } while (found && dense && mono_ns() - start < BUSY_POLL_MAX_NS);
   busy_polling = 0;
 }
 
@@ -740,7 +796,9 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     uv_poll_start(&nic->poll, UV_READABLE, on_readable);
   }
   run_callback(nic);
-  if (nic->cb_frames > 0) busy_poll(); // only once frames flow: a wake-up for an error or nothing ends here
+  if (nic->cb_frames == 0) return; // a wake-up for an error or nothing ends here
+  if (!(dense && coalesce_ns > 0)) busy_poll();
+  if (dense && coalesce_ns > 0) moderate(); // traffic was or became dense
 }
 
 // busyPoll(microseconds): how long to keep looking at the rings after frames (0: off).
@@ -754,6 +812,22 @@ static napi_value nic_busy_poll(napi_env env, napi_callback_info info) {
     return NULL;
   }
   busy_poll_ns = (uint64_t)us * 1000;
+  return NULL;
+}
+
+// coalesce(microseconds): how long to sleep between turns while traffic is dense (0: off).
+// The loop's thread gets a timer slack of 1 µs (the default 50 µs would add half as much again).
+static napi_value nic_coalesce(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t us = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 10000) {
+    napi_throw_range_error(env, NULL, "coalesce takes microseconds, 0 to 10000");
+    return NULL;
+  }
+  coalesce_ns = (uint64_t)us * 1000;
+  if (us > 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   return NULL;
 }
 
@@ -832,6 +906,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   // taken out is the core and the JavaScript around it.
   CHECK(set_number(env, out, "wakeups", (double)nic->wakeups));
   CHECK(set_number(env, out, "busyPolled", (double)nic->busy_polled));
+  CHECK(set_number(env, out, "coalesced", (double)nic->coalesced));
   CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
   CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));
   CHECK(set_number(env, out, "ringNs", (double)nic->rx_ns));
@@ -906,6 +981,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"send", NULL, nic_send, NULL, NULL, NULL, napi_default, NULL},
     {"watch", NULL, nic_watch, NULL, NULL, NULL, napi_default, NULL},
     {"busyPoll", NULL, nic_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+    {"coalesce", NULL, nic_coalesce, NULL, NULL, NULL, napi_default, NULL},
     {"link", NULL, nic_link, NULL, NULL, NULL, napi_default, NULL},
     {"stats", NULL, nic_stats, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, nic_close, NULL, NULL, NULL, napi_default, NULL},
