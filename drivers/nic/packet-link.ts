@@ -80,8 +80,8 @@ export const DEFAULT_BUSY_POLL_US = 50;
 /**
  * `[driver] coalesce_us`'s default: under dense traffic (32 frames a millisecond or more), the
  * rings are read every 100 µs instead of busy polled, as a NIC moderates its interrupts
- * (packet_ring.c, moderate). 64-byte UDP went from 0.89 to 1.02 times the kernel's in the
- * forwarding benchmark (50 µs: 1.01); sparse traffic is not delayed.
+ * (packet_ring.c, moderate). 64-byte UDP went from 0.91 to 1.09 times the kernel's in the
+ * forwarding benchmark (medians of three rounds; 50 µs: 1.05); sparse traffic is not delayed.
  */
 export const DEFAULT_COALESCE_US = 100;
 

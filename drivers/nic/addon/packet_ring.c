@@ -668,8 +668,8 @@ static napi_value nic_send(napi_env env, napi_callback_info info) {
 // into JavaScript, fewer sends, and the receivers our sends wake (a server on the same CPU) are
 // woken once per batch. A frame waits at most about coalesce_ns more, and only under load:
 // sparse traffic (pings, a game's packets) is handled at once and busy polled as before.
-// In the forwarding benchmark, 100 µs took 64-byte UDP from 0.89 to 1.02 times the kernel's
-// and new connections from 0.70 to 0.74 (README, "Where the time goes").
+// In the forwarding benchmark, 100 µs took 64-byte UDP from 0.76-1.19 to 0.99-1.38 times the
+// kernel's over three rounds, and new connections up by 0.07-0.21 (README, "Moderation").
 #define DENSE_FRAMES_PER_MS 32
 static uint64_t coalesce_ns;
 static uint64_t window_start_ns, window_frames;
