@@ -7,6 +7,8 @@
 import type { PacketRingBinding } from './packet-link.js';
 
 const RING_BYTES = 1 << 20;
+/** The largest MTU a 2 KiB slot of the addon's V2 ring holds (packet_ring.c: 2048 − 80 − 4). */
+const RX_SLOT_MTU = 1964;
 
 interface MemoryInterface {
   name: string;
@@ -26,6 +28,9 @@ interface MemoryHandle {
   ring: ArrayBuffer;
   watch: (() => void) | undefined;
   received: number;
+  /** Frames longer than the slots hold (as the addon's ring: truncated, so dropped). */
+  truncated: number;
+  ringMtu: number;
   closed: boolean;
 }
 
@@ -41,6 +46,11 @@ export class MemoryRingBinding implements PacketRingBinding {
   /** Unplugs an interface: links open on it find it gone. */
   removeInterface(name: string): void {
     this.interfaces.delete(name);
+  }
+
+  /** The interface's MTU changes (`ip link set NAME mtu N`): links see it at their next state poll. */
+  setMtu(name: string, mtu: number): void {
+    this.get(name).mtu = mtu;
   }
 
   has(name: string): boolean {
@@ -75,10 +85,12 @@ export class MemoryRingBinding implements PacketRingBinding {
   open(name: string): { handle: object; ring: ArrayBuffer; mac: Uint8Array; mtu: number; ringMtu: number; ifindex: number } {
     const iface = this.interfaces.get(name);
     if (iface === undefined) throw new Error(`SIOCGIFINDEX ${name}: No such device`);
-    if (iface.handle !== undefined && !iface.handle.closed) throw new Error(`${name}: already open`);
-    const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, closed: false };
+    // Slots sized for the MTU at open, as the addon's V2 ring (at least 2 KiB: 1964 bytes of MTU).
+    const ringMtu = Math.max(iface.mtu, RX_SLOT_MTU);
+    const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, truncated: 0, ringMtu, closed: false };
+    // A second socket on the interface (a link opening its ring again) takes over its frames.
     iface.handle = handle;
-    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ringMtu: RING_BYTES - 14, ifindex: iface.ifindex };
+    return { handle, ring: handle.ring, mac: Uint8Array.from(iface.mac), mtu: iface.mtu, ringMtu, ifindex: iface.ifindex };
   }
 
   receive(handle: object, starts: Int32Array, ends: Int32Array): number {
@@ -88,6 +100,10 @@ export class MemoryRingBinding implements PacketRingBinding {
     let at = 0;
     while (n < starts.length && h.iface.rx.length > 0 && at + h.iface.rx[0]!.length <= ring.length) {
       const f = h.iface.rx.shift()!;
+      if (f.length > h.ringMtu + 18) { // Ethernet header and a VLAN tag's room
+        h.truncated++;
+        continue;
+      }
       ring.set(f, at);
       starts[n] = at;
       ends[n] = at + f.length;
@@ -120,7 +136,8 @@ export class MemoryRingBinding implements PacketRingBinding {
   }
 
   stats(handle: object): { received: number; kernelDrops: number; truncated: number; txDropped: number } {
-    return { received: this.handleOf(handle).received, kernelDrops: 0, truncated: 0, txDropped: 0 };
+    const h = this.handleOf(handle);
+    return { received: h.received, kernelDrops: 0, truncated: h.truncated, txDropped: 0 };
   }
 
   close(handle: object): void {

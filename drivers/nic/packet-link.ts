@@ -173,18 +173,20 @@ export class PacketLink implements Link {
     });
     // The interface's MTU grew past what the receive ring's slots hold (jumbo frames set after
     // the start): a new socket with larger slots, so those frames are not truncated and dropped.
-    // Frames still in the old ring are lost, as on any MTU change of a NIC.
-    const reopen = (): boolean => {
-      this.addon.close(this.handle);
+    // Frames still in the old ring are lost, as on any MTU change of a NIC. Should the new one
+    // fail to open, the old one goes on (larger frames counted as truncated) until the next poll.
+    const reopen = (): void => {
+      const old = this.handle;
+      let r: ReturnType<PacketRingBinding['open']>;
       try {
-        const r = this.openRing();
-        this.handle = r.handle;
-        this.ringMtu = r.ringMtu;
+        r = this.openRing();
       } catch {
-        return false; // the interface went away meanwhile: gone
+        return; // openRing filled nothing: the batch still views the old ring
       }
+      this.addon.close(old);
+      this.handle = r.handle;
+      this.ringMtu = r.ringMtu;
       watch();
-      return true;
     };
     const poll = (): void => {
       if (this.closed || this.gone) return;
@@ -194,7 +196,7 @@ export class PacketLink implements Link {
       } catch {
         s = undefined; // no interface of that name any more
       }
-      if (s !== undefined && s.ifindex === this.ifindex && s.mtu > this.ringMtu && !reopen()) s = undefined;
+      if (s !== undefined && s.ifindex === this.ifindex && s.mtu > this.ringMtu) reopen();
       if (s === undefined || s.ifindex !== this.ifindex) {
         // Unplugged (or unplugged and plugged back: a new interface): this socket is bound to nothing.
         this.gone = true;
