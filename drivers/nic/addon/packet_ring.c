@@ -733,16 +733,26 @@ static int ring_ready(nic_t *nic) {
   return nic->version == TPACKET_V2 ? v2_next(nic) != NULL : v3_next(nic) != NULL;
 }
 
+// The first watched ring with a frame waiting. The list may change inside a callback (a link
+// closed): callers walk it afresh after each one.
+static nic_t *first_ready(void) {
+  for (nic_t *n = watched; n != NULL; n = n->next_watched) {
+    if (ring_ready(n)) return n;
+  }
+  return NULL;
+}
+
+// Traffic is dense and moderation is on: sleep between turns rather than busy poll.
+static int moderating(void) {
+  return dense && coalesce_ns > 0;
+}
+
 static void busy_poll(void) {
   if (busy_poll_ns == 0 || busy_polling) return;
   busy_polling = 1;
   uint64_t start = mono_ns(), now = start, until = start + busy_poll_ns;
-  while (now < until && now - start < BUSY_POLL_MAX_NS && !(dense && coalesce_ns > 0)) {
-    nic_t *ready = NULL;
-    for (nic_t *n = watched; n != NULL && ready == NULL; n = n->next_watched) {
-      if (ring_ready(n)) ready = n;
-    }
-    // The list may change inside a callback (a link closed): it is walked afresh each time.
+  while (now < until && now - start < BUSY_POLL_MAX_NS && !moderating()) {
+    nic_t *ready = first_ready();
     if (ready != NULL) {
       ready->busy_polled++;
       run_callback(ready);
@@ -767,11 +777,7 @@ static void moderate(void) {
     found = 0;
     nic_t *ready;
     do {
-      // The list may change inside a callback (a link closed): it is walked afresh each time.
-      ready = NULL;
-      for (nic_t *n = watched; n != NULL && ready == NULL; n = n->next_watched) {
-        if (ring_ready(n)) ready = n;
-      }
+      ready = first_ready();
       if (ready != NULL) {
         found = 1;
         ready->coalesced++;
@@ -797,37 +803,37 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   }
   run_callback(nic);
   if (nic->cb_frames == 0) return; // a wake-up for an error or nothing ends here
-  if (!(dense && coalesce_ns > 0)) busy_poll();
-  if (dense && coalesce_ns > 0) moderate(); // traffic was or became dense
+  if (!moderating()) busy_poll();
+  if (moderating()) moderate(); // traffic was or became dense
+}
+
+// The one argument of a process-wide setting in microseconds, 0 to max, as ns in *ns; 0 (a
+// RangeError naming `what` pending) when it is not one.
+static int microseconds_arg(napi_env env, napi_callback_info info, uint32_t max, const char *what, uint64_t *ns) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t us = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > max) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "%s takes microseconds, 0 to %u", what, max);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  *ns = (uint64_t)us * 1000;
+  return 1;
 }
 
 // busyPoll(microseconds): how long to keep looking at the rings after frames (0: off).
 static napi_value nic_busy_poll(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  uint32_t us = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 100000) {
-    napi_throw_range_error(env, NULL, "busyPoll takes microseconds, 0 to 100000");
-    return NULL;
-  }
-  busy_poll_ns = (uint64_t)us * 1000;
+  microseconds_arg(env, info, 100000, "busyPoll", &busy_poll_ns);
   return NULL;
 }
 
 // coalesce(microseconds): how long to sleep between turns while traffic is dense (0: off).
 // The loop's thread gets a timer slack of 1 µs (the default 50 µs would add half as much again).
 static napi_value nic_coalesce(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  uint32_t us = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 10000) {
-    napi_throw_range_error(env, NULL, "coalesce takes microseconds, 0 to 10000");
-    return NULL;
-  }
-  coalesce_ns = (uint64_t)us * 1000;
-  if (us > 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  if (microseconds_arg(env, info, 10000, "coalesce", &coalesce_ns) && coalesce_ns > 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   return NULL;
 }
 
