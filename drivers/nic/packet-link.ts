@@ -22,6 +22,10 @@ export interface PacketRingBinding {
     ringMtu: number;
     ifindex: number;
   };
+  /**
+   * The next frames (sparse flows' first, then ring order) as (start, end) pairs; 0 when none,
+   * or, after a callback's first batch, when another ring's turn has come (packet_ring.c).
+   */
   receive(handle: object, starts: Int32Array, ends: Int32Array): number;
   release(handle: object): void;
   send(handle: object, frames: readonly Uint8Array[], starts: Int32Array, ends: Int32Array, count: number): number;

@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { PacketLink, packetRingAddon } from '../../drivers/nic/packet-link.js';
 import { checksum } from '../../firmware/core/wire/checksum.js';
+import { ethernetFrame, ipPacket } from '../lib/packets.js';
 
 
 const root = process.getuid?.() === 0;
@@ -390,6 +391,99 @@ print('sent', flush=True)
   // (about 90% of the callbacks), fewer when the receiver waits for a CPU (a turn that overruns
   // 2 ms hands back to libuv, whose callback is not one).
   t.true(coalescing.coalesced >= 100, `${coalescing.coalesced} turns after a sleep (${Math.round(coalescing.coalescedShare * 100)}% of the callbacks)`);
+});
+
+// Turns between rings (packet_ring.c): frames of a sparse flow (a ping, a game's packet) go
+// ahead of a bulk flow's backlog in their ring, and a callback draining one ring ends after its
+// batch when another ring has such a frame. Test frames carry their sequence number in the IPv4
+// identification field; the ping is identification 0xffff.
+const BROADCAST = new Uint8Array(6).fill(0xff);
+const bulk = (src: Uint8Array, seq: number): Uint8Array => ethernetFrame(BROADCAST, src, ipPacket({ proto: 'udp', src: '10.9.0.1', dst: '10.9.0.2', sport: 5000, dport: 6000, id: seq, payload: new Uint8Array(60) }));
+const ping = (src: Uint8Array): Uint8Array => ethernetFrame(BROADCAST, src, ipPacket({ proto: 'icmp', src: '10.9.0.2', dst: '10.9.0.1', icmpType: 8, icmpId: 77, id: 0xffff }));
+/** The identification of a test frame at ring[start], or undefined for any other frame. */
+function testFrameId(f: Uint8Array, start: number): number | undefined {
+  const ours = f[start + 12] === 0x08 && f[start + 13] === 0x00 && f[start + 26] === 10 && f[start + 27] === 9;
+  return ours ? f[start + 18]! * 256 + f[start + 19]! : undefined;
+}
+function sendAll(link: PacketLink, frames: Uint8Array[]): void {
+  for (let i = 0; i < frames.length; i += 200) {
+    const batch = frames.slice(i, i + 200);
+    link.send({ frames: batch, starts: new Int32Array(batch.length), ends: Int32Array.from(batch, (f) => f.length), count: batch.length });
+  }
+}
+
+rootTest('v2: a sparse flow\'s frame goes ahead of a bulk flow\'s backlog, once; the rest keep ring order', async (t) => {
+  const addon = packetRingAddon();
+  const rx = addon.open(B, { version: 2 });
+  const tx = new PacketLink(A);
+  try {
+    // 300 frames of one flow, a ping, 300 more of the flow, and a frame that is not IPv4 (never ahead).
+    const other = frame(tx.mac, 1, 60);
+    sendAll(tx, [...Array.from({ length: 300 }, (_, i) => bulk(tx.mac, i)), ping(tx.mac), ...Array.from({ length: 300 }, (_, i) => bulk(tx.mac, 300 + i)), other]);
+    await new Promise((done) => setTimeout(done, 100));
+    const starts = new Int32Array(64);
+    const ends = new Int32Array(64);
+    const ring = new Uint8Array(rx.ring);
+    const ids: number[] = [];
+    const batches: number[][] = [];
+    let others = 0;
+    for (let n; (n = addon.receive(rx.handle, starts, ends)) > 0;) {
+      const batch: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const id = testFrameId(ring, starts[i]!);
+        if (id !== undefined) batch.push(id);
+        else if (ring[starts[i]! + 12] === 0x88 && ring[starts[i]! + 13] === 0xb5) others++;
+      }
+      batches.push(batch);
+      ids.push(...batch);
+      addon.release(rx.handle);
+    }
+    // The flow's first frame is sparse too (nothing of it waited before): ahead, but first in ring order anyway.
+    t.deepEqual(batches[0]!.slice(0, 2), [0, 0xffff], 'the ping in the first batch, behind 300 frames in the ring');
+    t.deepEqual(ids, [0, 0xffff, ...Array.from({ length: 599 }, (_, i) => i + 1)], 'every frame once, the flow in order');
+    t.is(others, 1);
+    t.true(addon.stats(rx.handle)['wentAhead']! >= 2);
+  } finally {
+    tx.close();
+    addon.close(rx.handle);
+  }
+});
+
+rootTest('a callback draining one ring ends after its batch when another ring has a sparse flow\'s frame', async (t) => {
+  const a = new PacketLink(A);
+  const b = new PacketLink(B);
+  try {
+    // 1500 frames of one flow wait in B's ring: six batches for one callback.
+    const count = 1500;
+    sendAll(a, Array.from({ length: count }, (_, i) => bulk(a.mac, i)));
+    await new Promise((done) => setTimeout(done, 100));
+    const order: number[] = [];
+    let pingAfter: number | undefined;
+    let sent = false;
+    b.start((frames, starts, _ends, n) => {
+      for (let i = 0; i < n; i++) {
+        const id = testFrameId(frames[i]!, starts[i]!);
+        if (id !== undefined) order.push(id);
+      }
+      // During B's first batch a ping arrives on A (sent from B, the veth's other end).
+      if (!sent) {
+        sent = true;
+        const p = ping(b.mac);
+        b.send({ frames: [p], starts: new Int32Array(1), ends: Int32Array.from([p.length]), count: 1 });
+      }
+    }, () => {});
+    a.start((frames, starts, _ends, n) => {
+      for (let i = 0; i < n; i++) if (testFrameId(frames[i]!, starts[i]!) === 0xffff) pingAfter ??= order.length;
+    }, () => {});
+    for (let i = 0; i < 50 && (order.length < count || pingAfter === undefined); i++) await new Promise((done) => setTimeout(done, 20));
+    t.deepEqual(order, Array.from({ length: count }, (_, i) => i), 'every frame of the flow, in order');
+    // Without turns, B's callback would drain all six batches before A's ring is looked at.
+    t.true(pingAfter !== undefined && pingAfter <= 256, `the ping was handled after ${pingAfter} of B's frames (one batch is 256)`);
+    t.true(b.stats()['yielded']! >= 1);
+  } finally {
+    a.close();
+    b.close();
+  }
 });
 
 /** Starts `link`, collecting the sequence number (low byte) of every test frame it receives. */

@@ -33,6 +33,7 @@
 #include "memory_trim.h"
 #include "serial_line.h"
 #include "netconf.h"
+#include "sparse_flows.h"
 
 #define TX_BATCH 256
 // The transmit ring: slots of TX_SLOT bytes (a frame of up to TX_SLOT - TX_DATA bytes), in
@@ -68,6 +69,10 @@ typedef struct nic {
   unsigned frame_size;  // V2: slot size; block_size / frame_size slots per block
   unsigned frame_count; // V2: slots in the ring
   unsigned cur_frame;   // V2: the slot receive() reads next
+  uint16_t *marks;      // V2, per slot: the frame's flow bucket once classified, SLOT_TAKEN once handed out ahead
+  unsigned classified;  // V2: slots from cur_frame + held on that are classified (sparse_flows.c)
+  sparse_flows_t sparse;
+  uint64_t went_ahead;  // frames handed out ahead of ring order (sparse flows)
   unsigned cur_block;   // V3: the block receive() reads next
   unsigned held;        // fully read blocks before cur_block, not yet given back to the kernel
   uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
@@ -88,6 +93,7 @@ typedef struct nic {
   uint64_t wakeups;     // callbacks into JavaScript
   uint64_t busy_polled; // of which found by busy polling rather than by libuv's poll
   uint64_t coalesced;   // of which found after a moderation sleep (coalesce)
+  uint64_t yielded;     // callbacks cut short for another ring's waiting frames
   uint64_t waited_ns;   // kernel's receive timestamp of a wake-up's first frame -> the callback
   uint64_t cross_ns;    // the callback -> JavaScript's first receive()
   uint64_t rx_ns;       // inside receive() and release()
@@ -314,6 +320,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   nic->version = tpacket_version;
   nic->frame_size = req.tp_frame_size;
   nic->frame_count = req.tp_frame_nr;
+  if (version == 2) nic->marks = calloc(nic->frame_count, sizeof *nic->marks); // NULL: no sparse flows first, ring order only
   nic->env = env;
   nic->tx_slots = tx_slots;
   open_tx(nic);
@@ -399,6 +406,71 @@ static int is_vlan_tagged(uint32_t status, uint16_t tci) {
   return (status & TP_STATUS_VLAN_VALID) != 0 && (tci & 0x0fff) != 0;
 }
 
+// Turns between rings (README, "Latency under load"). Under load one callback drains up to 64
+// batches of its ring, milliseconds during which the other rings wait; among their frames are
+// the answers of the very flows being forwarded, and a ping or a game's packet behind a
+// download's backlog waits as long again. Three rules bound it, none of them shrinking a bulk
+// flow's batches:
+// - sparse flows first (sparse_flows.c): in a V2 ring, a frame of a flow with nothing else
+//   waiting goes ahead of the ring's backlog;
+// - a callback ends after its current batch when another ring has such a frame waiting, or a
+//   frame that has waited over TURN_WAIT_MAX_NS;
+// - a ring that had its turn goes to the back of the list (run_callback), so busy polling and
+//   moderation serve the rings in turn.
+#define TURN_WAIT_MAX_NS 2000000
+#define SLOT_TAKEN 0x8000u // marks[slot]: handed out ahead of ring order, skipped when ring order reaches it
+
+static nic_t *watched;
+
+// V2: gives the frames that arrived since the last call their flow bucket, queueing the sparse ones.
+static void classify_arrivals(nic_t *nic) {
+  for (;;) {
+    unsigned pos = nic->held + nic->classified;
+    if (pos >= nic->frame_count) return;
+    unsigned slot = (nic->cur_frame + pos) % nic->frame_count;
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, slot);
+    if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) return;
+    nic->classified++;
+    unsigned bucket = 0;
+    if (h->tp_snaplen == h->tp_len && !is_vlan_tagged(h->tp_status, h->tp_vlan_tci)) bucket = flow_bucket((uint8_t *)h + h->tp_mac, h->tp_snaplen);
+    nic->marks[slot] = (uint16_t)bucket;
+    sparse_arrived(&nic->sparse, bucket, slot, (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec);
+  }
+}
+
+// How long the frame receive() would read next has waited in the nic's ring; 0 when none.
+static uint64_t head_waited_ns(nic_t *nic) {
+  if (nic->version == TPACKET_V2) {
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)v2_next(nic);
+    return h == NULL ? 0 : waited_since(h->tp_sec, h->tp_nsec);
+  }
+  struct tpacket_block_desc *b = v3_next(nic);
+  return b == NULL ? 0 : waited_since(b->hdr.bh1.ts_first_pkt.ts_sec, b->hdr.bh1.ts_first_pkt.ts_nsec);
+}
+
+// Another watched ring has a sparse flow's frame waiting, or a frame waiting too long: its turn.
+static int another_waiting(nic_t *nic) {
+  for (nic_t *n = watched; n != NULL; n = n->next_watched) {
+    if (n == nic || n->fd < 0 || !n->polling) continue;
+    if (n->marks != NULL) {
+      classify_arrivals(n);
+      if (n->sparse.len > 0) return 1;
+    }
+    if (head_waited_ns(n) > TURN_WAIT_MAX_NS) return 1;
+  }
+  return 0;
+}
+
+// V2: the frame in slot `h` as the batch's next (start, end) pair.
+static void hand_out(nic_t *nic, struct tpacket2_hdr *h, int first, int32_t *starts, int32_t *ends, size_t *n) {
+  int32_t start = (int32_t)((uint8_t *)h - nic->ring) + h->tp_mac;
+  if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
+  if (first && *n == 0) nic->waited_ns += waited_since(h->tp_sec, h->tp_nsec);
+  starts[*n] = start;
+  ends[*n] = start + (int32_t)h->tp_snaplen;
+  (*n)++;
+}
+
 // receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
 // Frames stay valid until release(); blocks are read in ring order.
 static napi_value nic_receive(napi_env env, napi_callback_info info) {
@@ -414,16 +486,42 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
   size_t n = 0;
   uint64_t t0 = mono_ns();
   int first = nic->cb_start != 0 && !nic->cb_received;
+  if (nic->cb_frames > 0 && another_waiting(nic)) {
+    nic->yielded++;
+    napi_value none;
+    CHECK(napi_create_uint32(env, 0, &none));
+    return none;
+  }
   if (first) {
     nic->cb_received = 1;
     nic->cross_ns += t0 - nic->cb_start;
   }
   if (nic->version == TPACKET_V2) {
-    // Slots are read in order; a slot is ours while its status has TP_STATUS_USER.
+    // Sparse flows' frames first, from anywhere in the ring; they stay held (in the kernel's
+    // eyes) until ring order reaches them, and are skipped then.
+    if (nic->marks != NULL) {
+      classify_arrivals(nic);
+      while (n < cap && nic->sparse.len > 0) {
+        uint32_t slot = sparse_take(&nic->sparse);
+        sparse_left(&nic->sparse, nic->marks[slot]);
+        nic->marks[slot] |= SLOT_TAKEN;
+        nic->went_ahead++;
+        hand_out(nic, (struct tpacket2_hdr *)slot_at(nic, slot), first, starts, ends, &n);
+      }
+    }
+    // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
     uint8_t *f;
     while (n < cap && (f = v2_next(nic)) != NULL) {
       struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
+      unsigned slot = (nic->cur_frame + nic->held) % nic->frame_count;
       nic->held++;
+      if (nic->marks != NULL && nic->classified > 0) {
+        nic->classified--;
+        unsigned mark = nic->marks[slot];
+        nic->marks[slot] = 0;
+        if (mark & SLOT_TAKEN) continue;
+        sparse_left(&nic->sparse, mark);
+      }
       if (h->tp_snaplen < h->tp_len) {
         nic->truncated++;
         continue;
@@ -432,12 +530,7 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
         nic->vlan_tagged++;
         continue;
       }
-      int32_t start = (int32_t)(f - nic->ring) + h->tp_mac;
-      if (h->tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(nic, nic->ring + start, h->tp_snaplen);
-      if (first && n == 0) nic->waited_ns += waited_since(h->tp_sec, h->tp_nsec);
-      starts[n] = start;
-      ends[n] = start + (int32_t)h->tp_snaplen;
-      n++;
+      hand_out(nic, h, first, starts, ends, &n);
     }
     nic->rx_ns += mono_ns() - t0;
     nic->cb_frames += (unsigned)n;
@@ -707,6 +800,14 @@ static void run_callback(nic_t *nic) {
   nic->cb_send_ns += all_tx_ns - nic->cb_tx_ns;
   nic->cb_start = 0;
   note_frames(nic->cb_frames);
+  if (nic->polling && nic->next_watched != NULL) { // to the back of the list: the others go first
+    nic_t **p = &watched;
+    while (*p != nic) p = &(*p)->next_watched;
+    *p = nic->next_watched;
+    while (*p != NULL) p = &(*p)->next_watched;
+    *p = nic;
+    nic->next_watched = NULL;
+  }
 }
 
 // Busy polling (busyPoll): once a wake-up has brought frames, every watched ring is looked at
@@ -715,7 +816,6 @@ static void run_callback(nic_t *nic) {
 // on the other, often already waiting when our send returns): each wake-up saved is a
 // scheduler round trip (tens of µs) off the round trip. Nothing runs while no frame arrives,
 // so an idle gateway stays idle; BUSY_POLL_MAX_NS bounds one turn so timers get theirs.
-static nic_t *watched;
 static uint64_t busy_poll_ns;
 static int busy_polling;
 #define BUSY_POLL_MAX_NS 2000000
@@ -913,6 +1013,8 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "wakeups", (double)nic->wakeups));
   CHECK(set_number(env, out, "busyPolled", (double)nic->busy_polled));
   CHECK(set_number(env, out, "coalesced", (double)nic->coalesced));
+  CHECK(set_number(env, out, "yielded", (double)nic->yielded));
+  CHECK(set_number(env, out, "wentAhead", (double)nic->went_ahead));
   CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
   CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));
   CHECK(set_number(env, out, "ringNs", (double)nic->rx_ns));
@@ -950,6 +1052,8 @@ static void shut(napi_env env, nic_t *nic) {
   }
   munmap(nic->ring, nic->ring_size);
   nic->ring = NULL;
+  free(nic->marks);
+  nic->marks = NULL;
   close(nic->fd);
   nic->fd = -1;
   if (nic->tx_fd >= 0) {
