@@ -23,8 +23,9 @@ export interface PacketRingBinding {
     ifindex: number;
   };
   /**
-   * The next frames (sparse flows' first, then ring order) as (start, end) pairs; 0 when none,
-   * or, after a callback's first batch, when another ring's turn has come (packet_ring.c).
+   * The next frames as (start, end) pairs: sparse flows' frames as a batch of their own, else
+   * in ring order; 0 when none, or, after a callback's first batch, when another ring's turn
+   * has come (packet_ring.c).
    */
   receive(handle: object, starts: Int32Array, ends: Int32Array): number;
   release(handle: object): void;
@@ -172,6 +173,8 @@ export class PacketLink implements Link {
         this.addon.release(handle);
         // Woken with nothing to read: the socket's error (ENETDOWN once the interface is gone) keeps it readable.
         if (n === 0 && round === 0) poll();
+        // A short batch ends the turn: the ring is empty, or the batch was sparse flows' frames
+        // (the addon comes back for the backlog once the other rings have had their turn).
         if (n < this.starts.length || handle !== this.handle) break;
       }
     });

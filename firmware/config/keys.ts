@@ -100,7 +100,7 @@ export const KEYS: readonly KeyDoc[] = [
   { section: 'watchdog', key: 'interval', spec: int(30, 1, 3600), doc: 'seconds between pings, while the WAN is up' },
   { section: 'watchdog', key: 'failures', spec: int(3, 1, 100), doc: 'missed pings in a row that restart the WAN (redial, or DHCP from the start)' },
   { section: 'log', key: 'level', spec: oneOf(['trace', 'debug', 'info', 'warn', 'error'], 'info'), doc: '`trace`, `debug`, `info`, `warn`, `error`' },
-  { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency); `"v3"` packs frames into blocks handed over when full or after 1 ms' },
+  { section: 'driver', key: 'packet_ring', spec: oneOf(['v2', 'v3'], 'v2'), doc: 'AF_PACKET ring: `"v2"` wakes per frame (lowest latency), and under load lets frames of sparse flows (a ping, a game, a call) go ahead of a download\'s backlog; `"v3"` packs frames into blocks handed over when full or after 1 ms, in arrival order' },
   { section: 'driver', key: 'busy_poll_us', spec: int(50, 0, 10000), doc: 'after frames arrive, keep looking at every ring this many µs before sleeping: answers already waiting skip a wake-up; 0: off. Nothing spins while no frame comes' },
   { section: 'driver', key: 'coalesce_us', spec: int(100, 0, 10000), doc: 'while traffic is dense (32 frames a millisecond or more), read the rings every this many µs instead of busy polling, as a NIC moderates its interrupts: larger batches, fewer wake-ups; sparse traffic is not delayed; 0: off' },
 ];

