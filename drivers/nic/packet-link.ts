@@ -173,9 +173,9 @@ export class PacketLink implements Link {
         this.addon.release(handle);
         // Woken with nothing to read: the socket's error (ENETDOWN once the interface is gone) keeps it readable.
         if (n === 0 && round === 0) poll();
-        // A short batch ends the turn: the ring is empty, or the batch was sparse flows' frames
-        // (the addon comes back for the backlog once the other rings have had their turn).
-        if (n < this.starts.length || handle !== this.handle) break;
+        // Nothing more (or another ring's turn). A short batch is not the end: sparse flows'
+        // frames come as a batch of their own, ahead of the backlog.
+        if (n === 0 || handle !== this.handle) break;
       }
     });
     // The interface's MTU grew past what the receive ring's slots hold (jumbo frames set after

@@ -407,18 +407,16 @@ static int is_vlan_tagged(uint32_t status, uint16_t tci) {
   return (status & TP_STATUS_VLAN_VALID) != 0 && (tci & 0x0fff) != 0;
 }
 
-// Turns between rings (README, "Latency under load"). Under load one callback drains up to 64
+// Turns between rings (README, "Turns between rings"). Under load one callback drains up to 64
 // batches of its ring, milliseconds during which the other rings wait; among their frames are
 // the answers of the very flows being forwarded, and a ping or a game's packet behind a
-// download's backlog waits as long again. Three rules bound it, none of them shrinking a bulk
-// flow's batches:
+// download's backlog waits as long again. Three rules, none of them shrinking a bulk flow's
+// batches:
 // - sparse flows first (sparse_flows.c): in a V2 ring, a frame of a flow with nothing else
-//   waiting goes ahead of the ring's backlog;
-// - a callback ends after its current batch when another ring has such a frame waiting, or a
-//   frame that has waited over TURN_WAIT_MAX_NS;
+//   waiting goes ahead of the ring's backlog, as a batch of its own;
+// - a callback ends after its current batch when another ring has such a frame that is not TCP;
 // - a ring that had its turn goes to the back of the list (run_callback), so busy polling and
 //   moderation serve the rings in turn.
-#define TURN_WAIT_MAX_NS 2000000
 #define SLOT_TAKEN 0x8000u // marks[slot]: handed out ahead of ring order, skipped when ring order reaches it
 
 static nic_t *watched;
@@ -433,31 +431,35 @@ static void classify_arrivals(nic_t *nic) {
     if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) return;
     nic->classified++;
     unsigned bucket = 0;
-    if (h->tp_snaplen == h->tp_len && !is_vlan_tagged(h->tp_status, h->tp_vlan_tci)) bucket = flow_bucket((uint8_t *)h + h->tp_mac, h->tp_snaplen);
+    int tcp = 0;
+    if (h->tp_snaplen == h->tp_len && !is_vlan_tagged(h->tp_status, h->tp_vlan_tci)) bucket = flow_bucket((uint8_t *)h + h->tp_mac, h->tp_snaplen, &tcp);
     nic->marks[slot] = (uint16_t)bucket;
-    sparse_arrived(&nic->sparse, bucket, slot, (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec);
+    sparse_arrived(&nic->sparse, bucket, tcp, slot, (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec);
   }
 }
 
-// How long the frame receive() would read next has waited in the nic's ring; 0 when none.
-static uint64_t head_waited_ns(nic_t *nic) {
-  if (nic->version == TPACKET_V2) {
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)v2_next(nic);
-    return h == NULL ? 0 : waited_since(h->tp_sec, h->tp_nsec);
+// V2: passes over the slots at the head of ring order that were handed out ahead; release()
+// gives them back with the rest.
+static void pass_taken(nic_t *nic) {
+  while (nic->classified > 0 && nic->held < nic->frame_count) {
+    unsigned slot = (nic->cur_frame + nic->held) % nic->frame_count;
+    if ((nic->marks[slot] & SLOT_TAKEN) == 0) return;
+    nic->marks[slot] = 0;
+    nic->held++;
+    nic->classified--;
   }
-  struct tpacket_block_desc *b = v3_next(nic);
-  return b == NULL ? 0 : waited_since(b->hdr.bh1.ts_first_pkt.ts_sec, b->hdr.bh1.ts_first_pkt.ts_nsec);
 }
 
-// Another watched ring has a sparse flow's frame waiting, or a frame waiting too long: its turn.
+// Another watched ring has a sparse flow's frame waiting that is not TCP: its turn. (A TCP
+// flow that paused over SPARSE_GAP_NS is sparse too, and goes ahead in its ring; but turns for
+// them, mostly the ACKs of a bulk sender that had been waiting for them, cost TCP with 4
+// streams 16-37% of its throughput in the forwarding benchmark's lab, as did a bound on how
+// long any frame may wait in another ring.)
 static int another_waiting(nic_t *nic) {
   for (nic_t *n = watched; n != NULL; n = n->next_watched) {
-    if (n == nic || n->fd < 0 || !n->polling) continue;
-    if (n->marks != NULL) {
-      classify_arrivals(n);
-      if (n->sparse.len > 0) return 1;
-    }
-    if (head_waited_ns(n) > TURN_WAIT_MAX_NS) return 1;
+    if (n == nic || n->marks == NULL || n->fd < 0 || !n->polling) continue;
+    classify_arrivals(n);
+    if (n->sparse.not_tcp > 0) return 1;
   }
   return 0;
 }
@@ -514,8 +516,13 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     }
     // Sparse frames make a batch of their own, forwarded and sent before the backlog's next
     // batch is handled: that batch (256 frames of TCP) takes 0.5-0.8 ms with its send, and the
-    // answers' leg of a ping under load fell from 0.9-1.1 ms to 0.1-0.15 ms.
-    if (n > 0) cap = n;
+    // answers' leg of a ping under load fell from 0.9-1.1 ms to 0.1-0.15 ms. Slots handed out
+    // ahead that ring order has now reached are passed over at once, so that the ring does
+    // not look ready (to busy polling, or to the next callback) for frames already handled.
+    if (n > 0) {
+      pass_taken(nic);
+      cap = n;
+    }
     // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
     uint8_t *f;
     while (n < cap && (f = v2_next(nic)) != NULL) {

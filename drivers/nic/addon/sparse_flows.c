@@ -8,16 +8,20 @@
 
 #include "sparse_flows.h"
 
+#define SPARSE_NOT_TCP 0x80000000u
+
 static uint32_t be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-unsigned flow_bucket(const uint8_t *f, uint32_t len) {
+unsigned flow_bucket(const uint8_t *f, uint32_t len, int *tcp) {
+  *tcp = 0;
   if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return 0;
   const uint8_t *ip = f + 14;
   unsigned ihl = (ip[0] & 0x0f) * 4u;
   if ((ip[0] >> 4) != 4 || ihl < 20 || 14 + ihl > len) return 0;
   unsigned proto = ip[9];
+  *tcp = proto == 6;
   uint32_t h = be32(ip + 12) * 0x9e3779b1u ^ be32(ip + 16) * 0x85ebca77u ^ proto;
   // Ports (TCP, UDP) or the echo identifier (ICMP), unless a later fragment (no L4 header).
   int first_fragment = ((((unsigned)ip[6] << 8) | ip[7]) & 0x1fff) == 0;
@@ -28,10 +32,13 @@ unsigned flow_bucket(const uint8_t *f, uint32_t len) {
   return 1 + h % (SPARSE_BUCKETS - 1);
 }
 
-void sparse_arrived(sparse_flows_t *s, unsigned bucket, uint32_t slot, uint64_t at_ns) {
+void sparse_arrived(sparse_flows_t *s, unsigned bucket, int tcp, uint32_t slot, uint64_t at_ns) {
   if (bucket == 0) return;
   int sparse = s->backlog[bucket] == 0 && at_ns - s->last_ns[bucket] >= SPARSE_GAP_NS;
-  if (sparse && s->len < SPARSE_QUEUE) s->queue[(s->head + s->len++) % SPARSE_QUEUE] = slot;
+  if (sparse && s->len < SPARSE_QUEUE) {
+    s->queue[(s->head + s->len++) % SPARSE_QUEUE] = slot | (tcp ? 0 : SPARSE_NOT_TCP);
+    s->not_tcp += !tcp;
+  }
   s->backlog[bucket]++;
   s->last_ns[bucket] = at_ns;
 }
@@ -41,8 +48,9 @@ void sparse_left(sparse_flows_t *s, unsigned bucket) {
 }
 
 uint32_t sparse_take(sparse_flows_t *s) {
-  uint32_t slot = s->queue[s->head];
+  uint32_t entry = s->queue[s->head];
   s->head = (s->head + 1) % SPARSE_QUEUE;
   s->len--;
-  return slot;
+  s->not_tcp -= (entry & SPARSE_NOT_TCP) != 0;
+  return entry & ~SPARSE_NOT_TCP;
 }

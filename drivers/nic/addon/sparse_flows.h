@@ -12,15 +12,17 @@
 typedef struct {
   uint32_t backlog[SPARSE_BUCKETS]; // frames classified and not yet handed out, per bucket
   uint64_t last_ns[SPARSE_BUCKETS]; // arrival of the bucket's last frame (the kernel's stamp)
-  uint32_t queue[SPARSE_QUEUE];     // ring slots of sparse frames, oldest first
+  uint32_t queue[SPARSE_QUEUE];     // ring slots of sparse frames, oldest first (| SPARSE_NOT_TCP)
   unsigned head, len;
+  unsigned not_tcp;                 // of which not TCP: a ping, a game's or a call's packet, DNS
 } sparse_flows_t;
 
-// The flow bucket of an Ethernet frame: 1..SPARSE_BUCKETS-1 for IPv4, 0 for anything else.
-unsigned flow_bucket(const uint8_t *frame, uint32_t len);
+// The flow bucket of an Ethernet frame: 1..SPARSE_BUCKETS-1 for IPv4, 0 for anything else;
+// *tcp says whether it is TCP.
+unsigned flow_bucket(const uint8_t *frame, uint32_t len, int *tcp);
 
 // A frame of `bucket` at `slot` arrived at `at_ns`: queued to go ahead when its flow is sparse.
-void sparse_arrived(sparse_flows_t *s, unsigned bucket, uint32_t slot, uint64_t at_ns);
+void sparse_arrived(sparse_flows_t *s, unsigned bucket, int tcp, uint32_t slot, uint64_t at_ns);
 
 // A frame of `bucket` was handed out (ahead or in ring order).
 void sparse_left(sparse_flows_t *s, unsigned bucket);
