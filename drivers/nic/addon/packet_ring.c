@@ -475,7 +475,8 @@ static void hand_out(nic_t *nic, struct tpacket2_hdr *h, int first, int32_t *sta
 }
 
 // receive(handle, starts: Int32Array, ends: Int32Array) -> count n; frame i is ring[starts[i], ends[i]).
-// Frames stay valid until release(); blocks are read in ring order.
+// Frames stay valid until release(). V2: sparse flows' frames as a batch of their own, else slots
+// in ring order; V3: blocks in ring order. 0 also when another ring's turn has come (above).
 static napi_value nic_receive(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   nic_t *nic = nic_args(env, info, 3, argv);
