@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createHostLink, removeHostLink, type HostLink } from '../drivers/nic/host-link.js';
 import {
-  addAddress, addressesOf, deleteAddress, disableOffloads, kernelHasIpv6, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
+  addAddress, addressesOf, deleteAddress, disableOffloads, ipv6OffSysctl, linkIsUp, offloadsOn, replaceRoute, routes, setLinkUp, setOffload, sysctl, type Offload, type Route,
 } from '../drivers/nic/netconf.js';
 import { writeAtomically } from './services/dhcp/lease-store.js';
 import { formatPrefix, networkOf, parseCidr } from './core/addr.js';
@@ -108,7 +108,8 @@ export class HostChanges implements Host {
   }
 
   disableIpv6(dev: string): void {
-    if (kernelHasIpv6()) this.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
+    const ipv6 = ipv6OffSysctl(dev);
+    if (ipv6 !== undefined) this.sysctl(ipv6, '1');
   }
 
   /** Brings an interface up; it goes down again on restore if it was down. */

@@ -3,7 +3,7 @@
 // opens like any LAN port, masquerading it like a LAN host. The kernel's default route points
 // at the core; the kernel itself never holds the WAN address.
 
-import { addAddress, addVeth, deleteLink, disableOffloads, kernelHasIpv6, linkExists, replaceRoute, setLinkUp, sysctl } from './netconf.js';
+import { addAddress, addVeth, deleteLink, disableOffloads, ipv6OffSysctl, linkExists, replaceRoute, setLinkUp, sysctl } from './netconf.js';
 
 export const HOST_LINK_KERNEL = 'gw-host';
 export const HOST_LINK_CORE = 'gw-core';
@@ -23,7 +23,8 @@ export function createHostLink(): HostLink {
   if (linkExists(HOST_LINK_KERNEL)) deleteLink(HOST_LINK_KERNEL); // left over from a crash
   addVeth(HOST_LINK_KERNEL, HOST_LINK_CORE);
   for (const dev of [HOST_LINK_KERNEL, HOST_LINK_CORE]) {
-    if (kernelHasIpv6()) sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
+    const ipv6 = ipv6OffSysctl(dev);
+    if (ipv6 !== undefined) sysctl(ipv6, '1');
     // Checksums must be complete in the frames the core reads.
     disableOffloads(dev);
   }

@@ -43,6 +43,11 @@ export function kernelHasIpv6(): boolean {
   return existsSync('/proc/sys/net/ipv6');
 }
 
+/** The sysctl that turns IPv6 off on one interface, when the kernel has IPv6 (else undefined: nothing to turn off). */
+export function ipv6OffSysctl(dev: string): string | undefined {
+  return kernelHasIpv6() ? `net.ipv6.conf.${dev}.disable_ipv6` : undefined;
+}
+
 export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }

@@ -257,11 +257,6 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   if (if_ioctl(fd, name, SIOCGIFINDEX, &ifr) < 0) { close(fd); return throw_errno(env, "SIOCGIFINDEX", name); }
   int ifindex = ifr.ifr_ifindex;
-
-  if (version != 2 && version != 3) {
-    napi_throw_range_error(env, NULL, "version must be 2 or 3 (TPACKET_V2 or TPACKET_V3)");
-    return NULL;
-  }
   uint8_t mac[6] = {0};
   if (if_ioctl(fd, name, SIOCGIFHWADDR, &ifr) == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
   int mtu = 1500;
