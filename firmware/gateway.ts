@@ -124,7 +124,7 @@ export class Gateway {
     const ctx: PartContext = {
       clock: this.clock, log: this.log, events: this.events, datapath: this.datapath, commands: this.commands, host: this.host, rng: randomUint32,
       openEthernet: (name, size): Link => new PacketLink(name, {
-        ring, ...(size === 'small' ? SMALL_RING : {}), busyPollUs: this.config.driver.busyPollUs, coalesceUs: this.config.driver.coalesceUs, clock: this.clock, binding: this.options.packetRing,
+        ring, ...(size === 'small' ? SMALL_RING : {}), busyPollUs: this.config.driver.busyPollUs, coalesceUs: this.config.driver.coalesceUs, interactiveBatch: this.config.driver.interactiveBatch, clock: this.clock, binding: this.options.packetRing,
       }),
       interfaceExists: (name) => existsSync(join(this.options.sysRoot ?? '/sys', 'class/net', name)),
     };

@@ -13,7 +13,7 @@ import type { FrameBatch, FrameBatchHandler, Link, LinkState } from '../link.js'
 
 /** What a packet ring driver offers: the addon's functions (packet_ring.c documents each). */
 export interface PacketRingBinding {
-  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number; txSlots?: number }): {
+  open(name: string, options: { blockSize?: number; blockCount?: number; retireMs?: number; version?: number; txSlots?: number; interactiveBatch?: number }): {
     handle: object;
     ring: ArrayBuffer;
     mac: Uint8Array;
@@ -109,6 +109,8 @@ export interface PacketLinkOptions {
   busyPollUs?: number;
   /** Sleep between turns while traffic is dense, in µs (packet_ring.c, moderate): `[driver] coalesce_us`. */
   coalesceUs?: number;
+  /** V2: at most this many frames a batch while interactive traffic flows (packet_ring.c): `[driver] interactive_batch`; 0: off. */
+  interactiveBatch?: number;
   /** Link state is polled this often (ms). */
   statePollMs?: number;
   /** The ring driver: the addon unless a test brings its own. */
@@ -154,6 +156,7 @@ export class PacketLink implements Link {
     const o = this.options;
     const r = this.addon.open(this.name, {
       blockSize: o.blockSize ?? RING_BLOCK_SIZE, blockCount: o.blockCount ?? RING_BLOCKS, txSlots: o.txSlots, retireMs: o.retireMs ?? 1, version: o.ring === 'v3' ? 3 : 2,
+      interactiveBatch: o.interactiveBatch ?? 0,
     });
     // Every frame of a batch lives in the one ring: the array holds the same view throughout.
     this.frames.fill(new Uint8Array(r.ring));

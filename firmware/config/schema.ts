@@ -94,7 +94,7 @@ export interface GatewayConfig {
   watchdog: { host: number; interval: number; failures: number };
   leds: { status: number | undefined; wan: number | undefined; lan: number | undefined; activeLow: boolean; onboard: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
-  driver: { packetRing: 'v2' | 'v3'; busyPollUs: number; coalesceUs: number };
+  driver: { packetRing: 'v2' | 'v3'; busyPollUs: number; coalesceUs: number; interactiveBatch: number };
 }
 
 export interface ConfigError {
@@ -231,7 +231,7 @@ class Validator {
         onboard: this.boolean(leds, 'leds', 'onboard'),
       },
       log: { level: this.oneOf(log, 'log', 'level') as LogLevel },
-      driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring') as 'v2' | 'v3', busyPollUs: this.integer(driver, 'driver', 'busy_poll_us'), coalesceUs: this.integer(driver, 'driver', 'coalesce_us') },
+      driver: { packetRing: this.oneOf(driver, 'driver', 'packet_ring') as 'v2' | 'v3', busyPollUs: this.integer(driver, 'driver', 'busy_poll_us'), coalesceUs: this.integer(driver, 'driver', 'coalesce_us'), interactiveBatch: this.integer(driver, 'driver', 'interactive_batch') },
     };
     if (type === undefined && this.errors.every((e) => e.key !== 'wan.type')) this.error('wan', 'the [wan] section needs type = "ethernet" or "ppp"');
     if (lanAddress !== undefined) this.checkTopology(config, lanAddress);

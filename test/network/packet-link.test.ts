@@ -452,6 +452,51 @@ rootTest('v2: a sparse flow\'s frame goes ahead of a bulk flow\'s backlog in a b
   }
 });
 
+// [driver] interactive_batch: for 50 ms after a sparse frame that is not TCP went ahead in a
+// ring, its batches hold at most that many frames; a sparse TCP frame does not start it.
+rootTest('v2, interactive batches: a ping ahead caps the ring\'s next batches; without one, batches are whole', async (t) => {
+  const addon = packetRingAddon();
+  const rx = addon.open(B, { version: 2, interactiveBatch: 16 });
+  const tx = new PacketLink(A);
+  try {
+    const tcpBulk = (seq: number): Uint8Array => ethernetFrame(BROADCAST, tx.mac, ipPacket({ proto: 'tcp', src: '10.9.0.1', dst: '10.9.0.2', sport: 5001, dport: 6001, id: seq, flags: 'A', payload: new Uint8Array(60) }));
+    const ring = new Uint8Array(rx.ring);
+    const starts = new Int32Array(256);
+    const ends = new Int32Array(256);
+    /** Every batch's test frame ids, until the ring is empty. */
+    const drain = (): number[][] => {
+      const batches: number[][] = [];
+      for (let n; (n = addon.receive(rx.handle, starts, ends)) > 0;) {
+        const ids: number[] = [];
+        for (let i = 0; i < n; i++) ids.push(testFrameId(ring, starts[i]!) ?? -1);
+        batches.push(ids);
+        addon.release(rx.handle);
+      }
+      return batches;
+    };
+    // A TCP bulk flow alone: its first frame is sparse (TCP: no cap), the rest one whole batch.
+    sendAll(tx, Array.from({ length: 300 }, (_, i) => tcpBulk(i)));
+    await new Promise((done) => setTimeout(done, 50));
+    t.deepEqual(drain().map((b) => b.length), [1, 256, 43], 'whole batches');
+    // Then a ping ahead of more of the flow: the batches after it hold 16 frames.
+    sendAll(tx, [ping(tx.mac), ...Array.from({ length: 100 }, (_, i) => tcpBulk(300 + i))]);
+    await new Promise((done) => setTimeout(done, 10));
+    const capped = drain();
+    // (The flow's first frame after a pause is sparse too, and comes along.)
+    t.deepEqual(capped[0], [0xffff, 300]);
+    t.deepEqual(capped.slice(1).map((b) => b.length), [16, 16, 16, 16, 16, 16, 3], 'batches of 16 while interactive');
+    t.deepEqual(capped.slice(1).flat(), Array.from({ length: 99 }, (_, i) => 301 + i));
+    // 50 ms later, whole batches again.
+    await new Promise((done) => setTimeout(done, 80));
+    sendAll(tx, Array.from({ length: 100 }, (_, i) => tcpBulk(400 + i)));
+    await new Promise((done) => setTimeout(done, 10));
+    t.deepEqual(drain().map((b) => b.length), [1, 99], 'whole batches once the 50 ms are over');
+  } finally {
+    tx.close();
+    addon.close(rx.handle);
+  }
+});
+
 rootTest('a callback draining one ring ends after its batch when another ring has a sparse flow\'s frame', async (t) => {
   const a = new PacketLink(A);
   const b = new PacketLink(B);

@@ -74,6 +74,8 @@ typedef struct nic {
   sparse_flows_t sparse;
   uint64_t went_ahead;  // frames handed out ahead of ring order (sparse flows)
   uint64_t ahead_waited_ns; // and how long they had waited in the ring, summed
+  unsigned interactive_batch;     // V2: the most frames a batch while interactive traffic flows; 0: no limit
+  uint64_t interactive_until_ns;  // a sparse frame that is not TCP went ahead less than INTERACTIVE_NS before this
   unsigned cur_block;   // V3: the block receive() reads next
   unsigned held;        // fully read blocks before cur_block, not yet given back to the kernel
   uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
@@ -229,7 +231,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "interface name must be a non-empty string");
     return NULL;
   }
-  unsigned block_size = 1 << 16, block_count = 64, retire_ms = 1, version = 3, tx_slots = TX_SLOTS_DEFAULT;
+  unsigned block_size = 1 << 16, block_count = 64, retire_ms = 1, version = 3, tx_slots = TX_SLOTS_DEFAULT, interactive_batch = 0;
   napi_valuetype t;
   if (argc > 1 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     block_size = get_u32(env, argv[1], "blockSize", block_size);
@@ -237,6 +239,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
     retire_ms = get_u32(env, argv[1], "retireMs", retire_ms);
     version = get_u32(env, argv[1], "version", version);
     tx_slots = get_u32(env, argv[1], "txSlots", tx_slots);
+    interactive_batch = get_u32(env, argv[1], "interactiveBatch", interactive_batch);
   }
   if (tx_slots == 0 || tx_slots % (TX_BLOCK / TX_SLOT) != 0 || tx_slots > 65536) {
     napi_throw_range_error(env, NULL, "txSlots must be a multiple of 32, at most 65536");
@@ -319,6 +322,7 @@ static napi_value nic_open(napi_env env, napi_callback_info info) {
   if (version == 2) nic->marks = calloc(nic->frame_count, sizeof *nic->marks); // NULL: no sparse flows first, ring order only
   nic->env = env;
   nic->tx_slots = tx_slots;
+  nic->interactive_batch = interactive_batch;
   open_tx(nic);
   for (unsigned i = 0; i < TX_BATCH; i++) {
     nic->msgs[i].msg_hdr.msg_iov = &nic->iov[i];
@@ -412,6 +416,11 @@ static int is_vlan_tagged(uint32_t status, uint16_t tci) {
 // - a callback ends after its current batch when another ring has such a frame that is not TCP;
 // - a ring that had its turn goes to the back of the list (run_callback), so busy polling and
 //   moderation serve the rings in turn.
+// Interactive traffic (`[driver] interactive_batch`, off by default): for INTERACTIVE_NS after a
+// sparse frame that is not TCP went ahead in a ring, its batches are capped, so that the next
+// such frame waits for a shorter batch (with its send) before it is seen: a policy that trades
+// bulk throughput for the latency of games and calls (README, "Levers weighed").
+#define INTERACTIVE_NS 50000000u
 #define SLOT_TAKEN 0x8000u // marks[slot]: handed out ahead of ring order, skipped when ring order reaches it
 
 static nic_t *watched;
@@ -501,7 +510,9 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     if (nic->marks != NULL) {
       classify_arrivals(nic);
       while (n < cap && nic->sparse.len > 0) {
-        uint32_t slot = sparse_take(&nic->sparse);
+        int tcp;
+        uint32_t slot = sparse_take(&nic->sparse, &tcp);
+        if (!tcp) nic->interactive_until_ns = t0 + INTERACTIVE_NS;
         sparse_left(&nic->sparse, nic->marks[slot]);
         nic->marks[slot] |= SLOT_TAKEN;
         struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, slot);
@@ -518,6 +529,8 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     if (n > 0) {
       pass_taken(nic);
       cap = n;
+    } else if (nic->interactive_batch > 0 && t0 < nic->interactive_until_ns && cap > nic->interactive_batch) {
+      cap = nic->interactive_batch;
     }
     // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
     uint8_t *f;

@@ -47,10 +47,11 @@ void sparse_left(sparse_flows_t *s, unsigned bucket) {
   if (bucket != 0 && s->backlog[bucket] > 0) s->backlog[bucket]--;
 }
 
-uint32_t sparse_take(sparse_flows_t *s) {
+uint32_t sparse_take(sparse_flows_t *s, int *tcp) {
   uint32_t entry = s->queue[s->head];
   s->head = (s->head + 1) % SPARSE_QUEUE;
   s->len--;
-  s->not_tcp -= (entry & SPARSE_NOT_TCP) != 0;
+  *tcp = (entry & SPARSE_NOT_TCP) == 0;
+  s->not_tcp -= !*tcp;
   return entry & ~SPARSE_NOT_TCP;
 }

@@ -27,7 +27,7 @@ void sparse_arrived(sparse_flows_t *s, unsigned bucket, int tcp, uint32_t slot, 
 // A frame of `bucket` was handed out (ahead or in ring order).
 void sparse_left(sparse_flows_t *s, unsigned bucket);
 
-// The oldest sparse frame's slot; call only while s->len > 0.
-uint32_t sparse_take(sparse_flows_t *s);
+// The oldest sparse frame's slot, and in *tcp whether it is TCP; call only while s->len > 0.
+uint32_t sparse_take(sparse_flows_t *s, int *tcp);
 
 #endif
