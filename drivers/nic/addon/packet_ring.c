@@ -355,11 +355,20 @@ static inline uint8_t *slot_at(nic_t *nic, unsigned slot) {
   return nic->ring + (size_t)(slot / per_block) * nic->block_size + (size_t)(slot % per_block) * nic->frame_size;
 }
 
+// V2: the slot `pos` slots on from cur_frame (ring order), and its frame when the kernel has
+// handed it to us (else NULL; also past a full ring).
+static inline unsigned ring_pos(nic_t *nic, unsigned pos) {
+  return (nic->cur_frame + pos) % nic->frame_count;
+}
+static inline struct tpacket2_hdr *v2_ready(nic_t *nic, unsigned pos) {
+  if (pos >= nic->frame_count) return NULL;
+  struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, ring_pos(nic, pos));
+  return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? h : NULL;
+}
+
 // V2: the next slot receive() would read, when the kernel has handed it to us; else NULL.
 static inline uint8_t *v2_next(nic_t *nic) {
-  if (nic->held >= nic->frame_count) return NULL;
-  uint8_t *f = slot_at(nic, (nic->cur_frame + nic->held) % nic->frame_count);
-  return (__atomic_load_n(&((struct tpacket2_hdr *)f)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? f : NULL;
+  return (uint8_t *)v2_ready(nic, nic->held);
 }
 
 // V3: the block receive() reads next, when the kernel has handed it to us; else NULL.
@@ -427,12 +436,9 @@ static nic_t *watched;
 
 // V2: gives the frames that arrived since the last call their flow bucket, queueing the sparse ones.
 static void classify_arrivals(nic_t *nic) {
-  for (;;) {
-    unsigned pos = nic->held + nic->classified;
-    if (pos >= nic->frame_count) return;
-    unsigned slot = (nic->cur_frame + pos) % nic->frame_count;
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, slot);
-    if ((__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) return;
+  struct tpacket2_hdr *h;
+  while ((h = v2_ready(nic, nic->held + nic->classified)) != NULL) {
+    unsigned slot = ring_pos(nic, nic->held + nic->classified);
     nic->classified++;
     unsigned bucket = 0;
     int tcp = 0;
@@ -446,7 +452,7 @@ static void classify_arrivals(nic_t *nic) {
 // gives them back with the rest.
 static void pass_taken(nic_t *nic) {
   while (nic->classified > 0 && nic->held < nic->frame_count) {
-    unsigned slot = (nic->cur_frame + nic->held) % nic->frame_count;
+    unsigned slot = ring_pos(nic, nic->held);
     if ((nic->marks[slot] & SLOT_TAKEN) == 0) return;
     nic->marks[slot] = 0;
     nic->held++;
@@ -533,10 +539,9 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
       cap = nic->interactive_batch;
     }
     // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
-    uint8_t *f;
-    while (n < cap && (f = v2_next(nic)) != NULL) {
-      struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
-      unsigned slot = (nic->cur_frame + nic->held) % nic->frame_count;
+    struct tpacket2_hdr *h;
+    while (n < cap && (h = v2_ready(nic, nic->held)) != NULL) {
+      unsigned slot = ring_pos(nic, nic->held);
       nic->held++;
       if (nic->marks != NULL && nic->classified > 0) {
         nic->classified--;
