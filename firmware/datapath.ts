@@ -70,6 +70,7 @@ export class Datapath {
   private readonly localPorts: number[] = [];
   private readonly localHandlers = new Map<number, LocalUdpHandler>();
   private timer: Timer | undefined;
+  private batchWaiters: (() => void)[] = [];
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly events: EventBus;
@@ -107,6 +108,7 @@ export class Datapath {
         this.core.receiveBatch(this.clock.now(), index, frames, count, starts, ends);
         // The frames are views of the link's ring, which is reused when we return.
         this.flush();
+        if (this.batchWaiters.length > 0) this.wakeBatchWaiters();
       },
       (state) => {
         const mtu = o.mtu ?? state.mtu;
@@ -123,6 +125,20 @@ export class Datapath {
       },
     );
     return handle;
+  }
+
+  /**
+   * Calls `fn` once, after the next batch of frames any link delivers: a part with nothing to
+   * do while no traffic flows (the LEDs) sleeps until then instead of polling the counters.
+   */
+  onNextBatch(fn: () => void): void {
+    this.batchWaiters.push(fn);
+  }
+
+  private wakeBatchWaiters(): void {
+    const waiters = this.batchWaiters;
+    this.batchWaiters = [];
+    for (const fn of waiters) fn();
   }
 
   /** Takes a link out of the core (flows bound to its address go) and closes it. */

@@ -32,6 +32,9 @@ export class StatusLeds implements Part<LedsStatus> {
   private ctx: PartContext | undefined;
   private lastTraffic = -1;
   private frame = 0;
+  private stopped = false;
+  /** Asked the datapath for its next batch (at most one such request at a time). */
+  private waiting = false;
 
   constructor(
     private readonly pins: LedPins,
@@ -43,7 +46,7 @@ export class StatusLeds implements Part<LedsStatus> {
 
   async start(ctx: PartContext): Promise<void> {
     this.ctx = ctx;
-    const { clock, events, log, datapath, commands } = ctx;
+    const { clock, events, log, commands } = ctx;
     // Hear the bus from now on, and what it said before we were there.
     for (const kind of ['wan', 'ready'] as const) {
       const last = events.last(kind);
@@ -55,17 +58,8 @@ export class StatusLeds implements Part<LedsStatus> {
     this.problems = opened.problems;
     for (const problem of opened.problems) log.warn({ event: 'led_unavailable', problem });
     this.writeDownFile(log);
-    this.timer = clock.every(FRAME_MS, () => {
-      const now = clock.now();
-      if (++this.frame % 2 === 0) {
-        const t = datapath.core.counters.translations;
-        const traffic = t.original + t.reply;
-        if (this.lastTraffic >= 0 && traffic !== this.lastTraffic) this.model.apply(now, { kind: 'lan-activity' });
-        this.lastTraffic = traffic;
-      }
-      this.show(now);
-    });
     this.show(clock.now());
+    this.play();
     commands.register({ name: 'leds', summary: 'what each LED shows, and each driven LED\'s level read back from sysfs', run: () => this.status(), text: ledsText });
   }
 
@@ -74,10 +68,47 @@ export class StatusLeds implements Part<LedsStatus> {
     if (this.ctx === undefined) return;
     this.model.apply(this.ctx.clock.now(), e);
     this.show(this.ctx.clock.now());
+    this.play();
+  }
+
+  /**
+   * Plays frames while they can change what a LED shows: while a pattern blinks, and while
+   * traffic may start the LAN LED's flicker. A steady gateway with no traffic has no timer: the
+   * next batch of frames wakes it (an idle gateway stays idle, README's benchmarks). With no
+   * LED driven nothing is played at all (`leds` computes what each would show).
+   */
+  private play(): void {
+    const ctx = this.ctx;
+    if (ctx === undefined || this.timer !== undefined || this.stopped || this.leds.size === 0) return;
+    const { clock, datapath } = ctx;
+    this.frame = 1; // the first frame samples the counters
+    this.timer = clock.every(FRAME_MS, () => {
+      const now = clock.now();
+      let traffic = false;
+      if (++this.frame % 2 === 0) {
+        const t = datapath.core.counters.translations;
+        const total = t.original + t.reply;
+        traffic = total !== this.lastTraffic;
+        if (this.lastTraffic >= 0 && traffic) this.model.apply(now, { kind: 'lan-activity' });
+        this.lastTraffic = total;
+      }
+      this.show(now);
+      if (traffic || this.model.animating(now)) return;
+      this.timer?.cancel();
+      this.timer = undefined;
+      if (this.waiting) return;
+      this.waiting = true;
+      datapath.onNextBatch(() => {
+        this.waiting = false;
+        this.play();
+      });
+    });
   }
 
   stop(): void {
+    this.stopped = true;
     this.timer?.cancel();
+    this.timer = undefined;
     this.unsubscribe?.();
     for (const list of this.leds.values()) for (const led of list) led.close();
     this.leds.clear();

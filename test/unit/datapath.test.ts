@@ -5,37 +5,19 @@
 import test from 'ava';
 import { parseIpv4 } from '../../firmware/core/addr.js';
 import { readU16, readU32, writeU32 } from '../../firmware/core/wire/bytes.js';
-import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp, parseArp } from '../../firmware/core/wire/arp.js';
-import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, parseMac, writeEthernetHeader } from '../../firmware/core/wire/ethernet.js';
+import { ARP_REPLY, ARP_REQUEST, parseArp } from '../../firmware/core/wire/arp.js';
+import { BROADCAST_MAC, ETHERNET_HEADER_LEN, ETHERTYPE_ARP } from '../../firmware/core/wire/ethernet.js';
 import { emitUdpDatagram } from '../../firmware/core/wire/udp.js';
-import { parseConfig, type GatewayConfig } from '../../firmware/config/schema.js';
 import type { Link } from '../../drivers/link.js';
 import { LanPort } from '../../firmware/lan/lan-port.js';
 import { EthernetWan } from '../../firmware/wan/ethernet-wan.js';
 import { DhcpType, OPT_LEASE_TIME, OPT_MESSAGE_TYPE, OPT_ROUTER, OPT_SERVER_ID, OPT_SUBNET_MASK, optU32, parseDhcp } from '../../firmware/services/dhcp/message.js';
 import { describe, ethernetFrame, ipPacket } from '../lib/packets.js';
 import { until, world, type World } from '../lib/parts.js';
+import { arp, config, HOST_MAC, LAN_MAC, ROUTER_MAC, staticGateway, WAN_MAC } from '../lib/static-gateway.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const LAN_MAC = parseMac('02:00:00:00:01:01');
-const WAN_MAC = parseMac('02:00:00:00:02:02');
-const HOST_MAC = parseMac('02:10:00:00:00:64');
-const ROUTER_MAC = parseMac('02:00:00:00:00:fe');
-
-function config(extra = ''): GatewayConfig {
-  const r = parseConfig(`[lan]\ninterface = "lan0"\n[wan]\ntype = "ethernet"\ninterface = "wan0"\n${extra}`);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
-}
-
-function arp(op: number, srcMac: Uint8Array, srcIp: string, dstMac: Uint8Array, targetIp: string): Uint8Array {
-  const f = new Uint8Array(ETHERNET_HEADER_LEN + ARP_LEN);
-  writeEthernetHeader(f, 0, op === ARP_REQUEST ? BROADCAST_MAC : dstMac, srcMac, ETHERTYPE_ARP);
-  emitArp({ operation: op, senderMac: srcMac, senderIp: parseIpv4(srcIp), targetMac: op === ARP_REQUEST ? new Uint8Array(6) : dstMac, targetIp: parseIpv4(targetIp) }, f, ETHERNET_HEADER_LEN);
-  return f;
-}
 
 /** What left an interface: IPv4 datagrams described, ARP as "arp who-has/is-at". */
 function sent(w: World, name: string): string[] {
@@ -49,18 +31,6 @@ function sent(w: World, name: string): string[] {
   });
 }
 const fmt = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
-
-async function staticGateway(): Promise<World & { lan: LanPort }> {
-  const w = world();
-  w.ring.addInterface('lan0', LAN_MAC);
-  w.ring.addInterface('wan0', WAN_MAC);
-  const c = config('address = "203.0.113.2/24"\ngateway = "203.0.113.1"');
-  const lan = new LanPort(c.lan);
-  await lan.start(w.ctx);
-  await new EthernetWan(c.wan, { stateDir: '/nonexistent' }).start(w.ctx);
-  w.datapath.start();
-  return { ...w, lan };
-}
 
 test('frames in on the LAN leave the WAN masqueraded once ARP resolves the router; replies come back', async (t) => {
   const w = await staticGateway();

@@ -13,7 +13,10 @@ import { bcmToGpio, openLeds } from '../../drivers/gpio/leds.js';
 import { ManualClock } from '../../firmware/clock.js';
 import { StatusLeds } from '../../firmware/status/leds-part.js';
 import { levelAt, PATTERNS, renderLedTable, StatusModel, type Pattern } from '../../firmware/status/model.js';
+import { ethernetFrame, ipPacket } from '../lib/packets.js';
 import { world } from '../lib/parts.js';
+import { arp, HOST_MAC, LAN_MAC, ROUTER_MAC, staticGateway, WAN_MAC } from '../lib/static-gateway.js';
+import { ARP_REPLY } from '../../firmware/core/wire/arp.js';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
 const root = process.getuid?.() === 0;
@@ -216,6 +219,53 @@ test('the leds command reads each LED back from sysfs, and the status LEDs are w
     t.regex(again.ok ? again.text : '', /^wan: down: on-board ACT=255$/m, 'what the kernel says, not what we last wrote');
   } finally {
     leds.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('steady LEDs hold no timer while no traffic flows; the next batch of frames wakes them, traffic flickers the LAN LED, then they sleep again', async (t) => {
+  const dir = sysfs();
+  const w = await staticGateway();
+  const leds = new StatusLeds({ activeLow: false, onboard: true }, { sysRoot: dir, lanLink: 'lan0' });
+  try {
+    const before = w.clock.timers;
+    await leds.start(w.ctx);
+    // What the LAN port said before the LEDs were started (the gateway starts them first).
+    w.events.emit({ kind: 'link', link: 'lan0', up: true, mtu: 1500 });
+    w.events.emit({ kind: 'ready' });
+    w.events.emit({ kind: 'wan', phase: 'up' });
+    await w.clock.run(200);
+    t.deepEqual(leds.status().showing, { status: 'running', wan: 'up', lan: 'up' });
+    t.is(w.clock.timers, before, 'steady: the LEDs play no frames');
+    await w.clock.run(5000);
+    t.is(w.clock.timers, before);
+
+    w.ring.inject('wan0', arp(ARP_REPLY, ROUTER_MAC, '203.0.113.1', WAN_MAC, '203.0.113.2'));
+    t.is(w.clock.timers, before + 1, 'a batch of frames wakes them');
+    await w.clock.run(200);
+    t.is(leds.status().showing.lan, 'up', 'an ARP reply is not traffic through the gateway');
+    t.is(w.clock.timers, before, 'and they sleep again');
+
+    const out = ethernetFrame(LAN_MAC, HOST_MAC, ipPacket({ proto: 'udp', src: '192.168.0.100', dst: '198.51.100.7', sport: 5000, dport: 53 }));
+    w.ring.inject('lan0', out);
+    await w.clock.run(50);
+    t.is(leds.status().showing.lan, 'activity', 'a datagram masqueraded: the LAN LED flickers');
+    for (let i = 0; i < 10; i++) {
+      w.ring.inject('lan0', out);
+      await w.clock.run(100);
+      t.is(leds.status().showing.lan, 'activity', 'while traffic flows');
+    }
+    await w.clock.run(400);
+    t.is(leds.status().showing.lan, 'up');
+    t.is(w.clock.timers, before, 'quiet again: no timer');
+
+    w.events.emit({ kind: 'wan', phase: 'dialling' });
+    t.is(w.clock.timers, before + 1, 'a blinking pattern plays frames');
+    await w.clock.run(1000);
+    t.is(w.clock.timers, before + 1);
+  } finally {
+    leds.stop();
+    w.datapath.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
