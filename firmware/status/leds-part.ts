@@ -72,14 +72,14 @@ export class StatusLeds implements Part<LedsStatus> {
   }
 
   /**
-   * Plays frames while they can change what a LED shows: while a pattern blinks, and while
-   * traffic may start the LAN LED's flicker. A steady gateway with no traffic has no timer: the
-   * next batch of frames wakes it (an idle gateway stays idle, README's benchmarks). With no
-   * LED driven nothing is played at all (`leds` computes what each would show).
+   * Plays frames while they can change what a LED shows: while a driven LED's pattern blinks,
+   * and while traffic flows (the LAN LED's flicker, which `leds` reports even with no LED
+   * driven). A steady gateway with no traffic has no timer: the next batch of frames wakes it
+   * (an idle gateway stays idle, README's benchmarks).
    */
   private play(): void {
     const ctx = this.ctx;
-    if (ctx === undefined || this.timer !== undefined || this.stopped || this.leds.size === 0) return;
+    if (ctx === undefined || this.timer !== undefined || this.stopped) return;
     const { clock, datapath } = ctx;
     this.frame = 1; // the first frame samples the counters
     this.timer = clock.every(FRAME_MS, () => {
@@ -93,7 +93,7 @@ export class StatusLeds implements Part<LedsStatus> {
         this.lastTraffic = total;
       }
       this.show(now);
-      if (traffic || this.model.animating(now)) return;
+      if (traffic || this.model.flickering(now) || (this.leds.size > 0 && this.model.animating(now))) return;
       this.timer?.cancel();
       this.timer = undefined;
       if (this.waiting) return;

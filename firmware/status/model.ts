@@ -129,6 +129,11 @@ export class StatusModel {
     return { status: this.status, wan, lan };
   }
 
+  /** Whether the LAN LED shows traffic now. */
+  flickering(now: number): boolean {
+    return this.patterns(now).lan === PATTERNS.lan.activity;
+  }
+
   /** Whether a LED's level can change with time alone: a pattern blinks (LAN activity included). */
   animating(now: number): boolean {
     const p = this.patterns(now);

@@ -270,6 +270,30 @@ test('steady LEDs hold no timer while no traffic flows; the next batch of frames
   }
 });
 
+test('with no LED driven, a blinking pattern plays no frames, and traffic is still reported as the LAN LED\'s activity', async (t) => {
+  const w = await staticGateway();
+  const leds = new StatusLeds({ activeLow: false, onboard: true }, { sysRoot: '/nonexistent', lanLink: 'lan0' });
+  try {
+    const before = w.clock.timers;
+    await leds.start(w.ctx);
+    w.events.emit({ kind: 'link', link: 'lan0', up: true, mtu: 1500 });
+    w.events.emit({ kind: 'wan', phase: 'dialling' });
+    await w.clock.run(500);
+    t.is(leds.status().showing.wan, 'dialling');
+    t.is(w.clock.timers, before, 'nothing to blink');
+    w.ring.inject('wan0', arp(ARP_REPLY, ROUTER_MAC, '203.0.113.1', WAN_MAC, '203.0.113.2'));
+    w.ring.inject('lan0', ethernetFrame(LAN_MAC, HOST_MAC, ipPacket({ proto: 'udp', src: '192.168.0.100', dst: '198.51.100.7', sport: 5000, dport: 53 })));
+    await w.clock.run(50);
+    t.is(leds.status().showing.lan, 'activity');
+    await w.clock.run(500);
+    t.is(leds.status().showing.lan, 'up');
+    t.is(w.clock.timers, before);
+  } finally {
+    leds.stop();
+    w.datapath.stop();
+  }
+});
+
 test('while the gateway is down, image/down-led blinks the internal-error code on the LEDs it wrote down (a pin left unexported is exported again)', async (t) => {
   const dir = sysfs();
   const file = join(dir, 'status-leds');
