@@ -7,8 +7,8 @@
 import type { PacketRingBinding } from './packet-link.js';
 
 const RING_BYTES = 1 << 20;
-/** The largest MTU a 2 KiB slot of the addon's V2 ring holds (packet_ring.c: 2048 − 80 − 4). */
-const RX_SLOT_MTU = 1964;
+/** The largest MTU the smallest slot of the addon's V2 ring holds (packet_ring.c: RX_SLOT_MIN, 1584 − 80 − 4). */
+const RX_SLOT_MTU = 1500;
 
 interface MemoryInterface {
   name: string;
@@ -85,7 +85,7 @@ export class MemoryRingBinding implements PacketRingBinding {
   open(name: string): { handle: object; ring: ArrayBuffer; mac: Uint8Array; mtu: number; ringMtu: number; ifindex: number } {
     const iface = this.interfaces.get(name);
     if (iface === undefined) throw new Error(`SIOCGIFINDEX ${name}: No such device`);
-    // Slots sized for the MTU at open, as the addon's V2 ring (at least 2 KiB: 1964 bytes of MTU).
+    // Slots sized for the MTU at open, as the addon's V2 ring (at least 1500 bytes of MTU).
     const ringMtu = Math.max(iface.mtu, RX_SLOT_MTU);
     const handle: MemoryHandle = { iface, ring: new ArrayBuffer(RING_BYTES), watch: undefined, received: 0, truncated: 0, ringMtu, closed: false };
     // A second socket on the interface (a link opening its ring again) takes over its frames.

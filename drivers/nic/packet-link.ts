@@ -66,8 +66,8 @@ export function packetRingAddon(): PacketRingBinding {
 }
 
 /**
- * Ring sizes. Receive: blocks of 64 KiB (32 frame slots of 2 KiB in a V2 ring), 128 of them:
- * 8 MiB, 4096 frames; its pages are locked, so all of it is resident. The ring is what carries
+ * Ring sizes. Receive: blocks of 64 KiB (41 frame slots of 1584 bytes in a V2 ring at MTU 1500,
+ * packet_ring.c), 128 of them: 8 MiB, 5248 frames; its pages are locked, so all of it is resident. The ring is what carries
  * a burst while the gateway waits for a CPU: with 4 MiB, TCP with 4 streams had 0.62–0.66× the
  * kernel's throughput in the forwarding benchmark, with 8 MiB 0.87–0.91× (three rounds each,
  * alternating; 2 MiB had halved it). 16 MiB would pass the memory bound of 80 MB with 100 k

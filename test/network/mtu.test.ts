@@ -51,7 +51,7 @@ labTest('large fragmented UDP datagrams get through, reassembled and re-fragment
 });
 
 // Jumbo frames on the LAN, set while the gateway runs: the LAN link's receive ring is opened
-// again with slots for 9000 bytes (a 2 KiB slot truncated them, and the frame was dropped), and
+// again with slots for 9000 bytes (a slot for 1500 bytes truncates them, and the frame is dropped), and
 // the datagrams leave fragmented to fit the WAN's 1400.
 labTest('a LAN switched to jumbo frames while running: 8000-byte datagrams cross whole, fragmented for the WAN', async (t) => {
   lab!.sh(lab!.gw, 'ip link set lan0 mtu 9000');

@@ -40,7 +40,7 @@ test('an MTU grown past the ring\'s slots: the ring is opened again, and jumbo f
   const ring = new MemoryRingBinding();
   const { link, clock, sizes, mtus } = started(ring);
   ring.inject('eth0', frame(9014));
-  t.deepEqual(sizes, [], 'too big for 2 KiB slots: truncated, so dropped');
+  t.deepEqual(sizes, [], 'too big for the slots: truncated, so dropped');
   t.is(link.stats()['truncated'], 1);
   ring.setMtu('eth0', 9000);
   clock.advance(1000);
