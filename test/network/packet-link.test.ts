@@ -524,6 +524,51 @@ rootTest('v2, interactive batches: a ping ahead caps the ring\'s next batches; w
   }
 });
 
+// Interactive frames (sparse_flows.h): a sparse frame takes turns from the other rings, and starts
+// the interactive cap, only when it is not TCP and its flow sent nothing for 5 ms. A paced UDP
+// stream (a QUIC download, a video: a frame every 1.5 ms here) still goes ahead in its ring.
+rootTest('v2: a paced UDP stream\'s frame goes ahead but is not interactive; a ping is', async (t) => {
+  const addon = packetRingAddon();
+  const rx = addon.open(B, { version: 2 });
+  const tx = new PacketLink(A);
+  try {
+    const starts = new Int32Array(64);
+    const ends = new Int32Array(64);
+    const drain = (): void => {
+      while (addon.receive(rx.handle, starts, ends) > 0) addon.release(rx.handle);
+    };
+    const stats = (): { ahead: number; interactive: number } => {
+      const s = addon.stats(rx.handle);
+      return { ahead: s['wentAhead']!, interactive: s['interactive']! };
+    };
+    const paced = (seq: number): Uint8Array => bulk(tx.mac, seq);
+    // The stream's frames 1.5 ms apart, each taken before the next: each is sparse (nothing of
+    // it waits, 1 ms passed). A try whose sends were over 4 ms apart (this process preempted)
+    // is tried again.
+    let verdict: { ahead: number; interactive: number } | undefined;
+    for (let attempt = 0; attempt < 5 && verdict === undefined; attempt++) {
+      sendAll(tx, [paced(2 * attempt)]);
+      drain();
+      const before = stats();
+      const sent = process.hrtime.bigint();
+      while (process.hrtime.bigint() - sent < 1_500_000n); // 1.5 ms
+      sendAll(tx, [paced(2 * attempt + 1)]);
+      const gap = process.hrtime.bigint() - sent;
+      drain();
+      const after = stats();
+      if (gap < 4_000_000n) verdict = { ahead: after.ahead - before.ahead, interactive: after.interactive - before.interactive };
+    }
+    t.deepEqual(verdict, { ahead: 1, interactive: 0 }, 'the paced frame went ahead, not as interactive');
+    const before = stats();
+    sendAll(tx, [ping(tx.mac)]);
+    drain();
+    t.deepEqual({ ahead: stats().ahead - before.ahead, interactive: stats().interactive - before.interactive }, { ahead: 1, interactive: 1 }, 'a ping is interactive');
+  } finally {
+    tx.close();
+    addon.close(rx.handle);
+  }
+});
+
 rootTest('a callback draining one ring ends after its batch when another ring has a sparse flow\'s frame', async (t) => {
   const a = new PacketLink(A);
   const b = new PacketLink(B);

@@ -76,9 +76,10 @@ typedef struct nic {
   unsigned classified;  // V2: slots from cur_frame + held on that are classified (sparse_flows.c)
   sparse_flows_t sparse;
   uint64_t went_ahead;  // frames handed out ahead of ring order (sparse flows)
+  uint64_t interactive; // of which interactive (sparse_flows.h): they take turns from the other rings
   uint64_t ahead_waited_ns; // and how long they had waited in the ring, summed
   unsigned interactive_batch;     // V2: the most frames a batch while interactive traffic flows; 0: no limit
-  uint64_t interactive_until_ns;  // a sparse frame that is not TCP went ahead less than INTERACTIVE_NS before this
+  uint64_t interactive_until_ns;  // an interactive frame went ahead less than INTERACTIVE_NS before this
   unsigned cur_block;   // V3: the block receive() reads next
   unsigned held;        // fully read blocks before cur_block, not yet given back to the kernel
   uint8_t *pkt;         // next frame of cur_block when a batch stopped inside it, else NULL
@@ -425,11 +426,12 @@ static int is_vlan_tagged(uint32_t status, uint16_t tci) {
 // batches:
 // - sparse flows first (sparse_flows.c): in a V2 ring, a frame of a flow with nothing else
 //   waiting goes ahead of the ring's backlog, as a batch of its own;
-// - a callback ends after its current batch when another ring has such a frame that is not TCP;
+// - a callback ends after its current batch when another ring has such a frame that is
+//   interactive: not TCP, of a flow sending under 200 frames a second (sparse_flows.h);
 // - a ring that had its turn goes to the back of the list (run_callback), so busy polling and
 //   moderation serve the rings in turn.
-// Interactive traffic (`[driver] interactive_batch`, off by default): for INTERACTIVE_NS after a
-// sparse frame that is not TCP went ahead in a ring, its batches are capped, so that the next
+// Interactive traffic (`[driver] interactive_batch`, off by default): for INTERACTIVE_NS after an
+// interactive frame went ahead in a ring, its batches are capped, so that the next
 // such frame waits for a shorter batch (with its send) before it is seen: a policy that trades
 // bulk throughput for the latency of games and calls (README, "Levers weighed").
 #define INTERACTIVE_NS 50000000u
@@ -463,16 +465,16 @@ static void pass_taken(nic_t *nic) {
   }
 }
 
-// Another watched ring has a sparse flow's frame waiting that is not TCP: its turn. (A TCP
-// flow that paused over SPARSE_GAP_NS is sparse too, and goes ahead in its ring; but turns for
-// them, mostly the ACKs of a bulk sender that had been waiting for them, cost TCP with 4
-// streams 16-37% of its throughput in the forwarding benchmark's lab, as did a bound on how
-// long any frame may wait in another ring.)
+// Another watched ring has an interactive frame waiting: its turn. (A TCP flow that paused over
+// SPARSE_GAP_NS is sparse too, and goes ahead in its ring; but turns for them, mostly the ACKs of
+// a bulk sender that had been waiting for them, cost TCP with 4 streams 16-37% of its
+// throughput in the forwarding benchmark's lab, as did a bound on how long any frame may wait
+// in another ring; turns for a paced UDP stream's frames cost it 23-33%.)
 static int another_waiting(nic_t *nic) {
   for (nic_t *n = watched; n != NULL; n = n->next_watched) {
     if (n == nic || n->marks == NULL || n->fd < 0 || !n->polling) continue;
     classify_arrivals(n);
-    if (n->sparse.not_tcp > 0) return 1;
+    if (n->sparse.interactive > 0) return 1;
   }
   return 0;
 }
@@ -519,9 +521,12 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     if (nic->marks != NULL) {
       classify_arrivals(nic);
       while (n < cap && nic->sparse.len > 0) {
-        int tcp;
-        uint32_t slot = sparse_take(&nic->sparse, &tcp);
-        if (!tcp) nic->interactive_until_ns = t0 + INTERACTIVE_NS;
+        int interactive;
+        uint32_t slot = sparse_take(&nic->sparse, &interactive);
+        if (interactive) {
+          nic->interactive++;
+          nic->interactive_until_ns = t0 + INTERACTIVE_NS;
+        }
         sparse_left(&nic->sparse, nic->marks[slot]);
         nic->marks[slot] |= SLOT_TAKEN;
         struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, slot);
@@ -1046,6 +1051,7 @@ static napi_value nic_stats(napi_env env, napi_callback_info info) {
   CHECK(set_number(env, out, "coalesced", (double)nic->coalesced));
   CHECK(set_number(env, out, "yielded", (double)nic->yielded));
   CHECK(set_number(env, out, "wentAhead", (double)nic->went_ahead));
+  CHECK(set_number(env, out, "interactive", (double)nic->interactive));
   CHECK(set_number(env, out, "aheadWaitNs", (double)nic->ahead_waited_ns));
   CHECK(set_number(env, out, "ringWaitNs", (double)nic->waited_ns));
   CHECK(set_number(env, out, "crossingNs", (double)nic->cross_ns));

@@ -8,7 +8,7 @@
 
 #include "sparse_flows.h"
 
-#define SPARSE_NOT_TCP 0x80000000u
+#define SPARSE_INTERACTIVE 0x80000000u
 
 static uint32_t be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -34,10 +34,11 @@ unsigned flow_bucket(const uint8_t *f, uint32_t len, int *tcp) {
 
 void sparse_arrived(sparse_flows_t *s, unsigned bucket, int tcp, uint32_t slot, uint64_t at_ns) {
   if (bucket == 0) return;
-  int sparse = s->backlog[bucket] == 0 && at_ns - s->last_ns[bucket] >= SPARSE_GAP_NS;
-  if (sparse && s->len < SPARSE_QUEUE) {
-    s->queue[(s->head + s->len++) % SPARSE_QUEUE] = slot | (tcp ? 0 : SPARSE_NOT_TCP);
-    s->not_tcp += !tcp;
+  uint64_t gap = at_ns - s->last_ns[bucket];
+  if (s->backlog[bucket] == 0 && gap >= SPARSE_GAP_NS && s->len < SPARSE_QUEUE) {
+    int interactive = !tcp && gap >= INTERACTIVE_GAP_NS;
+    s->queue[(s->head + s->len++) % SPARSE_QUEUE] = slot | (interactive ? SPARSE_INTERACTIVE : 0);
+    s->interactive += interactive;
   }
   s->backlog[bucket]++;
   s->last_ns[bucket] = at_ns;
@@ -47,11 +48,11 @@ void sparse_left(sparse_flows_t *s, unsigned bucket) {
   if (bucket != 0 && s->backlog[bucket] > 0) s->backlog[bucket]--;
 }
 
-uint32_t sparse_take(sparse_flows_t *s, int *tcp) {
+uint32_t sparse_take(sparse_flows_t *s, int *interactive) {
   uint32_t entry = s->queue[s->head];
   s->head = (s->head + 1) % SPARSE_QUEUE;
   s->len--;
-  *tcp = (entry & SPARSE_NOT_TCP) == 0;
-  s->not_tcp -= !*tcp;
-  return entry & ~SPARSE_NOT_TCP;
+  *interactive = (entry & SPARSE_INTERACTIVE) != 0;
+  s->interactive -= *interactive;
+  return entry & ~SPARSE_INTERACTIVE;
 }
