@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { openLeds, type Led, type LedPins } from '../../drivers/gpio/leds.js';
 import type { Timer } from '../clock.js';
 import type { Part, PartContext } from '../part.js';
-import { StatusModel, type LedRole, type StatusInput } from './model.js';
+import { PATTERNS, StatusModel, type LedRole, type StatusInput } from './model.js';
 
 export interface LedsStatus {
   /** The pattern each LED shows, by name (README's LED table explains them). */
@@ -93,7 +93,9 @@ export class StatusLeds implements Part<LedsStatus> {
         this.lastTraffic = total;
       }
       this.show(now);
-      if (traffic || this.model.flickering(now) || (this.leds.size > 0 && this.model.animating(now))) return;
+      // Go on while traffic flickers the LAN LED, or while a driven LED blinks.
+      const p = this.model.patterns(now);
+      if (traffic || p.lan === PATTERNS.lan.activity || (this.leds.size > 0 && Object.values(p).some((x) => x.steps.length > 0))) return;
       this.timer?.cancel();
       this.timer = undefined;
       if (this.waiting) return;

@@ -129,17 +129,6 @@ export class StatusModel {
     return { status: this.status, wan, lan };
   }
 
-  /** Whether the LAN LED shows traffic now. */
-  flickering(now: number): boolean {
-    return this.patterns(now).lan === PATTERNS.lan.activity;
-  }
-
-  /** Whether a LED's level can change with time alone: a pattern blinks (LAN activity included). */
-  animating(now: number): boolean {
-    const p = this.patterns(now);
-    return p.status.steps.length > 0 || p.wan.steps.length > 0 || p.lan.steps.length > 0;
-  }
-
   /** Each LED's level at `now`: patterns run from when they were first shown. */
   levels(now: number): Record<LedRole, boolean> {
     const p = this.patterns(now);

@@ -360,19 +360,21 @@ static inline uint8_t *slot_at(nic_t *nic, unsigned slot) {
 }
 
 // V2: the slot `pos` slots on from cur_frame (ring order), and its frame when the kernel has
-// handed it to us (else NULL; also past a full ring).
+// handed it to us (else NULL; also past a full ring); *slot is set to the slot either way.
 static inline unsigned ring_pos(nic_t *nic, unsigned pos) {
   return (nic->cur_frame + pos) % nic->frame_count;
 }
-static inline struct tpacket2_hdr *v2_ready(nic_t *nic, unsigned pos) {
+static inline struct tpacket2_hdr *v2_ready(nic_t *nic, unsigned pos, unsigned *slot) {
   if (pos >= nic->frame_count) return NULL;
-  struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, ring_pos(nic, pos));
+  *slot = ring_pos(nic, pos);
+  struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot_at(nic, *slot);
   return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? h : NULL;
 }
 
 // V2: the next slot receive() would read, when the kernel has handed it to us; else NULL.
 static inline uint8_t *v2_next(nic_t *nic) {
-  return (uint8_t *)v2_ready(nic, nic->held);
+  unsigned slot;
+  return (uint8_t *)v2_ready(nic, nic->held, &slot);
 }
 
 // V3: the block receive() reads next, when the kernel has handed it to us; else NULL.
@@ -442,8 +444,8 @@ static nic_t *watched;
 // V2: gives the frames that arrived since the last call their flow bucket, queueing the sparse ones.
 static void classify_arrivals(nic_t *nic) {
   struct tpacket2_hdr *h;
-  while ((h = v2_ready(nic, nic->held + nic->classified)) != NULL) {
-    unsigned slot = ring_pos(nic, nic->held + nic->classified);
+  unsigned slot;
+  while ((h = v2_ready(nic, nic->held + nic->classified, &slot)) != NULL) {
     nic->classified++;
     unsigned bucket = 0;
     int tcp = 0;
@@ -548,8 +550,8 @@ static napi_value nic_receive(napi_env env, napi_callback_info info) {
     }
     // Then slots in order; a slot is ours while its status has TP_STATUS_USER.
     struct tpacket2_hdr *h;
-    while (n < cap && (h = v2_ready(nic, nic->held)) != NULL) {
-      unsigned slot = ring_pos(nic, nic->held);
+    unsigned slot;
+    while (n < cap && (h = v2_ready(nic, nic->held, &slot)) != NULL) {
       nic->held++;
       if (nic->marks != NULL && nic->classified > 0) {
         nic->classified--;
