@@ -1,7 +1,8 @@
 // Forwarding benchmark: the same lab, the same run, the kernel (nftables masquerade,
-// ip_forward=1) and ours (kernel forwarding off, the core on AF_PACKET, the defaults a user gets
-// but for max_flows, raised to hold the 100 k flows of the memory figure), one after the other,
-// in BENCH_RUNS rounds (3); each ratio reported is the median over the rounds. Veth offloads are
+// ip_forward=1), the floor (bench/floor.ts: ours' I/O in C with no per-frame work: what any
+// forwarder in user space pays here) and ours (kernel forwarding off, the core on AF_PACKET, the
+// defaults a user gets but for max_flows, raised to hold the 100 k flows of the memory figure),
+// one after the other, in BENCH_RUNS rounds (3); each ratio reported is the median over the rounds. Veth offloads are
 // off for both, so both forward real 1500-byte frames. For ours it also records where a
 // wake-up's time goes (the packet addon's counters), how busy the gateway's process was, its CPU
 // when idle, and what its resident memory is made of. Prints a table and writes
@@ -13,6 +14,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSyn
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MALLOC_TRIM_MS, STARTUP_CODE_RELEASE_MS } from '../firmware/heap.js';
+import { compileFloor, startFloor, type FloorCounts } from './floor.js';
 import { LAN_GATEWAY, labUnavailable, NetLab, WAN_HOST, type GatewayProcess } from '../test/lab/netlab.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -165,6 +167,7 @@ async function measure(lab: NetLab, gw?: GatewayProcess): Promise<{ figures: Fig
   const u1400 = await iperfUdp(lab, 1400);
   await lab.shAsync(lab.lan, `ping -c 50 -i 0.005 -q -n ${WAN_HOST}`); // ARP, flows and caches warm
   const { result: through, split: pingSplit } = await timed(() => pingThrough(lab));
+  if (through.length < PINGS / 2) throw new Error(`${through.length} of ${PINGS} pings came back through the gateway`);
   const { result: conn, split: connSplit } = await timed(() => lab.shAsync(lab.lan, `${NODE} ${TOOLS}/connrate.js client ${WAN_HOST} ${CONN_PORT} ${SECONDS} 32`, (SECONDS + 30) * 1000));
   const c = JSON.parse(conn.stdout) as { per_second: number };
   return {
@@ -236,6 +239,7 @@ async function main(): Promise<void> {
   const privateNode = mkdtempSync(join(tmpdir(), 'bf-node-'));
   copyFileSync(realpathSync(NODE), join(privateNode, 'node'));
   process.env['GATEWAY_NODE'] ??= join(privateNode, 'node');
+  const floorBin = compileFloor(privateNode);
   const lab = new NetLab('bf');
   try {
     lab.background(lab.wan, 'iperf3 -s', 'iperf3.log');
@@ -243,7 +247,7 @@ async function main(): Promise<void> {
     await new Promise((done) => setTimeout(done, 500));
 
     const config = `${lab.gatewayConfig('static').replace('level = "debug"', 'level = "info"')}\n[masq]\nmax_flows = 131072\n`;
-    const rounds: { kernel: Figures; ours: Figures; tcp4Split: TimeSplit; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number; idleCpuAfterStart: number }[] = [];
+    const rounds: { kernel: Figures; floor: Figures; floorCounts: FloorCounts; ours: Figures; tcp4Split: TimeSplit; udp64Split: TimeSplit; pingSplit: TimeSplit; connSplit: TimeSplit; idleCpu: number; idleCpuAfterStart: number }[] = [];
     let memory: { rss_mb: number; rss_mb_at_once: number; flows: number; sent: number; by_kind: Record<string, number> } | undefined;
     let hop: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
@@ -254,6 +258,10 @@ async function main(): Promise<void> {
       if (r === 1) hop = rtts((await lab.shAsync(lab.lan, `ping -c ${PINGS} -i 0.005 -n ${LAN_GATEWAY}`)).stdout);
       const kernel = (await measure(lab)).figures;
       lab.stopKernelGateway();
+      console.log(`round ${r}/${RUNS}: the floor (ours' I/O in C, no per-frame work) ...`);
+      const floorProcess = await startFloor(lab, floorBin, `floor-${r}.log`);
+      const floor = (await measure(lab)).figures;
+      const floorCounts = await floorProcess.stop();
       console.log(`round ${r}/${RUNS}: ours ...`);
       const gw = await lab.startGateway(config);
       const started = Date.now();
@@ -285,11 +293,19 @@ async function main(): Promise<void> {
         };
       }
       await gw.stop();
-      rounds.push({ kernel, ours: ours.figures, tcp4Split: ours.tcp4Split!, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, connSplit: ours.connSplit!, idleCpu, idleCpuAfterStart });
+      rounds.push({ kernel, floor, floorCounts, ours: ours.figures, tcp4Split: ours.tcp4Split!, udp64Split: ours.udp64Split!, pingSplit: ours.pingSplit!, connSplit: ours.connSplit!, idleCpu, idleCpuAfterStart });
     }
 
     // The median of the per-round ratios (higher is better for ours), and of the added round trips.
-    const ratio = (key: keyof Figures): number => round(median(rounds.map((x) => x.ours[key] / x.kernel[key])), 3);
+    type Side = 'kernel' | 'floor' | 'ours';
+    const ratioOf = (a: Side, b: Side, key: keyof Figures): number => round(median(rounds.map((x) => x[a][key] / x[b][key])), 3);
+    const ratio = (key: keyof Figures): number => ratioOf('ours', 'kernel', key);
+    const floorRatio = (key: keyof Figures): number => ratioOf('floor', 'kernel', key);
+    /** The throughput ratios of one side against the kernel, under `prefix` + the names forwarding.json has always used for ours. */
+    const ratios = (prefix: string, side: Side): Record<string, number> => Object.fromEntries(([
+      ['tcp_ratio_1_stream', 'tcp_1_stream_mbit_s'], ['tcp_ratio_4_streams', 'tcp_4_streams_mbit_s'], ['udp64_pps_ratio', 'udp64_pps'],
+      ['udp1400_pps_ratio', 'udp1400_pps'], ['conn_rate_ratio', 'conn_per_s'],
+    ] as const).map(([name, key]) => [prefix + name, ratioOf(side, 'kernel', key)]));
     const medianOf = (f: (x: (typeof rounds)[number]) => number): number => round(median(rounds.map(f)));
     const out = {
       date: new Date().toISOString(),
@@ -298,16 +314,18 @@ async function main(): Promise<void> {
       seconds_per_test: SECONDS,
       rounds: RUNS,
       defaults: 'ours as the image runs it (the bundle, dist/gateway.mjs) with the defaults (TPACKET_V2 ring, ports 1024-65535) and max_flows = 131072, on a private copy of Node (as on a Pi, the only Node process: no pages of the binary shared with the benchmark and its tools)',
-      tcp_ratio_1_stream: ratio('tcp_1_stream_mbit_s'),
-      tcp_ratio_4_streams: ratio('tcp_4_streams_mbit_s'),
-      udp64_pps_ratio: ratio('udp64_pps'),
-      udp1400_pps_ratio: ratio('udp1400_pps'),
-      conn_rate_ratio: ratio('conn_per_s'),
+      ...ratios('', 'ours'),
       rtt_avg_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_avg_us - x.kernel.rtt_avg_us),
       rtt_p99_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_p99_us - x.kernel.rtt_p99_us),
       rtt_hop_to_gateway_avg_us: round(mean(hop)),
       rtt_under_load_avg_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_under_load_avg_us - x.kernel.rtt_under_load_avg_us),
       rtt_under_load_p99_us_ours_minus_kernel: medianOf((x) => x.ours.rtt_under_load_p99_us - x.kernel.rtt_under_load_p99_us),
+      floor: `bench/tools/floor-forwarder.c: the same rings, busy polling and moderation as ours, in C, with no per-frame work but a static 1:1 address swap (no flow table, no JavaScript); its figures against the kernel's are what any forwarder in user space pays on this machine`,
+      ...ratios('floor_', 'floor'),
+      rtt_avg_us_floor_minus_kernel: medianOf((x) => x.floor.rtt_avg_us - x.kernel.rtt_avg_us),
+      rtt_p99_us_floor_minus_kernel: medianOf((x) => x.floor.rtt_p99_us - x.kernel.rtt_p99_us),
+      rtt_under_load_avg_us_floor_minus_kernel: medianOf((x) => x.floor.rtt_under_load_avg_us - x.kernel.rtt_under_load_avg_us),
+      rtt_avg_us_ours_minus_floor: medianOf((x) => x.ours.rtt_avg_us - x.floor.rtt_avg_us),
       idle_cpu_percent: round(median(rounds.map((x) => x.idleCpu * 100)), 2),
       idle_cpu_percent_after_start: round(median(rounds.map((x) => x.idleCpuAfterStart * 100)), 2),
       rss_mb_100k_flows: memory?.rss_mb,
@@ -318,13 +336,13 @@ async function main(): Promise<void> {
       rounds_detail: rounds,
     };
     console.log('');
-    console.log(`figure (median of ${RUNS})              kernel        ours  ours/kernel`);
+    console.log(`figure (median of ${RUNS})              kernel       floor        ours  ours/kernel  floor/kernel`);
     for (const [name, key] of FIGURES) {
-      const k = median(rounds.map((x) => x.kernel[key]));
-      const o = median(rounds.map((x) => x.ours[key]));
-      console.log(`${name.padEnd(30)}${k.toFixed(1).padStart(10)}  ${o.toFixed(1).padStart(10)}  ${ratio(key).toFixed(3).padStart(11)}`);
+      const [k, f, o] = (['kernel', 'floor', 'ours'] as const).map((side) => median(rounds.map((x) => x[side][key])).toFixed(1).padStart(10));
+      console.log(`${name.padEnd(30)}${k}  ${f}  ${o}  ${ratio(key).toFixed(3).padStart(11)}  ${floorRatio(key).toFixed(3).padStart(12)}`);
     }
     console.log(`rtt: ours − kernel, average ${out.rtt_avg_us_ours_minus_kernel} µs, p99 ${out.rtt_p99_us_ours_minus_kernel} µs; under load ${out.rtt_under_load_avg_us_ours_minus_kernel} µs, p99 ${out.rtt_under_load_p99_us_ours_minus_kernel} µs`);
+    console.log(`rtt: floor − kernel, average ${out.rtt_avg_us_floor_minus_kernel} µs, p99 ${out.rtt_p99_us_floor_minus_kernel} µs; under load ${out.rtt_under_load_avg_us_floor_minus_kernel} µs; ours − floor, average ${out.rtt_avg_us_ours_minus_floor} µs; the floor's counts per round ${JSON.stringify(rounds.map((x) => x.floorCounts))}`);
     type Round = (typeof rounds)[number];
     for (const [name, pick] of [['TCP 4 streams', (x: Round) => x.tcp4Split], ['64 B UDP flood', (x: Round) => x.udp64Split], ['pings', (x: Round) => x.pingSplit], ['new connections', (x: Round) => x.connSplit]] as const) {
       console.log(`where ours spent its time, ${name} (each round): ${rounds.map((x) => JSON.stringify(pick(x))).join(' ')}`);
