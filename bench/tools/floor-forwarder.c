@@ -2,12 +2,13 @@
 // ours' I/O and nothing else. Receive rings of TPACKET_V2 (8 MiB in slots of 1584 bytes), a
 // PACKET_TX_RING of 512 slots per port flushed with one send(2) per pass, 50 µs of busy
 // polling after frames, then poll(2); while traffic is dense (32 frames a millisecond or
-// more), a sleep of 100 µs between passes instead of busy polling (ours' moderation). Per frame: one LAN host's address swapped 1:1 for the
-// WAN address (static NAT, ports kept, checksums updated per RFC 1624), the TTL, the MACs;
-// and ARP replies for the gateway's two addresses. No flow table, no checks beyond these, no
-// JavaScript. What ours costs beyond it is our own code's; what it costs beyond the kernel's
-// forwarding is what a process in user space pays on this machine (the wake-ups, a CPU of its
-// own, the copies). Not part of the gateway: bench/forwarding.ts compiles and runs it.
+// more), sleeps of 100 µs between passes instead of busy polling (ours' moderation). Per
+// frame: one LAN host's address swapped 1:1 for the WAN address (static NAT, ports kept,
+// checksums updated per RFC 1624), the TTL, the MACs; and ARP replies for the gateway's two
+// addresses. No flow table, no checks beyond these, no JavaScript. What ours costs beyond it
+// is our own code's; what it costs beyond the kernel's forwarding is what a process in user
+// space pays on this machine (the wake-ups, a CPU of its own, the copies). Not part of the
+// gateway: bench/floor.ts compiles and runs it for bench/forwarding.ts.
 //
 // usage: floor-forwarder LAN_IF WAN_IF LAN_GW_IP WAN_GW_IP LAN_HOST_IP LAN_HOST_MAC WAN_HOST_MAC
 
