@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { openLeds, type Led, type LedPins } from '../../drivers/gpio/leds.js';
 import type { Timer } from '../clock.js';
 import type { Part, PartContext } from '../part.js';
-import { PATTERNS, StatusModel, type LedRole, type StatusInput } from './model.js';
+import { PATTERNS, StatusModel, type LedRole, type Pattern, type StatusInput } from './model.js';
 
 export interface LedsStatus {
   /** The pattern each LED shows, by name (README's LED table explains them). */
@@ -92,9 +92,8 @@ export class StatusLeds implements Part<LedsStatus> {
         if (this.lastTraffic >= 0 && traffic) this.model.apply(now, { kind: 'lan-activity' });
         this.lastTraffic = total;
       }
-      this.show(now);
+      const p = this.show(now);
       // Go on while traffic flickers the LAN LED, or while a driven LED blinks.
-      const p = this.model.patterns(now);
       if (traffic || p.lan === PATTERNS.lan.activity || (this.leds.size > 0 && Object.values(p).some((x) => x.steps.length > 0))) return;
       this.timer?.cancel();
       this.timer = undefined;
@@ -142,9 +141,12 @@ export class StatusLeds implements Part<LedsStatus> {
     }
   }
 
-  private show(now: number): void {
-    const levels = this.model.levels(now);
+  /** Sets every driven LED to its level now; returns the patterns shown. */
+  private show(now: number): Record<LedRole, Pattern> {
+    const patterns = this.model.patterns(now);
+    const levels = this.model.levels(now, patterns);
     for (const [role, list] of this.leds) for (const led of list) led.set(levels[role]);
+    return patterns;
   }
 }
 

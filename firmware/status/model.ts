@@ -129,9 +129,8 @@ export class StatusModel {
     return { status: this.status, wan, lan };
   }
 
-  /** Each LED's level at `now`: patterns run from when they were first shown. */
-  levels(now: number): Record<LedRole, boolean> {
-    const p = this.patterns(now);
+  /** Each LED's level at `now` (showing `p`, by default what it shows now): patterns run from when they were first shown. */
+  levels(now: number, p: Record<LedRole, Pattern> = this.patterns(now)): Record<LedRole, boolean> {
     const out = {} as Record<LedRole, boolean>;
     for (const role of Object.keys(p) as LedRole[]) {
       let s = this.since.get(role);
